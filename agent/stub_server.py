@@ -1,0 +1,445 @@
+"""A loopback OpenAI-compatible HTTP server for tests and benchmarks (stdlib only).
+
+It lets tests drive the *real* ``openai`` client, so retries, timeouts, error
+mapping and streaming are exercised end to end without the internet::
+
+    with StubServer(["first reply", HTTPError.rate_limit(retry_after=0), "second"]) as stub:
+        chat = OpenAIChatModel(base_url=stub.base_url, api_key="test-key")
+        chat.complete([user("hi")]).content            # "first reply"
+        stub.requests[0].body["messages"]
+
+Serves ``POST /v1/chat/completions`` (JSON, or SSE when ``"stream": true``) and
+``GET /v1/models``. Each chat request takes the next scripted reply; when the
+queue is empty the ``handler`` (``callable(request_body) -> reply``) answers;
+with neither, the server answers HTTP 400 "no reply left", which the client
+does not retry. A reply is one of:
+
+- ``str``: the assistant's text, wrapped in a spec-complete completion body;
+- :class:`Text`: text with a chosen ``finish_reason``, usage or model;
+- ``dict``: a raw response body, sent as is with status 200;
+- :class:`HTTPError`: a status, a body and headers (429, 500, 401, 400, ...);
+- :class:`Delay`: wait, then answer with ``then`` (to provoke client timeouts);
+- :class:`Drop`: close the connection without answering;
+- a callable ``(request_body) -> reply``.
+
+``latency`` seconds are slept on every chat request, in that request's own
+thread (the server is threaded), so concurrent requests overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = [
+    "Delay",
+    "Drop",
+    "HTTPError",
+    "RecordedRequest",
+    "StubReply",
+    "StubServer",
+    "Text",
+]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text reply with control over the completion's fields."""
+
+    content: str
+    finish_reason: str = "stop"
+    model: str | None = None  # default: the model the request named
+    prompt_tokens: int | None = None  # default: estimated from the request
+    completion_tokens: int | None = None  # default: len(content) // 4
+
+
+@dataclass(frozen=True)
+class HTTPError:
+    """An error answer: ``status``, a JSON (or text) ``body`` and extra ``headers``."""
+
+    status: int
+    body: Mapping[str, Any] | str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def api_error(
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTTPError:
+        """An OpenAI-style ``{"error": {message, type, param, code}}`` answer."""
+        body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        return HTTPError(status, body, dict(headers or {}))
+
+    @classmethod
+    def rate_limit(cls, retry_after: float | None = 0, *, ms: bool = False) -> HTTPError:
+        """429 with ``Retry-After`` (seconds) or, with ``ms=True``, ``retry-after-ms``."""
+        headers: dict[str, str] = {}
+        if retry_after is not None:
+            if ms:
+                headers["retry-after-ms"] = str(int(retry_after * 1000))
+            else:
+                headers["Retry-After"] = f"{retry_after:g}"
+        return cls.api_error(
+            429,
+            "Rate limit reached; please try again later.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> HTTPError:
+        """A 5xx answer."""
+        return cls.api_error(
+            status, "The server had an error processing your request.", type="server_error"
+        )
+
+    @classmethod
+    def unauthorized(cls) -> HTTPError:
+        """401 invalid key."""
+        return cls.api_error(
+            401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key"
+        )
+
+    @classmethod
+    def context_length(cls, limit: int = 8192) -> HTTPError:
+        """400 ``context_length_exceeded``, worded as OpenAI words it."""
+        return cls.api_error(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {limit + 1000} tokens. Please reduce the length of the messages.",
+            code="context_length_exceeded",
+            param="messages",
+        )
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Sleep ``seconds`` before answering with ``then`` (cut short when the server closes)."""
+
+    seconds: float
+    then: StubReply = "ok"
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the connection without sending a response."""
+
+
+StubReply = (
+    str | Text | HTTPError | Delay | Drop | Mapping[str, Any] | Callable[[dict[str, Any]], Any]
+)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it (``headers`` with lower-case names)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The chat messages of the request (empty for other requests)."""
+        return list(self.body.get("messages", []))
+
+
+def _estimate_tokens(body: Mapping[str, Any]) -> int:
+    text = "".join(
+        str(m.get("content", "")) for m in body.get("messages", []) if isinstance(m, dict)
+    )
+    return max(1, len(text) // 4)
+
+
+class StubServer:
+    """A scripted OpenAI-compatible server on ``127.0.0.1:<free port>``; see the module doc."""
+
+    def __init__(
+        self,
+        replies: Iterable[StubReply] = (),
+        *,
+        handler: Callable[[dict[str, Any]], StubReply] | None = None,
+        latency: float = 0.0,
+        model: str = "stub-model",
+        start: bool = True,
+    ) -> None:
+        self.handler = handler
+        self.latency = latency
+        self.model = model
+        self.requests: list[RecordedRequest] = []
+        self._replies: deque[StubReply] = deque(replies)
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._chat_count = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        if start:
+            self.start()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> StubServer:
+        """Bind a free port and serve in a daemon thread (idempotent)."""
+        if self._server is not None:
+            return self
+        self._closing.clear()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving; sleeping :class:`Delay` replies wake up and end."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._closing.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> StubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        if self._server is None:
+            raise RuntimeError("the stub server is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``: pass it as ``base_url`` to the client."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # ------------------------------------------------------------------ script
+
+    def push(self, *replies: StubReply) -> None:
+        """Append replies to the queue."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    @property
+    def remaining(self) -> int:
+        """Scripted replies not yet served."""
+        with self._lock:
+            return len(self._replies)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The recorded ``/chat/completions`` requests, in arrival order."""
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _record(self, request: RecordedRequest) -> int:
+        with self._lock:
+            self.requests.append(request)
+            if request.path.endswith("/chat/completions"):
+                self._chat_count += 1
+            return self._chat_count
+
+    def _next_reply(self, body: dict[str, Any], number: int) -> StubReply:
+        with self._lock:
+            if self._replies:
+                return self._replies.popleft()
+        if self.handler is not None:
+            return self.handler(body)
+        return HTTPError.api_error(
+            400,
+            f"StubServer has no reply left for request #{number}; script more replies",
+            code="stub_exhausted",
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._closing.wait(seconds)
+
+    # ---------------------------------------------------------- reply bodies
+
+    def completion_body(self, request: Mapping[str, Any], text: Text) -> dict[str, Any]:
+        """A spec-complete ``chat.completion`` body for ``text``."""
+        prompt = text.prompt_tokens if text.prompt_tokens is not None else _estimate_tokens(request)
+        completion = (
+            text.completion_tokens
+            if text.completion_tokens is not None
+            else max(1, len(text.content) // 4)
+        )
+        return {
+            "id": f"chatcmpl-stub-{time.time_ns()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": text.model or str(request.get("model") or self.model),
+            "system_fingerprint": "fp_stub",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": text.finish_reason,
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": text.content, "refusal": None},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
+
+    def stream_events(self, request: Mapping[str, Any], text: Text) -> list[dict[str, Any]]:
+        """The ``chat.completion.chunk`` events for ``text``: role, one per word, finish, usage."""
+        full = self.completion_body(request, text)
+        base = {
+            "id": full["id"],
+            "object": "chat.completion.chunk",
+            "created": full["created"],
+            "model": full["model"],
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in _pieces(text.content)]
+        events.append(chunk({}, text.finish_reason))
+        options = request.get("stream_options") or {}
+        if isinstance(options, dict) and options.get("include_usage"):
+            events.append({**base, "choices": [], "usage": full["usage"]})
+        return events
+
+
+def _pieces(text: str) -> list[str]:
+    """Split text into word-sized deltas whose concatenation is the text."""
+    pieces: list[str] = []
+    current = ""
+    for ch in text:
+        current += ch
+        if ch.isspace():
+            pieces.append(current)
+            current = ""
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(
+            self,
+            status: int,
+            body: object,
+            content_type: str = "application/json",
+            headers: Mapping[str, str] | None = None,
+        ) -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-request-id", f"req_stub_{time.time_ns()}")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+
+        def _read_body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {"_raw": raw.decode("utf-8", "replace")}
+            return body if isinstance(body, dict) else {"_raw": body}
+
+        def _recorded(self, body: dict[str, Any]) -> int:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            return stub._record(RecordedRequest(self.command, self.path, headers, body))
+
+        def do_GET(self) -> None:
+            self._recorded({})
+            if self.path.rstrip("/").endswith("/models"):
+                model = {"id": stub.model, "object": "model", "created": 0, "owned_by": "stub"}
+                self._send(200, {"object": "list", "data": [model]})
+            else:
+                self._send(
+                    404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}
+                )
+
+        def do_POST(self) -> None:
+            body = self._read_body()
+            number = self._recorded(body)
+            try:
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(
+                        404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}
+                    )
+                    return
+                if not isinstance(body.get("messages"), list) or not body.get("model"):
+                    self._answer(
+                        body, HTTPError.api_error(400, "'model' and 'messages' are required")
+                    )
+                    return
+                stub._sleep(stub.latency)
+                self._answer(body, stub._next_reply(body, number))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout); nothing to answer
+
+        def _answer(self, body: dict[str, Any], reply: Any) -> None:
+            while True:
+                if isinstance(reply, Delay):
+                    stub._sleep(reply.seconds)
+                    if stub._closing.is_set():
+                        self.close_connection = True
+                        return
+                    reply = reply.then
+                elif callable(reply):
+                    reply = reply(body)
+                else:
+                    break
+            if isinstance(reply, Drop):
+                self.close_connection = True
+                return
+            if isinstance(reply, HTTPError):
+                payload: object = (
+                    reply.body.encode() if isinstance(reply.body, str) else dict(reply.body or {})
+                )
+                self._send(reply.status, payload, headers=reply.headers)
+                return
+            if isinstance(reply, Mapping):
+                self._send(200, dict(reply))
+                return
+            text = reply if isinstance(reply, Text) else Text(str(reply))
+            if body.get("stream"):
+                events = stub.stream_events(body, text)
+                data = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+                self._send(200, data + b"data: [DONE]\n\n", "text/event-stream")
+            else:
+                self._send(200, stub.completion_body(body, text))
+
+    return Handler

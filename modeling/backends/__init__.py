@@ -1,0 +1,52 @@
+"""Solver backends behind one interface; callers ask for a capability, not a name."""
+
+from __future__ import annotations
+
+import importlib
+
+from modeling.backends.base import (
+    Availability,
+    Backend,
+    BackendError,
+    Capability,
+    RawSolution,
+    SolverOptions,
+    required_capability,
+)
+
+# name -> "module:Class"; imported on first use so that Pyomo and PuLP load only when needed.
+_REGISTRY = {
+    "highs": "modeling.backends.highs:HighsBackend",
+    "pyomo": "modeling.backends.pyomo:PyomoBackend",
+    "pulp": "modeling.backends.pulp:PulpBackend",
+}
+AUTO_ORDER = ("highs", "pyomo", "pulp")
+_INSTANCES: dict[str, Backend] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (``highs``, ``pyomo`` or ``pulp``)."""
+    if name not in _REGISTRY:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(_REGISTRY)}")
+    if name not in _INSTANCES:
+        module, cls = _REGISTRY[name].split(":")
+        _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
+    return _INSTANCES[name]
+
+
+def backend_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+__all__ = [
+    "AUTO_ORDER",
+    "Availability",
+    "Backend",
+    "BackendError",
+    "Capability",
+    "RawSolution",
+    "SolverOptions",
+    "backend_names",
+    "get_backend",
+    "required_capability",
+]

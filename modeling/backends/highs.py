@@ -1,0 +1,245 @@
+"""The fast path: the compiled arrays handed to HiGHS (highspy) in one call.
+
+No modeling layer in between: the constraint matrix goes over as CSR arrays
+(``passModel``), the quadratic objective as a lower-triangular Hessian.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from modeling.backends.base import Availability, Capability, RawSolution, SolverOptions
+from modeling.result import Status, Termination
+
+if TYPE_CHECKING:
+    import highspy
+
+    from modeling.compiler import CompiledModel
+
+_CAPS = frozenset(
+    {
+        Capability.LP,
+        Capability.MILP,
+        Capability.QP,
+        Capability.DUALS,
+        Capability.IIS,
+        Capability.RANGING,
+        Capability.TIME_LIMIT,
+        Capability.MIP_GAP,
+    }
+)
+
+
+def _hp() -> Any:
+    import highspy
+
+    return highspy
+
+
+def version() -> str:
+    hp = _hp()
+    h = hp.Highs()
+    return str(h.version())
+
+
+def build(
+    model: CompiledModel, options: SolverOptions | None = None, objective: bool = True
+) -> highspy.Highs:
+    """A configured ``highspy.Highs`` holding the model (objective dropped if asked)."""
+    hp = _hp()
+    options = options or SolverOptions()
+    h = hp.Highs()
+    h.setOptionValue("output_flag", bool(options.verbose))
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    if options.threads:
+        h.setOptionValue("threads", int(options.threads))
+    for key, value in options.extra.items():
+        h.setOptionValue(key, value)
+
+    n, m = model.ncols, model.nrows
+    r, c, v = model.A
+    A = sp.csr_matrix((v, (r, c)), shape=(m, n))
+    A.sum_duplicates()
+    lp = hp.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = m
+    maximize = model.sense == "maximize"
+    quadratic = objective and len(model.obj_q[2]) > 0
+    # HiGHS minimises 0.5 x'Qx + c'x; a maximised QP is passed negated.
+    flip = -1.0 if (quadratic and maximize) else 1.0
+    if objective:
+        lp.col_cost_ = flip * model.obj_c
+        lp.offset_ = flip * model.obj_const
+        if maximize and not quadratic:
+            lp.sense_ = hp.ObjSense.kMaximize
+    else:
+        lp.col_cost_ = np.zeros(n)
+    lp.col_lower_ = model.col_lb
+    lp.col_upper_ = model.col_ub
+    lp.row_lower_ = model.row_lb
+    lp.row_upper_ = model.row_ub
+    lp.a_matrix_.format_ = hp.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data
+    lp.a_matrix_.num_col_ = n
+    lp.a_matrix_.num_row_ = m
+    if model.integer:
+        K = hp.HighsVarType
+        lp.integrality_ = [K.kInteger if t else K.kContinuous for t in model.col_type.tolist()]
+    h.passModel(lp)
+    if quadratic:
+        qa, qb, qv = model.obj_q
+        # x'Qx/2 with Q symmetric: v*xa*xb (a<b) -> Q_ab=Q_ba=v ; v*xa^2 -> Q_aa=2v.
+        diag = qa == qb
+        rows = np.concatenate([qb[~diag], qa[diag]])  # lower triangle: row >= col
+        cols = np.concatenate([qa[~diag], qa[diag]])
+        vals = flip * np.concatenate([qv[~diag], 2 * qv[diag]])
+        Q = sp.csc_matrix((vals, (rows, cols)), shape=(n, n))
+        Q.sum_duplicates()
+        hess = hp.HighsHessian()
+        hess.dim_ = n
+        hess.format_ = hp.HessianFormat.kTriangular
+        hess.start_ = Q.indptr.astype(np.int32)
+        hess.index_ = Q.indices.astype(np.int32)
+        hess.value_ = Q.data
+        h.passHessian(hess)
+    return h
+
+
+class HighsBackend:
+    """Direct HiGHS: LP, MILP and convex QP, with duals, ranging and IIS."""
+
+    name = "highs"
+
+    def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
+        return _CAPS
+
+    def available(self, solver: str | None = None) -> Availability:
+        if solver not in (None, "highs"):
+            return Availability(False, f"the highs backend runs only HiGHS, not {solver!r}")
+        try:
+            return Availability(True, version=version())
+        except ImportError as exc:  # pragma: no cover - highspy is a dependency
+            return Availability(False, f"highspy is not installed ({exc})")
+
+    def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        hp = _hp()
+        t0 = time.perf_counter()
+        h = build(model, options)
+        t1 = time.perf_counter()
+        h.run()
+        t2 = time.perf_counter()
+        ver = str(h.version())
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        K = hp.HighsModelStatus
+        has_primal = info.primal_solution_status == 2
+        sol = h.getSolution() if has_primal else None
+        x = np.asarray(sol.col_value) if sol is not None else None
+        flip = -1.0 if (len(model.obj_q[2]) and model.sense == "maximize") else 1.0
+        obj = flip * float(info.objective_function_value) if has_primal else None
+        bound = gap = None
+        if model.integer:
+            if np.isfinite(info.mip_dual_bound):
+                bound = flip * float(info.mip_dual_bound)
+            gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else None
+        row_duals = reduced = None
+        if (
+            not model.integer
+            and sol is not None
+            and info.dual_solution_status == 2
+            and not len(model.obj_q[2])
+        ):
+            row_duals = np.asarray(sol.row_dual)
+            reduced = np.asarray(sol.col_dual)
+
+        status: Status
+        term: Termination
+        message = h.modelStatusToString(ms)
+        if ms == K.kOptimal:
+            status, term = Status.OPTIMAL, Termination.OPTIMAL
+        elif ms == K.kModelEmpty:
+            status, term = Status.OPTIMAL, Termination.OPTIMAL
+            obj = model.obj_const
+            x = np.zeros(model.ncols)
+        elif ms == K.kInfeasible:
+            status, term = Status.INFEASIBLE, Termination.INFEASIBLE
+        elif ms == K.kUnbounded:
+            status, term = Status.UNBOUNDED, Termination.UNBOUNDED
+        elif ms == K.kUnboundedOrInfeasible:
+            status, term = self._disambiguate(model, options)
+        elif ms in (
+            K.kTimeLimit,
+            K.kIterationLimit,
+            K.kSolutionLimit,
+            K.kInterrupt,
+            K.kObjectiveBound,
+            K.kObjectiveTarget,
+            K.kMemoryLimit,
+        ):
+            term = {
+                K.kTimeLimit: Termination.TIME_LIMIT,
+                K.kIterationLimit: Termination.ITERATION_LIMIT,
+                K.kSolutionLimit: Termination.SOLUTION_LIMIT,
+                K.kInterrupt: Termination.INTERRUPTED,
+                K.kObjectiveBound: Termination.OBJECTIVE_LIMIT,
+                K.kObjectiveTarget: Termination.OBJECTIVE_LIMIT,
+            }.get(ms, Termination.ERROR)
+            status = (
+                Status.FEASIBLE
+                if has_primal
+                else (Status.TIME_LIMIT if term is Termination.TIME_LIMIT else Status.ERROR)
+            )
+        elif ms in (
+            K.kSolveError,
+            K.kPostsolveError,
+            K.kPresolveError,
+            K.kLoadError,
+            K.kModelError,
+        ):
+            status, term = Status.ERROR, Termination.ERROR
+            if len(model.obj_q[2]) and not model.convex:
+                message += " (HiGHS solves convex QPs only; use backend pyomo with SCIP)"
+        else:
+            status, term = Status.ERROR, Termination.UNKNOWN
+            message = f"HiGHS returned an unknown status: {message}"
+        if not status.has_solution:
+            x = None
+            obj = None
+            row_duals = reduced = None
+        return RawSolution(
+            status,
+            term,
+            "highs",
+            ver,
+            obj,
+            bound,
+            gap,
+            x,
+            row_duals,
+            reduced,
+            message,
+            build_s=t1 - t0,
+            solve_s=t2 - t1,
+        )
+
+    def _disambiguate(
+        self, model: CompiledModel, options: SolverOptions
+    ) -> tuple[Status, Termination]:
+        """Infeasible or unbounded? Solve for feasibility alone to tell."""
+        hp = _hp()
+        h = build(model, options, objective=False)
+        h.run()
+        ms = h.getModelStatus()
+        if ms in (hp.HighsModelStatus.kOptimal, hp.HighsModelStatus.kModelEmpty):
+            return Status.UNBOUNDED, Termination.UNBOUNDED
+        if ms == hp.HighsModelStatus.kInfeasible:
+            return Status.INFEASIBLE, Termination.INFEASIBLE
+        return Status.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED

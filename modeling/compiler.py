@@ -1,0 +1,1082 @@
+"""Compile a formulation into a flat, solver-neutral model, vectorised.
+
+Expressions are interpreted over *frames*: a frame holds N bindings of the
+index names in scope (one per constraint instance, or per term of a sum) as
+numpy arrays.  Every node evaluates once per frame, not once per binding, to
+one of three kinds of value:
+
+* :class:`Const` — a float per binding;
+* :class:`Poly` — a polynomial of degree ≤ 2 per binding, stored as COO
+  triplets (binding, column, coefficient) plus quadratic quadruplets;
+* :class:`NL` — a per-binding expression tree for anything else.
+
+So ``sum(cost[p, m] * ship[p, m] for p in P for m in M)`` costs a handful of
+numpy calls whatever the sizes, and compile time grows linearly with the
+number of nonzeros.  Trees are tuples:
+``("c", v)``, ``("v", col)``, ``("+", args)``, ``("*", a, b)``, ``("/", a, b)``,
+``("^", a, b)``, ``("neg", a)``, ``("f", name, a)``, ``("min"|"max", args)``,
+``("poly", const, cols, coefs, qa, qb, qv)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from modeling.data import ModelData, ParamData, SetData, element_text, resolve_data
+from modeling.errors import FormulationError, Issue
+from modeling.expressions import (
+    Aggregate,
+    BinOp,
+    BoolOp,
+    Bound,
+    Call,
+    Compare,
+    Generator,
+    Index,
+    Name,
+    Neg,
+    Node,
+    Not,
+    Num,
+    ParseFailure,
+    Pow,
+    Relation,
+    Str,
+    Sum,
+    Symbols,
+    check_bounds,
+    check_constant,
+    check_expression,
+    parse_expression,
+    parse_forall,
+    parse_relation,
+)
+from modeling.formulation import Formulation, check_names, load
+
+Tree = tuple[Any, ...]
+
+
+class ModelClass(StrEnum):
+    LP = "LP"
+    MILP = "MILP"
+    QP = "QP"
+    MIQP = "MIQP"
+    NLP = "NLP"
+    MINLP = "MINLP"
+
+
+class EvalError(Exception):
+    def __init__(self, message: str, hint: str = "", code: str = "data") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code
+
+
+# ------------------------------------------------------------------- frames
+
+
+@dataclass
+class Col:
+    """One index name over a frame: element values and, when known, set positions."""
+
+    values: np.ndarray
+    set: str | None = None
+    pos: np.ndarray | None = None
+
+    def take(self, idx: np.ndarray) -> Col:
+        return Col(self.values[idx], self.set, None if self.pos is None else self.pos[idx])
+
+
+@dataclass
+class Frame:
+    n: int
+    names: dict[str, Col] = field(default_factory=dict)
+
+    def take(self, idx: np.ndarray) -> Frame:
+        return Frame(len(idx), {k: c.take(idx) for k, c in self.names.items()})
+
+
+ROOT = Frame(1, {})
+
+# ------------------------------------------------------------------- values
+
+
+@dataclass
+class Const:
+    v: np.ndarray
+
+
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=float)
+
+
+@dataclass
+class Poly:
+    n: int
+    const: np.ndarray
+    lr: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    lc: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    lv: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    qr: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    qa: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    qb: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    qv: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+
+    @property
+    def quadratic(self) -> bool:
+        return len(self.qv) > 0
+
+    def scaled(self, c: np.ndarray) -> Poly:
+        return Poly(
+            self.n,
+            self.const * c,
+            self.lr,
+            self.lc,
+            self.lv * c[self.lr],
+            self.qr,
+            self.qa,
+            self.qb,
+            self.qv * c[self.qr],
+        )
+
+    def has_terms(self) -> bool:
+        return len(self.lv) > 0 or len(self.qv) > 0
+
+
+@dataclass
+class NL:
+    trees: list[Tree]
+
+
+Value = Const | Poly | NL
+
+
+def _poly_add(a: Poly, b: Poly, sign: float = 1.0) -> Poly:
+    return Poly(
+        a.n,
+        a.const + sign * b.const,
+        np.concatenate([a.lr, b.lr]),
+        np.concatenate([a.lc, b.lc]),
+        np.concatenate([a.lv, sign * b.lv]),
+        np.concatenate([a.qr, b.qr]),
+        np.concatenate([a.qa, b.qa]),
+        np.concatenate([a.qb, b.qb]),
+        np.concatenate([a.qv, sign * b.qv]),
+    )
+
+
+def _as_poly(x: Const | Poly, n: int) -> Poly:
+    if isinstance(x, Poly):
+        return x
+    return Poly(n, x.v.astype(float, copy=True))
+
+
+def _pairs(ra: np.ndarray, rb: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (ia, ib) with ra[ia] == rb[ib]: all products within each binding."""
+    oa = np.argsort(ra, kind="stable")
+    ob = np.argsort(rb, kind="stable")
+    ca = np.bincount(ra, minlength=n)
+    cb = np.bincount(rb, minlength=n)
+    sa = np.cumsum(ca) - ca
+    sb = np.cumsum(cb) - cb
+    per = ca * cb
+    total = int(per.sum())
+    if total == 0:
+        return _EMPTY_I, _EMPTY_I
+    r = np.repeat(np.arange(n), per)
+    k = np.arange(total) - np.repeat(np.cumsum(per) - per, per)
+    ia = oa[sa[r] + k // cb[r]]
+    ib = ob[sb[r] + k % cb[r]]
+    return ia, ib
+
+
+def _poly_mul(a: Poly, b: Poly) -> Poly | None:
+    """Product of two polynomials, or None when the degree would exceed 2."""
+    if (a.quadratic and len(b.lv) + len(b.qv)) or (b.quadratic and len(a.lv) + len(a.qv)):
+        return None
+    if a.quadratic:
+        a, b = b, a
+    # now a is affine; b may be quadratic only if a has no terms (then a is constant)
+    n = a.n
+    ia, ib = _pairs(a.lr, b.lr, n)
+    qr = np.concatenate([a.lr[ia], b.qr])
+    qa = np.concatenate([a.lc[ia], b.qa])
+    qb = np.concatenate([b.lc[ib], b.qb])
+    qv = np.concatenate([a.lv[ia] * b.lv[ib], b.qv * a.const[b.qr]])
+    lr = np.concatenate([a.lr, b.lr])
+    lc = np.concatenate([a.lc, b.lc])
+    lv = np.concatenate([a.lv * b.const[a.lr], b.lv * a.const[b.lr]])
+    return Poly(n, a.const * b.const, lr, lc, lv, qr, qa, qb, qv)
+
+
+def _group(rows: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(rows, kind="stable")
+    counts = np.bincount(rows, minlength=n)
+    return np.split(order, np.cumsum(counts)[:-1])
+
+
+def poly_trees(p: Poly) -> list[Tree]:
+    """One ``("poly", …)`` tree per binding."""
+    lin = _group(p.lr, p.n)
+    quad = _group(p.qr, p.n)
+    out: list[Tree] = []
+    for r in range(p.n):
+        li, qi = lin[r], quad[r]
+        out.append(
+            (
+                "poly",
+                float(p.const[r]),
+                tuple(p.lc[li].tolist()),
+                tuple(p.lv[li].tolist()),
+                tuple(p.qa[qi].tolist()),
+                tuple(p.qb[qi].tolist()),
+                tuple(p.qv[qi].tolist()),
+            )
+        )
+    return out
+
+
+def to_trees(x: Value, n: int) -> list[Tree]:
+    if isinstance(x, NL):
+        return x.trees
+    if isinstance(x, Const):
+        v = np.broadcast_to(x.v, (n,))
+        return [("c", float(c)) for c in v]
+    return poly_trees(x)
+
+
+# ---------------------------------------------------------------- evaluator
+
+_FUNCS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "sin": np.sin,
+    "cos": np.cos,
+}
+
+
+@dataclass
+class VarBlock:
+    """A variable of the document: its columns ``offset … offset+size``."""
+
+    name: str
+    sets: list[str]
+    shape: tuple[int, ...]
+    offset: int
+    size: int
+    vtype: str
+    description: str | None = None
+
+
+class Evaluator:
+    def __init__(self, data: ModelData, blocks: Mapping[str, VarBlock]) -> None:
+        self.sets = data.sets
+        self.params = data.params
+        self.blocks = blocks
+        self._components: dict[tuple[str, int], np.ndarray] = {}
+
+    # -- index handling --------------------------------------------------
+    def component(self, s: SetData, k: int) -> np.ndarray:
+        key = (s.name, k)
+        arr = self._components.get(key)
+        if arr is None:
+            parts = [e[k] for e in s.elements]
+            if all(type(p) is int for p in parts):
+                arr = np.asarray(parts, dtype=np.int64)
+            else:
+                arr = np.empty(len(parts), dtype=object)
+                arr[:] = parts
+            self._components[key] = arr
+        return arr
+
+    def expand(self, frame: Frame, gens: Sequence[Generator]) -> tuple[Frame, np.ndarray]:
+        """Bind the generators' names; return the inner frame and each binding's parent."""
+        parent = np.arange(frame.n)
+        cur = frame
+        for g in gens:
+            s = self.sets[g.set]
+            m = len(s)
+            rep = np.repeat(np.arange(cur.n), m)
+            tile = np.tile(np.arange(m), cur.n)
+            names = {k: c.take(rep) for k, c in cur.names.items()}
+            if g.unpacked:
+                for k, t in enumerate(g.targets):
+                    names[t] = Col(self.component(s, k)[tile])
+            else:
+                names[g.targets[0]] = Col(s.values[tile], g.set, tile)
+            parent = parent[rep]
+            cur = Frame(cur.n * m, names)
+            for cond in g.conds:
+                mask = self.condition(cond, cur)
+                if not mask.all():
+                    keep = np.flatnonzero(mask)
+                    cur = cur.take(keep)
+                    parent = parent[keep]
+        return cur, parent
+
+    def term(self, node: Node, frame: Frame) -> np.ndarray:
+        """A constant term of a condition or an index: element values or numbers."""
+        if isinstance(node, Name):
+            col = frame.names.get(node.id)
+            if col is not None:
+                return col.values
+            p = self.params.get(node.id)
+            if p is not None and p.scalar:
+                return np.full(frame.n, float(p.array))
+            raise EvalError(f"'{node.id}' is not a constant here", code="constant")
+        if isinstance(node, Str):
+            arr = np.empty(frame.n, dtype=object)
+            arr[:] = [node.value] * frame.n
+            return arr
+        if isinstance(node, Num):
+            v = node.value
+            if v.is_integer() and abs(v) < 2**62:
+                return np.full(frame.n, int(v), dtype=np.int64)
+            return np.full(frame.n, v)
+        if isinstance(node, Index) and node.base in self.params:
+            return self.param(node, frame)
+        if isinstance(node, BinOp | Neg | Pow | Call):
+            val = self.eval(node, frame, allow_index=True)
+            if isinstance(val, Const):
+                return val.v
+        if isinstance(node, Sum | Aggregate):
+            val = self.eval(node, frame)
+            if isinstance(val, Const):
+                return val.v
+        raise EvalError("a condition or index must be constant", code="constant")
+
+    def condition(self, node: Node, frame: Frame) -> np.ndarray:
+        if isinstance(node, BoolOp):
+            parts = [self.condition(v, frame) for v in node.values]
+            red = np.logical_and if node.op == "and" else np.logical_or
+            return np.asarray(red.reduce(parts), dtype=bool)
+        if isinstance(node, Not):
+            return ~self.condition(node.operand, frame)
+        if isinstance(node, Compare):
+            left = self.term(node.left, frame)
+            result = np.ones(frame.n, dtype=bool)
+            for op, right_node in zip(node.ops, node.rights, strict=True):
+                right = self.term(right_node, frame)
+                try:
+                    res = _compare(op, left, right)
+                except TypeError:
+                    raise EvalError(
+                        "compares a label with a number",
+                        "compare labels with labels and numbers with numbers",
+                        code="condition",
+                    ) from None
+                result &= res
+                left = right
+            return result
+        raise EvalError("a condition must be a comparison", code="condition")
+
+    def positions(
+        self, base: str, sets: list[str], items: tuple[Node, ...], frame: Frame
+    ) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        it = iter(items)
+        for sname in sets:
+            s = self.sets[sname]
+            item = next(it)
+            col = frame.names.get(item.id) if isinstance(item, Name) else None
+            if s.dim == 1:
+                if col is not None and col.set == sname and col.pos is not None:
+                    out.append(col.pos)
+                    continue
+                values = col.values if col is not None else self.term(item, frame)
+                out.append(self._lookup(s, values, base))
+            else:
+                if col is not None and col.set is not None and self.sets[col.set].dim == s.dim:
+                    if col.set == sname and col.pos is not None:
+                        out.append(col.pos)
+                        continue
+                    out.append(self._lookup(s, col.values, base))
+                    continue
+                parts = [col.values if col is not None else self.term(item, frame)]
+                for _ in range(s.dim - 1):
+                    nxt = next(it)
+                    c2 = frame.names.get(nxt.id) if isinstance(nxt, Name) else None
+                    parts.append(c2.values if c2 is not None else self.term(nxt, frame))
+                tuples = np.empty(frame.n, dtype=object)
+                tuples[:] = list(zip(*[_py(p) for p in parts], strict=True))
+                out.append(self._lookup(s, tuples, base))
+        return out
+
+    def _lookup(self, s: SetData, values: np.ndarray, base: str) -> np.ndarray:
+        vals = _py(values)
+        get = s.pos.get
+        pos = np.fromiter((get(v, -1) for v in vals), dtype=np.int64, count=len(vals))
+        bad = np.flatnonzero(pos < 0)
+        for k in bad:
+            alt = s.text_pos.get(element_text(vals[k]))
+            if alt is None:
+                shown = element_text(vals[k])
+                raise EvalError(
+                    f"{base}[...] uses {shown!r}, which is not an element of set {s.name}",
+                    "restrict the 'for' with an 'if' (e.g. 'if t > 1') or fix the index",
+                    code="element",
+                )
+            pos[k] = alt
+        return pos
+
+    def param(self, node: Index, frame: Frame) -> np.ndarray:
+        p = self.params[node.base]
+        pos = self.positions(node.base, p.sets, node.items, frame)
+        vals = p.array[tuple(pos)]
+        vals = np.broadcast_to(vals, (frame.n,)) if np.ndim(vals) == 0 else vals
+        nan = np.flatnonzero(np.isnan(vals))
+        if len(nan):
+            at = tuple(int(q[nan[0]]) for q in pos)
+            raise EvalError(
+                _missing(p, at, self.sets),
+                f"add the entry, or give {p.name} a default",
+                code="missing",
+            )
+        return np.asarray(vals, dtype=float)
+
+    # -- numeric evaluation ------------------------------------------------
+    def eval(self, node: Node, frame: Frame, allow_index: bool = False) -> Value:
+        n = frame.n
+        if isinstance(node, Num):
+            return Const(np.full(n, node.value))
+        if isinstance(node, Name):
+            col = frame.names.get(node.id)
+            if col is not None:
+                if col.values.dtype == object:
+                    raise EvalError(
+                        f"index '{node.id}' holds labels and cannot be used as a number",
+                        "use it as an index, e.g. x[i]",
+                        code="type",
+                    )
+                return Const(col.values.astype(float))
+            if node.id in self.params:
+                return Const(np.full(n, float(self.params[node.id].array)))
+            b = self.blocks[node.id]
+            return Poly(n, np.zeros(n), np.arange(n), np.full(n, b.offset), np.ones(n))
+        if isinstance(node, Str):
+            raise EvalError(
+                f"the label '{node.value}' is used as a number",
+                "labels only appear as indices or in conditions",
+                code="type",
+            )
+        if isinstance(node, Index):
+            if node.base in self.params:
+                return Const(self.param(node, frame))
+            b = self.blocks[node.base]
+            pos = self.positions(node.base, b.sets, node.items, frame)
+            cols = b.offset + (np.ravel_multi_index(tuple(pos), b.shape) if pos else 0)
+            cols = np.asarray(cols, dtype=np.int64)
+            return Poly(n, np.zeros(n), np.arange(n), cols, np.ones(n))
+        if isinstance(node, Neg):
+            return self.neg(self.eval(node.operand, frame))
+        if isinstance(node, BinOp):
+            a = self.eval(node.left, frame)
+            b2 = self.eval(node.right, frame)
+            return self.binop(node.op, a, b2, n)
+        if isinstance(node, Pow):
+            return self.power(self.eval(node.base, frame), self.eval(node.exponent, frame), n)
+        if isinstance(node, Call):
+            args = [self.eval(a, frame) for a in node.args]
+            return self.call(node.func, args, n)
+        if isinstance(node, Sum):
+            inner, parent = self.expand(frame, node.gens)
+            body = self.eval(node.body, inner)
+            return _reduce(body, parent, n)
+        if isinstance(node, Aggregate):
+            inner, parent = self.expand(frame, node.gens)
+            body = self.eval(node.body, inner)
+            return self.aggregate(node.func, body, parent, n)
+        raise EvalError("this expression cannot be evaluated here", code="invalid")
+
+    def neg(self, a: Value) -> Value:
+        if isinstance(a, Const):
+            return Const(-a.v)
+        if isinstance(a, Poly):
+            return a.scaled(np.full(a.n, -1.0))
+        return NL([("neg", t) for t in a.trees])
+
+    def binop(self, op: str, a: Value, b: Value, n: int) -> Value:
+        if op in "+-":
+            sign = 1.0 if op == "+" else -1.0
+            if isinstance(a, Const) and isinstance(b, Const):
+                return Const(a.v + sign * b.v)
+            if not isinstance(a, NL) and not isinstance(b, NL):
+                return _poly_add(_as_poly(a, n), _as_poly(b, n), sign)
+            ta, tb = to_trees(a, n), to_trees(b, n)
+            if op == "+":
+                return NL([("+", (x, y)) for x, y in zip(ta, tb, strict=True)])
+            return NL([("+", (x, ("neg", y))) for x, y in zip(ta, tb, strict=True)])
+        if op == "*":
+            if isinstance(a, Const) and isinstance(b, Const):
+                return Const(a.v * b.v)
+            if isinstance(a, Const) and isinstance(b, Poly):
+                return b.scaled(a.v)
+            if isinstance(b, Const) and isinstance(a, Poly):
+                return a.scaled(b.v)
+            if isinstance(a, Poly) and isinstance(b, Poly):
+                prod = _poly_mul(a, b)
+                if prod is not None:
+                    return prod
+            ta, tb = to_trees(a, n), to_trees(b, n)
+            return NL([("*", x, y) for x, y in zip(ta, tb, strict=True)])
+        # division
+        if isinstance(b, Const):
+            if np.any(b.v == 0):
+                raise EvalError("division by zero", "check the divisor's data", code="value")
+            if isinstance(a, Const):
+                return Const(a.v / b.v)
+            if isinstance(a, Poly):
+                return a.scaled(1.0 / b.v)
+        ta, tb = to_trees(a, n), to_trees(b, n)
+        return NL([("/", x, y) for x, y in zip(ta, tb, strict=True)])
+
+    def power(self, base: Value, exp: Value, n: int) -> Value:
+        if not isinstance(exp, Const):
+            raise EvalError(
+                "the exponent must be a constant", "write x ** 2, not x ** y", code="exponent"
+            )
+        if isinstance(base, Const):
+            with np.errstate(all="ignore"):
+                v = np.power(base.v, exp.v)
+            if not np.all(np.isfinite(v)):
+                raise EvalError(
+                    "a power has no real value (e.g. a negative base with a "
+                    "fractional exponent, or 0 to a negative power)",
+                    code="value",
+                )
+            return Const(v)
+        e = exp.v
+        if isinstance(base, Poly) and len(e) and np.all(e == e[0]):
+            k = float(e[0])
+            if k == 0:
+                return Const(np.ones(n))
+            if k == 1:
+                return base
+            if k == 2:
+                sq = _poly_mul(base, base)
+                if sq is not None:
+                    return sq
+        tb = to_trees(base, n)
+        return NL([("^", t, ("c", float(k))) for t, k in zip(tb, e, strict=True)])
+
+    def call(self, func: str, args: list[Value], n: int) -> Value:
+        if all(isinstance(a, Const) for a in args):
+            vs = [a.v for a in args if isinstance(a, Const)]
+            if func == "min":
+                return Const(np.minimum.reduce(vs))
+            if func == "max":
+                return Const(np.maximum.reduce(vs))
+            x = vs[0]
+            if func == "log" and np.any(x <= 0):
+                raise EvalError("log of a number ≤ 0", code="value")
+            if func == "sqrt" and np.any(x < 0):
+                raise EvalError("sqrt of a negative number", code="value")
+            return Const(_FUNCS[func](x))
+        trees = [to_trees(a, n) for a in args]
+        if func in ("min", "max"):
+            return NL([(func, tuple(ts)) for ts in zip(*trees, strict=True)])
+        return NL([("f", func, t) for t in trees[0]])
+
+    def aggregate(self, func: str, body: Value, parent: np.ndarray, n: int) -> Value:
+        counts = np.bincount(parent, minlength=n)
+        if np.any(counts == 0):
+            raise EvalError(f"{func}() over an empty selection", code="value")
+        if isinstance(body, Const):
+            out = np.full(n, np.inf if func == "min" else -np.inf)
+            (np.minimum if func == "min" else np.maximum).at(out, parent, body.v)
+            return Const(out)
+        trees = to_trees(body, len(parent))
+        groups: list[list[Tree]] = [[] for _ in range(n)]
+        for p, t in zip(parent.tolist(), trees, strict=True):
+            groups[p].append(t)
+        return NL([(func, tuple(g)) if len(g) > 1 else g[0] for g in groups])
+
+
+def _py(values: np.ndarray) -> list[Any]:
+    return values.tolist()
+
+
+def _compare(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if op == "==":
+        return np.asarray(a == b, dtype=bool)
+    if op == "!=":
+        return np.asarray(a != b, dtype=bool)
+    if op == "<":
+        return np.asarray(a < b, dtype=bool)
+    if op == "<=":
+        return np.asarray(a <= b, dtype=bool)
+    if op == ">":
+        return np.asarray(a > b, dtype=bool)
+    return np.asarray(a >= b, dtype=bool)
+
+
+def _missing(p: ParamData, at: tuple[int, ...], sets: Mapping[str, SetData]) -> str:
+    key = ", ".join(element_text(sets[s].elements[k]) for s, k in zip(p.sets, at, strict=True))
+    return f"parameter {p.name}[{key}] has no value and no default"
+
+
+def _reduce(body: Value, parent: np.ndarray, n: int) -> Value:
+    if isinstance(body, Const):
+        return Const(np.bincount(parent, weights=body.v, minlength=n).astype(float))
+    if isinstance(body, Poly):
+        return Poly(
+            n,
+            np.bincount(parent, weights=body.const, minlength=n).astype(float),
+            parent[body.lr],
+            body.lc,
+            body.lv,
+            parent[body.qr],
+            body.qa,
+            body.qb,
+            body.qv,
+        )
+    groups: list[list[Tree]] = [[] for _ in range(n)]
+    for p, t in zip(parent.tolist(), body.trees, strict=True):
+        groups[p].append(t)
+    return NL([("+", tuple(g)) for g in groups])
+
+
+# ------------------------------------------------------------ the compiled model
+
+
+@dataclass
+class ConBlock:
+    """The instances of one constraint of the document."""
+
+    name: str
+    index: int  # position in the document's constraints list
+    keys_cols: list[np.ndarray]
+    count: int
+    linear: bool
+    row_start: int = -1  # first row in the linear matrix (linear blocks)
+    trees: list[Tree] = field(default_factory=list)  # nonlinear blocks: body per instance
+    lb: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    ub: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    relation: Relation | None = None
+
+    def keys(self) -> list[tuple[Any, ...]]:
+        if not self.keys_cols:
+            return [()] * self.count
+        cols = []
+        for c in self.keys_cols:
+            vals = c.tolist()
+            cols.append(vals)
+        out = []
+        for parts in zip(*cols, strict=True):
+            flat: list[Any] = []
+            for p in parts:
+                if isinstance(p, tuple):
+                    flat.extend(p)
+                else:
+                    flat.append(p)
+            out.append(tuple(flat))
+        return out
+
+    def label(self, k: int) -> str:
+        key = self.keys()[k] if self.keys_cols else ()
+        return instance_label(self.name, key)
+
+
+def instance_label(name: str, key: tuple[Any, ...]) -> str:
+    if not key:
+        return name
+    return f"{name}[{', '.join(repr(e) if isinstance(e, str) else str(e) for e in key)}]"
+
+
+@dataclass
+class CompiledModel:
+    """A flat model every backend can read: columns, a sparse matrix, trees for the rest."""
+
+    formulation: Formulation
+    data: ModelData
+    blocks: dict[str, VarBlock]
+    ncols: int
+    col_lb: np.ndarray
+    col_ub: np.ndarray
+    col_type: np.ndarray  # 0 continuous, 1 integer, 2 binary
+    sense: str
+    obj_const: float
+    obj_c: np.ndarray
+    obj_q: tuple[np.ndarray, np.ndarray, np.ndarray]  # (a, b, v), a <= b, x'Qx as sum v*xa*xb
+    obj_tree: Tree | None
+    con_blocks: list[ConBlock]
+    nrows: int
+    A: tuple[np.ndarray, np.ndarray, np.ndarray]  # COO (row, col, value)
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    model_class: ModelClass = ModelClass.LP
+    convex: bool | None = None
+
+    @property
+    def integer(self) -> bool:
+        return bool(np.any(self.col_type > 0))
+
+    @property
+    def nonlinear_blocks(self) -> list[ConBlock]:
+        return [b for b in self.con_blocks if not b.linear]
+
+    def column_label(self, col: int) -> str:
+        for b in self.blocks.values():
+            if b.offset <= col < b.offset + b.size:
+                if not b.sets:
+                    return b.name
+                at = np.unravel_index(col - b.offset, b.shape)
+                key: list[Any] = []
+                for s, k in zip(b.sets, at, strict=True):
+                    e = self.data.sets[s].elements[int(k)]
+                    key.extend(e if isinstance(e, tuple) else (e,))
+                return instance_label(b.name, tuple(key))
+        return f"col{col}"
+
+    def column_keys(self, block: VarBlock) -> list[tuple[Any, ...]]:
+        """Index tuples of a variable's columns in column order (tuple sets flattened)."""
+        if not block.sets:
+            return [()]
+        axes: list[list[tuple[Any, ...]]] = []
+        for s in block.sets:
+            axes.append([e if isinstance(e, tuple) else (e,) for e in self.data.sets[s].elements])
+        out: list[tuple[Any, ...]] = [()]
+        for axis in axes:
+            out = [k + e for k in out for e in axis]
+        return out
+
+    def row_label(self, row: int) -> str:
+        for b in self.con_blocks:
+            if b.linear and b.row_start <= row < b.row_start + b.count:
+                return b.label(row - b.row_start)
+        return f"row{row}"
+
+
+def _classify(m: CompiledModel) -> tuple[ModelClass, bool | None]:
+    integer = m.integer
+    if m.obj_tree is not None or m.nonlinear_blocks:
+        return (ModelClass.MINLP if integer else ModelClass.NLP), None
+    if len(m.obj_q[2]) and np.any(m.obj_q[2] != 0):
+        convex = _quadratic_convex(m)
+        return (ModelClass.MIQP if integer else ModelClass.QP), convex
+    return (ModelClass.MILP if integer else ModelClass.LP), True
+
+
+def _quadratic_convex(m: CompiledModel) -> bool:
+    a, b, v = m.obj_q
+    cols = np.unique(np.concatenate([a, b]))
+    if len(cols) > 2000:
+        return False  # too large to decide cheaply; SCIP handles either case
+    idx = {int(c): k for k, c in enumerate(cols)}
+    Q = np.zeros((len(cols), len(cols)))
+    for i, j, w in zip(a.tolist(), b.tolist(), v.tolist(), strict=True):
+        Q[idx[i], idx[j]] += w / 2
+        Q[idx[j], idx[i]] += w / 2
+    eig = np.linalg.eigvalsh(Q)
+    tol = 1e-9 * max(1.0, float(np.abs(eig).max()))
+    if m.sense == "minimize":
+        return bool(eig.min() >= -tol)
+    return bool(eig.max() <= tol)
+
+
+def symbols_of(f: Formulation, data: ModelData) -> Symbols:
+    set_dims = {name: s.dim for name, s in data.sets.items()}
+    for name in f.sets:
+        set_dims.setdefault(name, 1)
+    params: dict[str, list[str]] = {}
+    for name, spec in f.parameters.items():
+        if name in data.params:
+            params[name] = data.params[name].sets
+        elif isinstance(spec, Mapping) and isinstance(spec.get("index"), list):
+            params[name] = [str(s) for s in spec["index"]]
+        elif isinstance(spec, Mapping) and isinstance(spec.get("index"), str):
+            params[name] = [spec["index"]]
+        else:
+            params[name] = []
+    variables = {name: list(v.index) for name, v in f.variables.items()}
+    return Symbols(set_dims, params, variables)
+
+
+def _bound_array(
+    value: float | str | None,
+    default: float,
+    block: VarBlock,
+    data: ModelData,
+    loc: str,
+    issues: list[Issue],
+) -> np.ndarray:
+    if value is None:
+        return np.full(block.size, default)
+    if isinstance(value, int | float):
+        return np.full(block.size, float(value))
+    p = data.params.get(value)
+    if p is None:
+        issues.append(
+            Issue(
+                loc,
+                f"'{value}' is neither a number nor a parameter",
+                "write a number, null, or the name of a parameter",
+                code="undefined",
+            )
+        )
+        return np.full(block.size, default)
+    if p.scalar:
+        return np.full(block.size, float(p.array))
+    if p.sets != block.sets:
+        issues.append(
+            Issue(
+                loc,
+                f"parameter '{value}' is indexed by [{', '.join(p.sets)}] but "
+                f"variable {block.name} by [{', '.join(block.sets)}]",
+                "a bound parameter has the variable's index (or none)",
+                code="index",
+            )
+        )
+        return np.full(block.size, default)
+    arr = p.array.reshape(-1).astype(float)
+    if np.any(np.isnan(arr)):
+        issues.append(
+            Issue(
+                loc, f"parameter '{value}' has missing entries", "give it a default", code="missing"
+            )
+        )
+        arr = np.where(np.isnan(arr), default, arr)
+    return arr
+
+
+def _issue_from(exc: ParseFailure | EvalError, loc: str) -> Issue:
+    return Issue(loc, exc.message, exc.hint, exc.code)
+
+
+def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
+    """Validate and compile a formulation; raise :class:`FormulationError` with every issue."""
+    f = load(source)  # type: ignore[arg-type]
+    issues = check_names(f)
+    data = resolve_data(f, issues)
+    sym = symbols_of(f, data)
+
+    # variables -> columns
+    blocks: dict[str, VarBlock] = {}
+    offset = 0
+    for name, v in f.variables.items():
+        shape: list[int] = []
+        for k, s in enumerate(v.index):
+            if s not in data.sets:
+                if s in f.sets:
+                    shape.append(0)  # the set itself is broken and reported already
+                    continue
+                from modeling.errors import did_you_mean
+
+                issues.append(
+                    Issue(
+                        f"variables.{name}.index[{k}]",
+                        f"unknown set '{s}'",
+                        did_you_mean(s, data.sets) or "declare it under sets",
+                        code="undefined",
+                    )
+                )
+                shape.append(0)
+            else:
+                shape.append(len(data.sets[s]))
+        size = int(np.prod(shape)) if shape else 1
+        blocks[name] = VarBlock(
+            name, list(v.index), tuple(shape), offset, size, v.type, v.description
+        )
+        offset += size
+    ncols = offset
+
+    # parse everything, collecting issues
+    obj_node: Node | None = None
+    try:
+        obj_node = parse_expression(f.objective.expression)
+        issues.extend(check_expression(obj_node, sym, "objective.expression"))
+    except ParseFailure as exc:
+        issues.append(_issue_from(exc, "objective.expression"))
+        obj_node = None
+
+    parsed: list[tuple[tuple[Generator, ...], Relation] | None] = []
+    for k, c in enumerate(f.constraints):
+        gens: tuple[Generator, ...] = ()
+        scope: dict[str, Bound] = {}
+        ok = True
+        if c.forall:
+            try:
+                gens = parse_forall(c.forall)
+                found, scope = check_bounds(gens, sym, f"constraints[{k}].forall")
+                issues.extend(found)
+                ok = not found
+            except ParseFailure as exc:
+                issues.append(_issue_from(exc, f"constraints[{k}].forall"))
+                ok = False
+        try:
+            rel = parse_relation(c.expression)
+        except ParseFailure as exc:
+            issues.append(_issue_from(exc, f"constraints[{k}].expression"))
+            parsed.append(None)
+            continue
+        loc = f"constraints[{k}].expression"
+        if rel.body is not None:
+            assert rel.lo is not None and rel.hi is not None
+            found = check_constant(rel.lo, sym, loc, scope, "a range's ends")
+            found += check_constant(rel.hi, sym, loc, scope, "a range's ends")
+            found += check_expression(rel.body, sym, loc, scope)
+        else:
+            found = check_expression(rel.lhs, sym, loc, scope)
+            found += check_expression(rel.rhs, sym, loc, scope)
+        issues.extend(found)
+        parsed.append((gens, rel) if ok and not found else None)
+
+    if issues:
+        raise FormulationError(issues)
+
+    ev = Evaluator(data, blocks)
+    col_lb = np.empty(ncols)
+    col_ub = np.empty(ncols)
+    col_type = np.zeros(ncols, dtype=np.int8)
+    for name, v in f.variables.items():
+        b = blocks[name]
+        sl = slice(b.offset, b.offset + b.size)
+        if v.type == "binary":
+            col_lb[sl], col_ub[sl], col_type[sl] = 0.0, 1.0, 2
+            continue
+        col_lb[sl] = _bound_array(v.lower, -np.inf, b, data, f"variables.{name}.lower", issues)
+        col_ub[sl] = _bound_array(v.upper, np.inf, b, data, f"variables.{name}.upper", issues)
+        if v.type == "integer":
+            col_type[sl] = 1
+
+    obj_c = np.zeros(ncols)
+    obj_q = (_EMPTY_I, _EMPTY_I, _EMPTY_F)
+    obj_tree: Tree | None = None
+    obj_const = 0.0
+    assert obj_node is not None
+    try:
+        val = ev.eval(obj_node, ROOT)
+        if isinstance(val, Const):
+            obj_const = float(val.v[0])
+        elif isinstance(val, Poly):
+            obj_const = float(val.const[0])
+            np.add.at(obj_c, val.lc, val.lv)
+            qa, qb = np.minimum(val.qa, val.qb), np.maximum(val.qa, val.qb)
+            obj_q = (qa, qb, val.qv)
+        else:
+            obj_tree = val.trees[0]
+    except EvalError as exc:
+        issues.append(_issue_from(exc, "objective.expression"))
+
+    con_blocks: list[ConBlock] = []
+    rows_r: list[np.ndarray] = []
+    rows_c: list[np.ndarray] = []
+    rows_v: list[np.ndarray] = []
+    row_lb: list[np.ndarray] = []
+    row_ub: list[np.ndarray] = []
+    nrows = 0
+    for k, (c, item) in enumerate(zip(f.constraints, parsed, strict=True)):
+        if item is None:
+            continue
+        gens, rel = item
+        loc = f"constraints[{k}].expression"
+        try:
+            frame, _ = ev.expand(ROOT, gens) if gens else (ROOT, np.zeros(1, dtype=np.int64))
+            n = frame.n
+            key_cols = []
+            for g in gens:
+                for t in g.targets:
+                    key_cols.append(frame.names[t].values)
+            if rel.body is not None:
+                assert rel.lo is not None and rel.hi is not None
+                lo = ev.eval(rel.lo, frame)
+                hi = ev.eval(rel.hi, frame)
+                body = ev.eval(rel.body, frame)
+                if not isinstance(lo, Const) or not isinstance(hi, Const):
+                    raise EvalError("the ends of a range must be constant", code="range")
+                if isinstance(body, Const):
+                    body = Poly(n, body.v.copy())
+                lo_v, hi_v = lo.v, hi.v
+            else:
+                lhs = ev.eval(rel.lhs, frame)
+                rhs = ev.eval(rel.rhs, frame)
+                body = ev.binop("-", lhs, rhs, n)
+                if isinstance(body, Const):
+                    body = Poly(n, body.v.copy())
+                zeros = np.zeros(n)
+                lo_v = zeros if rel.op in (">=", "==") else np.full(n, -np.inf)
+                hi_v = zeros if rel.op in ("<=", "==") else np.full(n, np.inf)
+        except EvalError as exc:
+            issues.append(_issue_from(exc, loc))
+            continue
+        if isinstance(body, Poly) and not body.quadratic:
+            blk = ConBlock(c.name, k, key_cols, n, True, row_start=nrows, relation=rel)
+            rows_r.append(body.lr + nrows)
+            rows_c.append(body.lc)
+            rows_v.append(body.lv)
+            row_lb.append(lo_v - body.const)
+            row_ub.append(hi_v - body.const)
+            blk.lb, blk.ub = row_lb[-1], row_ub[-1]
+            nrows += n
+        else:
+            trees = to_trees(body, n)
+            blk = ConBlock(
+                c.name,
+                k,
+                key_cols,
+                n,
+                False,
+                trees=trees,
+                lb=np.asarray(lo_v, dtype=float),
+                ub=np.asarray(hi_v, dtype=float),
+                relation=rel,
+            )
+        con_blocks.append(blk)
+
+    if issues:
+        raise FormulationError(issues)
+
+    A = (
+        np.concatenate(rows_r) if rows_r else _EMPTY_I,
+        np.concatenate(rows_c) if rows_c else _EMPTY_I,
+        np.concatenate(rows_v) if rows_v else _EMPTY_F,
+    )
+    model = CompiledModel(
+        formulation=f,
+        data=data,
+        blocks=blocks,
+        ncols=ncols,
+        col_lb=col_lb,
+        col_ub=col_ub,
+        col_type=col_type,
+        sense=f.objective.sense,
+        obj_const=obj_const,
+        obj_c=obj_c,
+        obj_q=obj_q,
+        obj_tree=obj_tree,
+        con_blocks=con_blocks,
+        nrows=nrows,
+        A=A,
+        row_lb=np.concatenate(row_lb) if row_lb else _EMPTY_F,
+        row_ub=np.concatenate(row_ub) if row_ub else _EMPTY_F,
+    )
+    model.model_class, model.convex = _classify(model)
+    return model
+
+
+def check(source: Formulation | Mapping[str, Any] | str) -> list[Issue]:
+    """Every problem of a document, each located and with a hint; [] when it is valid.
+
+    Never raises for a bad document and never runs anything from it.
+
+    >>> check({"variables": {"x": {}}, "objective": {"sense": "min", "expression": "y"}})[0].message
+    "unknown name 'y'"
+    """
+    try:
+        compile_model(source)
+    except FormulationError as exc:
+        return exc.issues
+    return []
+
+
+def finite(x: float) -> float | None:
+    return None if math.isinf(x) or math.isnan(x) else x

@@ -1,0 +1,441 @@
+"""Sets and parameters resolved into arrays, with located errors.
+
+Sets keep their written order; a parameter becomes a dense ``float`` array
+with one axis per index set (a tuple set is one axis) and ``NaN`` where an
+entry is missing and has no default, so that using it can be reported with
+the parameter's name and the index.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from modeling.errors import Issue, did_you_mean
+from modeling.formulation import Formulation, IndexedParameter, as_number
+
+Element = Any  # str | int | tuple[str | int, ...]
+
+
+def _element(value: Any) -> Element | None:
+    """A set element as written: a label or an integer (floats that are whole ints count)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def element_text(e: Element) -> str:
+    """How an element is written in keys and names: tuples joined by ','."""
+    if isinstance(e, tuple):
+        return ",".join(str(p) for p in e)
+    return str(e)
+
+
+@dataclass
+class SetData:
+    """An ordered set: elements, their positions, and their dimension (tuple length)."""
+
+    name: str
+    elements: list[Element]
+    dim: int = 1
+    pos: dict[Element, int] = field(default_factory=dict)
+    text_pos: dict[str, int] = field(default_factory=dict)
+    _values: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.pos = {e: k for k, e in enumerate(self.elements)}
+        self.text_pos = {element_text(e): k for k, e in enumerate(self.elements)}
+
+    def __len__(self) -> int:
+        return len(self.elements)
+
+    @property
+    def values(self) -> np.ndarray:
+        """Elements as an array: int64 for integer sets, object otherwise."""
+        if self._values is None:
+            if self.dim == 1 and all(type(e) is int for e in self.elements):
+                self._values = np.asarray(self.elements, dtype=np.int64)
+            else:
+                arr = np.empty(len(self.elements), dtype=object)
+                arr[:] = self.elements
+                self._values = arr
+        return self._values
+
+    def lookup(self, key: Any) -> int | None:
+        """Position of an element given as an element or as its string form."""
+        if isinstance(key, list):
+            key = tuple(key)
+        k = self.pos.get(key)
+        if k is None and not isinstance(key, tuple):
+            k = self.text_pos.get(str(key))
+        return k
+
+
+@dataclass
+class ParamData:
+    """A parameter: a scalar (no sets) or a dense array over its index sets."""
+
+    name: str
+    sets: list[str]
+    array: np.ndarray  # shape () for scalars
+
+    @property
+    def scalar(self) -> bool:
+        return not self.sets
+
+
+@dataclass
+class ModelData:
+    sets: dict[str, SetData]
+    params: dict[str, ParamData]
+
+
+def resolve_set(name: str, spec: Any, issues: list[Issue]) -> SetData | None:
+    loc = f"sets.{name}"
+    if isinstance(spec, Mapping):
+        if "from" in spec or "to" in spec:
+            lo, hi = spec.get("from"), spec.get("to")
+            lo_n, hi_n = as_number(lo), as_number(hi)
+            if lo_n is None or hi_n is None or not lo_n.is_integer() or not hi_n.is_integer():
+                issues.append(
+                    Issue(
+                        loc,
+                        "a range needs integer 'from' and 'to'",
+                        "write {from: 1, to: 12}",
+                        code="set",
+                    )
+                )
+                return None
+            return SetData(name, list(range(int(lo_n), int(hi_n) + 1)))
+        if "elements" in spec:  # lenient: {elements: [...]}
+            return resolve_set(name, spec["elements"], issues)
+        issues.append(
+            Issue(
+                loc,
+                "a set is a list of elements or {from, to}",
+                "write [a, b, c] or {from: 1, to: 12}",
+                code="set",
+            )
+        )
+        return None
+    if not isinstance(spec, Sequence) or isinstance(spec, str):
+        issues.append(
+            Issue(
+                loc,
+                "a set is a list of elements or {from, to}",
+                "write [a, b, c] or {from: 1, to: 12}",
+                code="set",
+            )
+        )
+        return None
+    elements: list[Element] = []
+    dim: int | None = None
+    ok = True
+    for k, raw in enumerate(spec):
+        if isinstance(raw, list | tuple):
+            parts = [_element(p) for p in raw]
+            if len(raw) < 2 or any(p is None for p in parts):
+                issues.append(
+                    Issue(
+                        f"{loc}[{k}]",
+                        "a tuple element has ≥ 2 labels or integers",
+                        "write [a, b]",
+                        code="set",
+                    )
+                )
+                ok = False
+                continue
+            e: Element = tuple(parts)
+            d = len(parts)
+        else:
+            e = _element(raw)
+            d = 1
+            if e is None:
+                issues.append(
+                    Issue(
+                        f"{loc}[{k}]",
+                        f"{raw!r} is not a label or an integer",
+                        "set elements are strings or integers",
+                        code="set",
+                    )
+                )
+                ok = False
+                continue
+        if dim is None:
+            dim = d
+        elif d != dim:
+            issues.append(
+                Issue(
+                    f"{loc}[{k}]",
+                    f"has {d} parts but earlier elements have {dim}",
+                    "all tuples in a set have the same length",
+                    code="set",
+                )
+            )
+            ok = False
+            continue
+        elements.append(e)
+    seen: set[Element] = set()
+    for k, e in enumerate(elements):
+        if e in seen:
+            issues.append(
+                Issue(
+                    f"{loc}[{k}]",
+                    f"duplicate element {element_text(e)!r}",
+                    "list each element once",
+                    code="set",
+                )
+            )
+            ok = False
+        seen.add(e)
+    if not ok:
+        return None
+    return SetData(name, elements, dim or 1)
+
+
+def _fill_nested(
+    arr: np.ndarray,
+    values: Any,
+    axes: list[SetData],
+    depth: int,
+    at: tuple[int, ...],
+    loc: str,
+    issues: list[Issue],
+) -> None:
+    s = axes[depth]
+    last = depth == len(axes) - 1
+    if isinstance(values, Mapping):
+        if s.dim > 1:
+            issues.append(
+                Issue(
+                    loc,
+                    f"set {s.name} holds tuples and has no mapping form",
+                    "use nested lists in the set's order, or rows",
+                    code="shape",
+                )
+            )
+            return
+        for key, sub in values.items():
+            k = s.lookup(key)
+            if k is None:
+                hint = did_you_mean(str(key), s.text_pos)
+                issues.append(
+                    Issue(
+                        f"{loc}.{key}",
+                        f"'{key}' is not an element of set {s.name}",
+                        hint,
+                        code="element",
+                    )
+                )
+                continue
+            _place(arr, sub, axes, depth, at + (k,), f"{loc}.{key}", last, issues)
+    elif isinstance(values, Sequence) and not isinstance(values, str):
+        if len(values) != len(s):
+            issues.append(
+                Issue(
+                    loc,
+                    f"has {len(values)} entries but set {s.name} has {len(s)}",
+                    f"give one entry per element of {s.name}, in its order",
+                    code="shape",
+                )
+            )
+            return
+        for k, sub in enumerate(values):
+            _place(arr, sub, axes, depth, at + (k,), f"{loc}[{k}]", last, issues)
+    else:
+        issues.append(
+            Issue(
+                loc,
+                f"expected a list or mapping over set {s.name}",
+                "nest one level per index",
+                code="shape",
+            )
+        )
+
+
+def _place(
+    arr: np.ndarray,
+    sub: Any,
+    axes: list[SetData],
+    depth: int,
+    at: tuple[int, ...],
+    loc: str,
+    last: bool,
+    issues: list[Issue],
+) -> None:
+    if last:
+        number = as_number(sub)
+        if number is None:
+            issues.append(
+                Issue(loc, f"{sub!r} is not a number", "parameter values are numbers", code="value")
+            )
+        else:
+            arr[at] = number
+    else:
+        _fill_nested(arr, sub, axes, depth + 1, at, loc, issues)
+
+
+def resolve_param(
+    name: str, spec: Any, sets: Mapping[str, SetData], issues: list[Issue]
+) -> ParamData | None:
+    loc = f"parameters.{name}"
+    if not isinstance(spec, Mapping) and not isinstance(spec, IndexedParameter):
+        number = as_number(spec)
+        if number is None:
+            if isinstance(spec, list):
+                hint = "an indexed parameter is {index: [Set], values: [...]}"
+            else:
+                hint = "write a number, or {index: [...], values: ...}"
+            issues.append(Issue(loc, f"{spec!r} is not a number", hint, code="value"))
+            return None
+        return ParamData(name, [], np.array(number))
+    if isinstance(spec, Mapping) and "index" not in spec and "value" in spec:
+        return resolve_param(name, spec["value"], sets, issues)  # lenient {value: 3}
+    try:
+        p = spec if isinstance(spec, IndexedParameter) else IndexedParameter.model_validate(spec)
+    except Exception:
+        issues.append(
+            Issue(
+                loc,
+                "an indexed parameter needs 'index' and 'values' (or 'rows')",
+                "write {index: [I, J], values: [[...]]}",
+                code="schema",
+            )
+        )
+        return None
+    axes: list[SetData] = []
+    for k, sname in enumerate(p.index):
+        if sname not in sets:
+            issues.append(
+                Issue(
+                    f"{loc}.index[{k}]",
+                    f"unknown set '{sname}'",
+                    did_you_mean(str(sname), sets),
+                    code="undefined",
+                )
+            )
+            return None
+        axes.append(sets[sname])
+    shape = tuple(len(s) for s in axes)
+    fill = np.nan if p.default is None else p.default
+    arr = np.full(shape, fill, dtype=float)
+    before = len(issues)
+    if p.rows is not None:
+        width = sum(s.dim for s in axes) + 1
+        for r, row in enumerate(p.rows):
+            rloc = f"{loc}.rows[{r}]"
+            if not isinstance(row, list | tuple) or len(row) != width:
+                issues.append(
+                    Issue(
+                        rloc,
+                        f"a row has {width} entries (indices then value)",
+                        f"write [{', '.join(s.name for s in axes)}, value]",
+                        code="shape",
+                    )
+                )
+                continue
+            at: list[int] = []
+            c = 0
+            bad = False
+            for s in axes:
+                key = row[c] if s.dim == 1 else tuple(row[c : c + s.dim])
+                c += s.dim
+                found = s.lookup(key)
+                if found is None:
+                    issues.append(
+                        Issue(
+                            rloc,
+                            f"{key!r} is not an element of set {s.name}",
+                            did_you_mean(str(key), s.text_pos),
+                            code="element",
+                        )
+                    )
+                    bad = True
+                    break
+                at.append(found)
+            number = as_number(row[-1])
+            if number is None and not bad:
+                issues.append(
+                    Issue(
+                        rloc,
+                        f"{row[-1]!r} is not a number",
+                        "the last entry of a row is the value",
+                        code="value",
+                    )
+                )
+                bad = True
+            if not bad:
+                arr[tuple(at)] = number
+    elif p.values is not None:
+        if not axes:
+            number = as_number(p.values)
+            if number is None:
+                issues.append(Issue(loc, "values is not a number", "", code="value"))
+            else:
+                arr = np.array(number)
+        else:
+            fast = _fast_dense(p.values, shape)
+            if fast is not None:
+                arr = fast
+            else:
+                _fill_nested(arr, p.values, axes, 0, (), f"{loc}.values", issues)
+    elif p.default is None:
+        issues.append(
+            Issue(
+                loc,
+                "has neither 'values' nor 'rows'",
+                "give values, rows, or a default",
+                code="schema",
+            )
+        )
+    if len(issues) > before:
+        return None
+    return ParamData(name, list(p.index), arr)
+
+
+def _fast_dense(values: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Nested lists of plain numbers of the right shape, converted in one call."""
+    if not isinstance(values, list):
+        return None
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (ValueError, TypeError):
+        return None
+    if arr.shape != shape:
+        return None
+    return arr
+
+
+def resolve_data(f: Formulation, issues: list[Issue]) -> ModelData:
+    sets: dict[str, SetData] = {}
+    for name, spec in f.sets.items():
+        s = resolve_set(name, spec, issues)
+        if s is not None:
+            sets[name] = s
+    params: dict[str, ParamData] = {}
+    for name, spec in f.parameters.items():
+        p = resolve_param(name, spec, sets, issues)
+        if p is not None:
+            params[name] = p
+    return ModelData(sets, params)
+
+
+def missing_entry_message(p: ParamData, at: tuple[int, ...], sets: Mapping[str, SetData]) -> str:
+    key = ", ".join(element_text(sets[s].elements[k]) for s, k in zip(p.sets, at, strict=True))
+    return f"parameter {p.name}[{key}] has no value and no default"
+
+
+def isfinite_or_none(x: float | None) -> float | None:
+    if x is None or math.isinf(x):
+        return None
+    return x

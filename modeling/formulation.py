@@ -1,0 +1,435 @@
+"""The five-element formulation document (spec v1) and how it is loaded.
+
+A :class:`Formulation` is the typed form of the JSON/YAML document an LLM or
+a person writes.  Loading checks the *shape* of the document (required keys,
+types, spellings) and reports every problem with its location; the meaning
+of the expressions is checked later by :func:`modeling.check`.
+
+Lenient readings we accept on top of the spec (each one is unambiguous):
+``min``/``max``/``minimise``/``maximise`` for the sense, ``int``/``bool``/
+``real`` style type names, ``index`` given as one string, ``forall`` without
+its leading ``for``, constraints given as a mapping name → definition, and
+extra keys such as ``units`` (kept, ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modeling.errors import FormulationError, Issue
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FUNCTIONS = frozenset({"abs", "min", "max", "exp", "log", "sqrt", "sin", "cos"})
+# Names that cannot be used for sets, parameters, variables or index names.
+RESERVED = FUNCTIONS | {"sum", "for", "in", "if", "and", "or", "not"}
+
+Sense = Literal["minimize", "maximize"]
+VarType = Literal["continuous", "integer", "binary"]
+
+_SENSES = {
+    "min": "minimize",
+    "minimize": "minimize",
+    "minimise": "minimize",
+    "minimization": "minimize",
+    "max": "maximize",
+    "maximize": "maximize",
+    "maximise": "maximize",
+    "maximization": "maximize",
+}
+_TYPES = {
+    "continuous": "continuous",
+    "real": "continuous",
+    "float": "continuous",
+    "integer": "integer",
+    "int": "integer",
+    "general": "integer",
+    "binary": "binary",
+    "bool": "binary",
+    "boolean": "binary",
+    "bin": "binary",
+}
+
+
+def as_number(value: Any) -> float | None:
+    """The number a value stands for, or None.
+
+    Numbers are numbers; a string that reads as a number (``"1e6"``, which
+    YAML 1.1 loaders return as a string) is that number.  Booleans are not.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class IndexedParameter(_Doc):
+    """An indexed parameter: ``{index, values | rows, default?}``."""
+
+    index: list[str]
+    values: Any = None
+    rows: list[list[Any]] | None = None
+    default: float | None = None
+    description: str | None = None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _one_index(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _numeric_default(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        number = as_number(v)
+        if number is None:
+            raise ValueError("default must be a number")
+        return number
+
+
+class VariableDef(_Doc):
+    """A decision variable (scalar when ``index`` is empty)."""
+
+    index: list[str] = Field(default_factory=list)
+    type: VarType = "continuous"
+    lower: float | str | None = 0.0
+    upper: float | str | None = None
+    description: str | None = None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _one_index(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_spelling(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _TYPES:
+            return _TYPES[v.strip().lower()]
+        return v
+
+    @field_validator("lower", "upper", mode="before")
+    @classmethod
+    def _bound(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("a bound is a number, null or a parameter name")
+        if isinstance(v, str):
+            number = as_number(v)
+            if number is not None and not NAME_RE.match(v.strip()):
+                return number
+            if v.strip().lower() in {"inf", "+inf", "infinity"}:
+                return math.inf
+            if v.strip().lower() in {"-inf", "-infinity"}:
+                return -math.inf
+            return v.strip()
+        return v
+
+
+class Objective(_Doc):
+    """``{sense, expression, description?}``."""
+
+    sense: Sense
+    expression: str
+    description: str | None = None
+
+    @field_validator("sense", mode="before")
+    @classmethod
+    def _sense_spelling(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _SENSES:
+            return _SENSES[v.strip().lower()]
+        return v
+
+    @field_validator("expression", mode="before")
+    @classmethod
+    def _number_expression(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class Constraint(_Doc):
+    """``{name, expression, forall?, description?}``."""
+
+    name: str
+    expression: str
+    forall: str | None = None
+    description: str | None = None
+
+    @field_validator("forall", mode="before")
+    @classmethod
+    def _forall_prefix(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip()
+            if not text:
+                return None
+            if not text.startswith("for ") and not text.startswith("for("):
+                text = "for " + text
+            return text
+        return v
+
+
+class Formulation(_Doc):
+    """A five-element formulation: sets, parameters, variables, objective, constraints."""
+
+    name: str | None = None
+    description: str | None = None
+    sets: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, VariableDef]
+    objective: Objective
+    constraints: list[Constraint] = Field(default_factory=list)
+
+    @field_validator("sets", "parameters", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @field_validator("constraints", mode="before")
+    @classmethod
+    def _constraints_mapping(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if isinstance(v, Mapping):
+            out = []
+            for key, body in v.items():
+                if isinstance(body, str):
+                    out.append({"name": key, "expression": body})
+                elif isinstance(body, Mapping):
+                    out.append({"name": key, **body})
+                else:
+                    out.append(body)
+            return out
+        return v
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as plain JSON-ready data (defaults left out)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+
+    def to_yaml(self) -> str:
+        """The document as YAML, keys in the spec's order."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def _loc(parts: tuple[Any, ...]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _pydantic_issues(exc: ValidationError) -> list[Issue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        location = _loc(loc)
+        kind = err["type"]
+        if kind == "missing":
+            msg, hint = "is required", ""
+            if loc and loc[-1] == "variables":
+                hint = "declare the decision variables, e.g. {x: {type: continuous}}"
+            elif loc and loc[-1] == "objective":
+                hint = "add {sense: minimize|maximize, expression: '...'}"
+        elif kind == "literal_error" and loc and loc[-1] == "sense":
+            msg, hint = "must be 'minimize' or 'maximize'", ""
+        elif kind == "literal_error" and loc and loc[-1] == "type":
+            msg, hint = "must be 'continuous', 'integer' or 'binary'", ""
+        elif kind in ("string_type", "dict_type", "list_type", "model_type"):
+            expected = {
+                "string_type": "a string",
+                "dict_type": "a mapping",
+                "list_type": "a list",
+                "model_type": "a mapping",
+            }[kind]
+            msg, hint = f"must be {expected}", ""
+        elif kind == "extra_forbidden":
+            msg, hint = "is not a known key", ""
+        else:
+            msg, hint = err["msg"], ""
+        issues.append(Issue(location or "document", msg, hint, code="schema"))
+    return issues
+
+
+def _read_text(text: str, origin: str = "document") -> Any:
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            # YAML is a superset of JSON for most documents; try it before failing.
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise FormulationError(
+                    [
+                        Issue(
+                            origin,
+                            f"is not valid JSON: {exc.msg} at line {exc.lineno}",
+                            "fix the JSON syntax",
+                            code="syntax",
+                        )
+                    ]
+                ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        raise FormulationError(
+            [
+                Issue(
+                    origin,
+                    f"uses a YAML tag that is not allowed ({exc.problem})",
+                    "write plain YAML: mappings, lists, strings and numbers",
+                    code="syntax",
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FormulationError(
+            [
+                Issue(
+                    origin,
+                    f"is not valid YAML/JSON: {problem}{where}",
+                    "fix the syntax",
+                    code="syntax",
+                )
+            ]
+        ) from None
+
+
+def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
+    """Load a formulation from a dict, a JSON/YAML string or a file path.
+
+    Raises :class:`FormulationError` listing every shape problem at once.
+    Names and expressions are checked by :func:`modeling.check`.
+
+    >>> f = load({"variables": {"x": {}}, "objective": {"sense": "min", "expression": "x"}})
+    >>> f.objective.sense
+    'minimize'
+    """
+    if isinstance(source, Formulation):
+        return source
+    data: Any
+    if isinstance(source, Path):
+        data = _read_text(source.read_text(encoding="utf-8"), origin=str(source))
+    elif isinstance(source, str):
+        if "\n" not in source and len(source) < 4096 and not source.lstrip().startswith("{"):
+            candidate = Path(source)
+            try:
+                is_file = candidate.is_file()
+            except OSError:
+                is_file = False
+            if is_file:
+                return load(candidate)
+        data = _read_text(source)
+    else:
+        data = source
+    if not isinstance(data, Mapping):
+        raise FormulationError(
+            [
+                Issue(
+                    "document",
+                    "must be a mapping with variables and objective",
+                    "write a JSON object or a YAML mapping",
+                    code="schema",
+                )
+            ]
+        )
+    # A document wrapped as {"formulation": {...}} (as our samples are) is accepted.
+    if "variables" not in data and isinstance(data.get("formulation"), Mapping):
+        data = data["formulation"]
+    try:
+        return Formulation.model_validate(dict(data))
+    except ValidationError as exc:
+        raise FormulationError(_pydantic_issues(exc)) from None
+
+
+def check_names(f: Formulation) -> list[Issue]:
+    """Naming rules of the spec: identifiers, uniqueness, reserved words."""
+    issues: list[Issue] = []
+    seen: dict[str, str] = {}
+    for kind, names in (
+        ("sets", f.sets),
+        ("parameters", f.parameters),
+        ("variables", f.variables),
+    ):
+        for name in names:
+            loc = f"{kind}.{name}"
+            if not NAME_RE.match(name):
+                issues.append(
+                    Issue(
+                        loc,
+                        f"'{name}' is not a valid name",
+                        "use letters, digits and _, not starting with a digit",
+                        code="name",
+                    )
+                )
+            elif keyword.iskeyword(name) or name in RESERVED:
+                issues.append(
+                    Issue(
+                        loc,
+                        f"'{name}' is a reserved word",
+                        f"rename it, e.g. '{name}_'",
+                        code="name",
+                    )
+                )
+            if name in seen:
+                issues.append(
+                    Issue(
+                        loc,
+                        f"'{name}' is already defined in {seen[name]}",
+                        "names must be unique across sets, parameters and variables",
+                        code="duplicate",
+                    )
+                )
+            else:
+                seen[name] = kind
+    cnames: dict[str, int] = {}
+    for k, c in enumerate(f.constraints):
+        loc = f"constraints[{k}].name"
+        if not NAME_RE.match(c.name):
+            issues.append(
+                Issue(
+                    loc, f"'{c.name}' is not a valid name", "use letters, digits and _", code="name"
+                )
+            )
+        if c.name in cnames:
+            issues.append(
+                Issue(
+                    loc,
+                    f"constraint name '{c.name}' is used twice "
+                    f"(also constraints[{cnames[c.name]}])",
+                    "give each constraint its own name",
+                    code="duplicate",
+                )
+            )
+        else:
+            cnames[c.name] = k
+    return issues
