@@ -32,7 +32,11 @@ def choose_backend(
     names = AUTO_ORDER if backend == "auto" else (backend,)
     reasons = []
     for name in names:
-        be = get_backend(name)
+        try:
+            be = get_backend(name)
+        except ImportError as exc:
+            reasons.append(f"{name} is not installed ({exc})")
+            continue
         if need not in be.capabilities(solver):
             reasons.append(f"{name} cannot solve a {need}")
             continue
