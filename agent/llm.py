@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict, cast, runtime_checkable
 
@@ -51,12 +51,15 @@ from agent.settings import LLMSettings, get_settings
 from agent.usage import Usage, price_for
 
 __all__ = [
+    "CALL_OPTIONS",
     "ChatMessage",
     "ChatModel",
     "ChatStream",
     "LLMReply",
     "OpenAIChatModel",
+    "acomplete_json",
     "assistant",
+    "check_call_options",
     "complete_json",
     "extract_json",
     "system",
@@ -95,8 +98,10 @@ class LLMReply:
     """One answer of a chat model.
 
     ``request_id`` is the server's ``x-request-id`` (quote it in support tickets)
-    or, failing that, the completion id. ``attempts`` counts HTTP requests made,
-    retries included (0 for a cache hit).
+    or, failing that, the completion id. ``attempts`` is 1 plus the retries after
+    retryable errors (0 for a cache hit); resending without a parameter that the
+    server rejected (see ``json_mode``) does not count. ``latency_s`` is the wall
+    time of the whole call, backoff included.
     """
 
     content: str
@@ -185,7 +190,18 @@ _SETTING_OVERRIDES = frozenset(
         "json_mode",
     }
 )
-_CALL_OPTIONS = frozenset({"json", "response_format", "cache", "cache_tag"})
+CALL_OPTIONS = _SETTING_OVERRIDES | {"json", "response_format", "cache", "cache_tag"}
+"""Every keyword a ChatModel call accepts; anything else is a TypeError (typos fail fast)."""
+
+
+def check_call_options(overrides: Mapping[str, Any]) -> None:
+    """Raise TypeError for keywords outside :data:`CALL_OPTIONS` (shared by every ChatModel)."""
+    unknown = set(overrides) - CALL_OPTIONS
+    if unknown:
+        allowed = ", ".join(sorted(CALL_OPTIONS))
+        raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
+
+
 JSON_OBJECT: dict[str, Any] = {"type": "json_object"}
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
 
@@ -227,6 +243,10 @@ class OpenAIChatModel:
         self._client: OpenAI | None = None
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI]
         self._async_clients = weakref.WeakKeyDictionary()
+        self._closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ]
+        self._closers = weakref.WeakKeyDictionary()
         self._unsupported: set[tuple[str, str]] = set()  # (model, param) the server rejected
         self._total = Usage()
 
@@ -268,16 +288,21 @@ class OpenAIChatModel:
                 self._client = OpenAI(**self._client_kwargs())
             return self._client
 
-    def _async_client(self) -> AsyncOpenAI:
+    async def _async_client(self) -> AsyncOpenAI:
         # An async HTTP pool belongs to the event loop that opened its connections,
-        # so each loop (e.g. each asyncio.run) gets its own client.
+        # so each loop (e.g. each asyncio.run) gets its own client, closed when the
+        # loop shuts down its async generators (asyncio.run does) so no socket leaks.
         loop = asyncio.get_running_loop()
         with self._lock:
             client = self._async_clients.get(loop)
-            if client is None:
-                client = AsyncOpenAI(**self._client_kwargs())
-                self._async_clients[loop] = client
-            return client
+            if client is not None:
+                return client
+            client = AsyncOpenAI(**self._client_kwargs())
+            self._async_clients[loop] = client
+        closer = _close_at_loop_shutdown(client)
+        await closer.__anext__()  # registers the generator with the running loop
+        self._closers[loop] = closer
+        return client
 
     def close(self) -> None:
         """Close the synchronous HTTP client (async ones close with their event loop)."""
@@ -288,10 +313,12 @@ class OpenAIChatModel:
 
     async def aclose(self) -> None:
         """Close the async client of the running event loop and the sync client."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+            self._async_clients.pop(loop, None)
+            closer = self._closers.pop(loop, None)
+        if closer is not None:
+            await closer.aclose()  # closes the client
         self.close()
 
     def __enter__(self) -> OpenAIChatModel:
@@ -303,10 +330,7 @@ class OpenAIChatModel:
     # ------------------------------------------------------------ request setup
 
     def _prepare(self, messages: Sequence[ChatMessage], overrides: dict[str, Any]) -> _Call:
-        unknown = set(overrides) - _SETTING_OVERRIDES - _CALL_OPTIONS
-        if unknown:
-            allowed = ", ".join(sorted(_SETTING_OVERRIDES | _CALL_OPTIONS))
-            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
+        check_call_options(overrides)
         s = self.settings.merged(**{k: v for k, v in overrides.items() if k in _SETTING_OVERRIDES})
         # A copy: the caller may change its messages after the call (e.g. chat history).
         msgs = [cast(ChatMessage, dict(m)) for m in messages]
@@ -369,6 +393,8 @@ class OpenAIChatModel:
         err = map_openai_error(exc)
         s = call.settings
         rejected = _rejected_param(err, params)
+        if rejected == "response_format" and not call.json_fallback:
+            rejected = None  # json_mode "on", or a response_format the caller chose: keep it
         if rejected is not None:
             # The server does not know an optional parameter: drop it for good and retry now.
             with self._lock:
@@ -428,7 +454,7 @@ class OpenAIChatModel:
             request_id=request_id,
             attempts=attempts,
         )
-        if self.cache is not None and call.key is not None and finish_reason != "length":
+        if self.cache is not None and call.key is not None:
             self.cache.put(
                 call.key,
                 call.key_request,
@@ -495,7 +521,7 @@ class OpenAIChatModel:
         cached = self._cached(call)
         if cached is not None:
             return cached
-        client = self._async_client()
+        client = await self._async_client()
         attempt = 0
         while True:
             params = self._api_params(call, stream=False)
@@ -572,6 +598,13 @@ class OpenAIChatModel:
                 attempts=attempt + 1,
             )
         )
+
+
+async def _close_at_loop_shutdown(client: AsyncOpenAI) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.close()
 
 
 def _rejected_param(err: LLMError, params: dict[str, Any]) -> str | None:
@@ -684,7 +717,17 @@ def complete_json(
     not parse, raises :class:`ParseError` with ``raw`` (the text) and ``reply``
     (its usage still counts).
     """
-    reply = model.complete(messages, json=True, **overrides)
+    return _parsed(model.complete(messages, json=True, **overrides))
+
+
+async def acomplete_json(
+    model: ChatModel, messages: Sequence[ChatMessage], **overrides: Any
+) -> tuple[dict[str, Any], LLMReply]:
+    """Async :func:`complete_json`."""
+    return _parsed(await model.acomplete(messages, json=True, **overrides))
+
+
+def _parsed(reply: LLMReply) -> tuple[dict[str, Any], LLMReply]:
     try:
         return extract_json(reply.content), reply
     except ParseError as err:

@@ -86,11 +86,15 @@ class LLMSettings(BaseSettings):
         return self.api_key is not None or self.base_url is not None
 
     def merged(self, **overrides: Any) -> LLMSettings:
-        """A validated copy with ``overrides`` applied (unknown names raise TypeError)."""
+        """A validated copy with ``overrides`` applied (unknown names raise TypeError).
+
+        The environment is not read again: the copy differs from ``self`` only in
+        ``overrides``.
+        """
         if not overrides:
             return self
         _check_names(overrides)
-        return LLMSettings(**{**self.model_dump(), **overrides})
+        return LLMSettings.model_validate({**self.model_dump(), **overrides})
 
 
 _CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar(

@@ -23,7 +23,8 @@ does not retry. A reply is one of:
 - a callable ``(request_body) -> reply``.
 
 ``latency`` seconds are slept on every chat request, in that request's own
-thread (the server is threaded), so concurrent requests overlap.
+thread (the server is threaded), so concurrent requests overlap;
+``max_in_flight`` tells how many overlapped at most.
 """
 
 from __future__ import annotations
@@ -157,6 +158,14 @@ class RecordedRequest:
         return list(self.body.get("messages", []))
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent connections
+    # (an async eval run) overflows it, and the kernel drops SYNs that the client
+    # resends only after a second, which makes a throughput benchmark lie.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def _estimate_tokens(body: Mapping[str, Any]) -> int:
     text = "".join(
         str(m.get("content", "")) for m in body.get("messages", []) if isinstance(m, dict)
@@ -184,6 +193,8 @@ class StubServer:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._chat_count = 0
+        self._in_flight = 0
+        self.max_in_flight = 0  # most chat requests seen at the same time
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         if start:
@@ -196,11 +207,10 @@ class StubServer:
         if self._server is not None:
             return self
         self._closing.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), _make_handler(self))
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self
@@ -271,6 +281,15 @@ class StubServer:
             f"StubServer has no reply left for request #{number}; script more replies",
             code="stub_exhausted",
         )
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -346,6 +365,9 @@ def _pieces(text: str) -> list[str]:
 def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle's algorithm on, the
+        # body waits for the client's delayed ACK (~40 ms per request on loopback).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -405,8 +427,12 @@ def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
                         body, HTTPError.api_error(400, "'model' and 'messages' are required")
                     )
                     return
-                stub._sleep(stub.latency)
-                self._answer(body, stub._next_reply(body, number))
+                stub._enter()
+                try:
+                    stub._sleep(stub.latency)
+                    self._answer(body, stub._next_reply(body, number))
+                finally:
+                    stub._leave()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout); nothing to answer
 
