@@ -20,6 +20,7 @@ import ast
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,7 +71,8 @@ class Answer(BaseModel):
     are left out of accuracy and counted apart).  ``raw`` keeps the value as
     stored upstream, ``flagged``/``reason`` mark labels that had to be
     interpreted.  ``candidates`` holds every value of a list label (OptiMind
-    scores a list as correct when any element matches).
+    scores a list as correct when any element matches); ``decimals`` the
+    decimals written in a numeric label.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -82,24 +84,30 @@ class Answer(BaseModel):
     reason: str = ""
     candidates: tuple[float, ...] = ()
 
-    @property
-    def decimals(self) -> int | None:
-        """Decimals written in the raw label (MAMO's tolerance depends on them)."""
-        raw = self.raw
-        if isinstance(raw, list | tuple) and len(raw) == 1:
-            raw = raw[0]
-        if isinstance(raw, bool) or raw is None:
-            return None
-        if isinstance(raw, int):
-            return 0
-        text = repr(raw) if isinstance(raw, float) else str(raw).strip()
+    decimals: int | None = None
+
+
+def label_decimals(raw: Any) -> int | None:
+    """Decimals written in a raw label (MAMO's tolerance depends on them).
+
+    ``"18.50"`` → 2, ``18`` → 0, ``"1.2e-5"`` → 6, ``"[18.0]"`` → 1.
+    """
+    if isinstance(raw, list | tuple) and len(raw) == 1:
+        raw = raw[0]
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int):
+        return 0
+    text = repr(raw) if isinstance(raw, float) else str(raw).strip().replace(",", "")
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
         match = re.search(r"\.(\d+)", text)
-        if "e" in text.lower() or match is None:
-            return 0
-        return len(match.group(1))
+        return len(match.group(1)) if match else 0
+    return max(0, -exponent) if isinstance(exponent, int) else None
 
 
-def number(value: float, raw: Any = None, *, reason: str = "") -> Answer:
+def number(value: float, raw: Any = None) -> Answer:
     """A numeric answer; implausible magnitudes and sentinels are handled here."""
     if math.isnan(value) or math.isinf(value):
         return Answer(kind="unknown", raw=raw, flagged=True, reason=f"not a finite number: {raw!r}")
@@ -116,8 +124,9 @@ def number(value: float, raw: Any = None, *, reason: str = "") -> Answer:
             raw=raw,
             flagged=True,
             reason=f"implausible magnitude {value:.3g}: probably an unbounded model's output",
+            decimals=label_decimals(raw),
         )
-    return Answer(kind="number", value=value, raw=raw, flagged=bool(reason), reason=reason)
+    return Answer(kind="number", value=value, raw=raw, decimals=label_decimals(raw))
 
 
 def unknown(raw: Any, reason: str, *, flagged: bool = True) -> Answer:
@@ -192,9 +201,12 @@ def _from_text(raw: str) -> Answer:
         return unknown(raw, f"not one number: {raw!r}")
     value, note = parsed
     answer = number(value, raw)
-    if note and answer.kind == "number" and not answer.flagged:
-        return answer.model_copy(update={"reason": note})
-    return answer
+    if answer.kind != "number" or answer.flagged or not note:
+        return answer
+    if "%" in text:
+        # 12.5% may mean 12.5 or 0.125 depending on how the objective is stated.
+        return answer.model_copy(update={"flagged": True, "reason": f"percentage label: {note}"})
+    return answer.model_copy(update={"reason": note})
 
 
 def answer_from_list(items: list[Any], raw: Any) -> Answer:

@@ -41,7 +41,8 @@ class UnknownDatasetError(KeyError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
-        close = [k for k in known if name.split(".")[0] in k][:8]
+        family = name.split(".")[0]
+        close = [k for k in known if k == family or k.startswith(f"{family}.")][:12]
         hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
         super().__init__(
             f"unknown dataset {name!r}.{hint} Run `optiwise data list` to see every name."
@@ -94,6 +95,9 @@ class DatasetEntry(BaseModel):
     JSONL: one record per folder, keys = file names).  ``sha256`` is the
     file's hash, ``manifest_sha256`` the hash over ``"<folder>/<file> <sha256>"``
     lines of a folder dataset; either may be None when unknown.
+    ``mirror_sha256`` is the hash of the mirror's own file where it is not a
+    byte copy of upstream (packed folders; ORLM result files of which only the
+    benchmark fields were kept).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -112,6 +116,7 @@ class DatasetEntry(BaseModel):
     count: int
     sha256: str | None = None
     manifest_sha256: str | None = None
+    mirror_sha256: str | None = None
     # How to read records.
     question_field: str = "en_question"
     answer_field: str = "en_answer"
@@ -144,7 +149,7 @@ class DatasetEntry(BaseModel):
                 )
             if not self.question_file or not self.answer_file:
                 raise ValueError(f"{self.name}: folders need question_file and answer_file")
-        for digest in (self.sha256, self.manifest_sha256):
+        for digest in (self.sha256, self.manifest_sha256, self.mirror_sha256):
             if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise ValueError(f"{self.name}: not a sha256 hex digest: {digest!r}")
         return self
@@ -236,6 +241,15 @@ def load_registry(path: str | Path | None = None) -> Registry:
 def get(name: str, *, registry: Registry | None = None) -> DatasetEntry:
     """The registered variant for a name or alias (``nl4opt`` → ``nl4opt.sirl``)."""
     return (registry or load_registry()).get(name)
+
+
+def is_present(
+    name: str, *, data_dir: str | Path | None = None, registry: Registry | None = None
+) -> bool:
+    """Whether a variant's data are in a data folder (mirror or cache)."""
+    from evals.fetch import locate  # evals.fetch imports this module
+
+    return locate(get(name, registry=registry), data_dir) is not None
 
 
 def list_datasets(*, registry: Registry | None = None) -> list[DatasetEntry]:

@@ -1,0 +1,326 @@
+"""Where benchmark files live, and downloading them with a hash check.
+
+Data are looked up, in order, in ``--data-dir`` (or ``$OPTIWISE_DATA_DIR``),
+a folder laid out like ``shared/benchmarks``, and then in the user cache
+(``$OPTIWISE_CACHE_HOME/benchmarks``, default ``~/.cache/optiwise/benchmarks``),
+which ``optiwise data fetch NAME`` fills from
+``https://raw.githubusercontent.com/{repo}/{commit}/{path}`` (the base URL can
+be changed with ``$OPTIWISE_RAW_BASE_URL``, e.g. to a local mirror).
+
+Every download is written to a temporary file next to its destination and
+renamed only after its sha256 matched the registry, so a failed or
+interrupted fetch leaves nothing half-written behind.  Per-problem folder
+datasets are fetched file by file, checked against their manifest hash and
+stored packed (one JSONL record per folder), exactly as in the shared mirror.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evals.registry import AuxFile, DatasetEntry
+
+DATA_DIR_ENV = "OPTIWISE_DATA_DIR"
+CACHE_ENV = "OPTIWISE_CACHE_HOME"
+RAW_BASE_ENV = "OPTIWISE_RAW_BASE_URL"
+DEFAULT_RAW_BASE = "https://raw.githubusercontent.com"
+
+Log = Callable[[str], None]
+
+
+class FetchError(RuntimeError):
+    """A download failed (HTTP error, unreachable host, undecodable file)."""
+
+
+class ChecksumError(FetchError):
+    """A downloaded file's sha256 differs from the one in the registry."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"sha256 mismatch for {what}: expected {expected}, got {actual}. Nothing was "
+            "saved. The upstream file changed or the download was altered; check the commit "
+            "in datasets/benchmarks.toml before updating its hash."
+        )
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A registered dataset is in none of the data folders."""
+
+
+def cache_dir() -> Path:
+    """The user cache for downloaded benchmarks."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        return Path(root).expanduser() / "benchmarks"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "optiwise" / "benchmarks"
+
+
+def data_roots(data_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for benchmark files: the explicit one (or env), then the cache."""
+    roots: list[Path] = []
+    explicit = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    if explicit:
+        roots.append(Path(explicit).expanduser())
+    roots.append(cache_dir())
+    return roots
+
+
+def locate(entry: DatasetEntry, data_dir: str | Path | None = None) -> Path | None:
+    """The first existing copy of ``entry.local_path`` under the data roots."""
+    return locate_relative(entry.local_path, data_dir)
+
+
+def locate_relative(relative: str, data_dir: str | Path | None = None) -> Path | None:
+    """The first existing ``root / relative`` under the data roots, or None."""
+    for root in data_roots(data_dir):
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def require(entry: DatasetEntry, data_dir: str | Path | None = None) -> Path:
+    """Like :func:`locate` but raises with the command that fixes it."""
+    path = locate(entry, data_dir)
+    if path is None:
+        where = ", ".join(str(r) for r in data_roots(data_dir))
+        raise DataNotFoundError(
+            f"{entry.name} is not downloaded (looked for {entry.local_path} in {where}). "
+            f"Run `optiwise data fetch {entry.name}`, or point --data-dir / "
+            f"${DATA_DIR_ENV} at a mirror."
+        )
+    return path
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_sha256(file_hashes: Mapping[str, str]) -> str:
+    """Hash of a folder dataset: sha256 over sorted ``"<relpath> <sha256>\\n"`` lines.
+
+    ``relpath`` is ``<problem folder>/<file name>`` with forward slashes.
+    """
+    lines = "".join(f"{rel} {file_hashes[rel]}\n" for rel in sorted(file_hashes))
+    return sha256_bytes(lines.encode("utf-8"))
+
+
+def packed_file_hashes(path: Path) -> dict[str, str]:
+    """Per-file hashes of a packed folder dataset (values re-encoded as UTF-8)."""
+    hashes: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        problem = record["problem"]
+        for name, text in record.items():
+            if name != "problem":
+                hashes[f"{problem}/{name}"] = sha256_bytes(str(text).encode("utf-8"))
+    return hashes
+
+
+def folder_file_hashes(root: Path) -> dict[str, str]:
+    """Per-file hashes of an unpacked per-problem folder tree."""
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.glob("*/*"))
+        if p.is_file()
+    }
+
+
+def raw_base_url(base_url: str | None = None) -> str:
+    """The raw-file base URL: argument, ``$OPTIWISE_RAW_BASE_URL`` or GitHub's."""
+    return (base_url or os.environ.get(RAW_BASE_ENV) or DEFAULT_RAW_BASE).rstrip("/")
+
+
+def raw_url(repo: str, commit: str, path: str, base_url: str | None = None) -> str:
+    """``{base}/{repo}/{commit}/{path}`` with the path quoted."""
+    return f"{raw_base_url(base_url)}/{repo}/{commit}/{urllib.parse.quote(path)}"
+
+
+@dataclass
+class FetchReport:
+    """What a fetch did: files written, skipped, and hashes that could not be checked."""
+
+    name: str
+    destination: Path
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    unverified: dict[str, str] = field(default_factory=dict)
+
+
+def _open(url: str, timeout: float) -> Any:
+    request = urllib.request.Request(url, headers={"User-Agent": "optiwise-data-fetch"})
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise FetchError(f"{url}: {exc}") from exc
+
+
+def _download_bytes(url: str, timeout: float) -> bytes:
+    with _open(url, timeout) as response:
+        data: bytes = response.read()
+        return data
+
+
+def _atomic_write(dest: Path, chunks: Iterable[bytes], expected: str | None, what: str) -> str:
+    """Write chunks to a temp file beside ``dest``; rename only if the hash matches."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise ChecksumError(what, expected, actual)
+        os.replace(tmp, dest)
+        return actual
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stream(url: str, timeout: float) -> Iterable[bytes]:
+    with _open(url, timeout) as response:
+        while chunk := response.read(1 << 16):
+            yield chunk
+
+
+def fetch_file(url: str, dest: Path, expected: str | None, *, timeout: float = 60.0) -> str:
+    """Download one file to ``dest`` atomically; returns its sha256."""
+    return _atomic_write(dest, _stream(url, timeout), expected, url)
+
+
+def _fetch_folders(
+    entry: DatasetEntry, dest: Path, base_url: str | None, timeout: float, workers: int
+) -> str:
+    """Download every problem folder, verify the manifest, write the packed JSONL."""
+    jobs = [(p, f, True) for p in entry.problems for f in entry.files]
+    jobs += [(p, f, False) for p in entry.problems for f in entry.optional_files]
+
+    def get(job: tuple[str, str, bool]) -> tuple[str, str, bytes | None]:
+        problem, name, required = job
+        url = raw_url(entry.repo, entry.commit, f"{entry.path}/{problem}/{name}", base_url)
+        try:
+            return problem, name, _download_bytes(url, timeout)
+        except FetchError:
+            if required:
+                raise
+            return problem, name, None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        got = list(pool.map(get, jobs))
+    contents: dict[str, dict[str, str]] = {p: {} for p in entry.problems}
+    hashes: dict[str, str] = {}
+    for problem, name, data in got:
+        if data is None:
+            continue
+        try:
+            contents[problem][name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FetchError(f"{entry.name}: {problem}/{name} is not UTF-8 text") from exc
+        hashes[f"{problem}/{name}"] = sha256_bytes(data)
+    actual = manifest_sha256(hashes)
+    if entry.manifest_sha256 is not None and actual != entry.manifest_sha256:
+        raise ChecksumError(f"{entry.name} (manifest)", entry.manifest_sha256, actual)
+    lines = [
+        json.dumps({"problem": p, **dict(sorted(contents[p].items()))}, ensure_ascii=False) + "\n"
+        for p in entry.problems
+    ]
+    _atomic_write(dest, [line.encode("utf-8") for line in lines], None, str(dest))
+    return actual
+
+
+def _is_current(path: Path, expected: str | None, entry: DatasetEntry | None = None) -> bool:
+    if not path.exists():
+        return False
+    if entry is not None and entry.is_folder:
+        if entry.manifest_sha256 is None or path.is_dir():
+            return False
+        return manifest_sha256(packed_file_hashes(path)) == entry.manifest_sha256
+    return expected is not None and sha256_file(path) == expected
+
+
+def fetch(
+    entry: DatasetEntry,
+    *,
+    data_dir: str | Path | None = None,
+    base_url: str | None = None,
+    force: bool = False,
+    timeout: float = 60.0,
+    workers: int = 8,
+    log: Log | None = None,
+) -> FetchReport:
+    """Download a registered variant (and its auxiliary files) into a data folder.
+
+    The destination is ``data_dir`` if given, else the user cache; files land
+    at the same relative paths as in the shared mirror.  A file already there
+    with the right hash is kept.  An entry whose sha256 is unknown is saved
+    with a warning (reported in ``unverified`` with the computed hash).
+    """
+    say = log or (lambda _msg: None)
+    root = Path(data_dir).expanduser() if data_dir is not None else cache_dir()
+    report = FetchReport(name=entry.name, destination=root)
+    targets: list[tuple[str, str, str | None, AuxFile | None]] = [
+        (entry.path, entry.local_path, entry.sha256, None)
+    ]
+    targets += [(aux.path, aux.local_path, aux.sha256, aux) for aux in entry.aux]
+    for upstream, local, expected, aux in targets:
+        dest = root / local
+        main_entry = entry if aux is None else None
+        if not force and _is_current(dest, expected, main_entry):
+            report.skipped.append(dest)
+            say(f"{local}: already present, hash verified")
+            continue
+        if aux is None and entry.is_folder:
+            n = len(entry.problems)
+            say(
+                f"{entry.name}: downloading {n} problem folders from {entry.repo}@{entry.commit[:12]}"
+            )
+            digest = _fetch_folders(entry, dest, base_url, timeout, workers)
+            known = entry.manifest_sha256
+        else:
+            url = raw_url(entry.repo, entry.commit, upstream, base_url)
+            say(f"{local}: downloading {url}")
+            digest = fetch_file(url, dest, expected, timeout=timeout)
+            known = expected
+        if known is None:
+            report.unverified[local] = digest
+            say(
+                f"WARNING {local}: no sha256 recorded in the registry, so it was NOT verified; "
+                f"computed {digest} (record it in datasets/benchmarks.toml)"
+            )
+        report.written.append(dest)
+    return report

@@ -1,0 +1,250 @@
+"""Per-problem run results and the append-only ``results.jsonl`` they live in.
+
+One line per finished problem, written with flush + fsync, so a run that is
+killed keeps everything it finished.  Reading tolerates exactly the damage a
+kill can do: a truncated last line is ignored (and cut off before appending
+again), so that problem is simply redone.  Each line carries the reference
+answer too, so a run can be re-scored under another protocol without the
+dataset or the solver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from evals.loaders import BREAKDOWN_KEYS
+from evals.problems import Answer, Problem
+from evals.scoring import Prediction, score
+
+RESULTS_FILE = "results.jsonl"
+
+
+class ProblemResult(BaseModel):
+    """One problem's outcome in a run, as stored in ``results.jsonl``.
+
+    ``status``/``objective`` are the final answer; ``first_status``/
+    ``first_objective`` the answer before any repair round, so reports can
+    show what repair bought.  ``scores`` holds the protocols' verdicts at
+    run time (re-scoring recomputes them from ``answer``).
+    """
+
+    id: str
+    dataset: str
+    status: str
+    objective: float | None = None
+    first_status: str
+    first_objective: float | None = None
+    repair_rounds: int = 0
+    error_categories: list[str] = []
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    trace_id: str | None = None
+    message: str = ""
+    formulation: Any = None
+    answer: Answer
+    scores: dict[str, bool | None] = {}
+    first_scores: dict[str, bool | None] = {}
+    metadata: dict[str, Any] = {}
+    finished_at: str = ""
+
+    @property
+    def prediction(self) -> Prediction:
+        """The final answer as a :class:`Prediction`."""
+        return Prediction(status=self.status, objective=self.objective)
+
+    @property
+    def first_prediction(self) -> Prediction:
+        """The answer before repair as a :class:`Prediction`."""
+        return Prediction(status=self.first_status, objective=self.first_objective)
+
+
+def _number(value: Any, default: float = 0.0) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _categories(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [str(k) for k in value]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy (pydantic models and dataclasses as dicts, the rest as text)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def build_result(
+    problem: Problem,
+    outcome: Mapping[str, Any],
+    *,
+    protocols: Iterable[str],
+    latency_s: float,
+) -> ProblemResult:
+    """Turn a solver's outcome dict into a scored :class:`ProblemResult`.
+
+    Missing keys get neutral defaults; a missing first attempt means there was
+    no repair (first = final); statuses outside the spec become ``error``.
+    """
+    final = Prediction.from_mapping(outcome)
+    first = Prediction.from_mapping(outcome, first=True)
+    categories = _categories(outcome.get("error_categories"))
+    if outcome.get("objective") is not None and final.objective is None:
+        categories.append("bad_objective")
+    names = list(protocols)
+    trace = outcome.get("trace_id")
+    return ProblemResult(
+        id=problem.id,
+        dataset=problem.dataset,
+        status=final.status,
+        objective=final.objective,
+        first_status=first.status,
+        first_objective=first.objective,
+        repair_rounds=int(_number(outcome.get("repair_rounds"))),
+        error_categories=categories,
+        prompt_tokens=int(_number(outcome.get("prompt_tokens"))),
+        completion_tokens=int(_number(outcome.get("completion_tokens"))),
+        cost_usd=_number(outcome.get("cost_usd")),
+        latency_s=_number(outcome.get("latency_s"), latency_s) or latency_s,
+        trace_id=None if trace is None else str(trace),
+        message=str(outcome.get("message") or "")[:2000],
+        formulation=jsonable(outcome.get("formulation")),
+        answer=problem.answer,
+        scores=score(final, problem.answer, names),
+        first_scores=score(first, problem.answer, names),
+        metadata={k: problem.metadata[k] for k in BREAKDOWN_KEYS if k in problem.metadata},
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a truncated last line (no trailing newline) off ``path``; returns bytes cut."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return 0
+        # Find the last newline; everything after it is a partial line.
+        block = 1 << 16
+        position = size
+        keep = 0
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            chunk = handle.read(position - start)
+            index = chunk.rfind(b"\n")
+            if index >= 0:
+                keep = start + index + 1
+                break
+            position = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return size - keep
+
+
+def read_results(path: Path) -> list[ProblemResult]:
+    """Every complete result line, last one per id winning, in file order.
+
+    A truncated final line is ignored; a damaged line in the middle is skipped
+    with a warning (its problem will be redone).
+    """
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    elif lines:
+        lines.pop()  # no trailing newline: the last line was cut by a kill
+    by_id: dict[str, ProblemResult] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            result = ProblemResult.model_validate(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+            warnings.warn(f"{path}:{number}: unreadable result line skipped ({exc})", stacklevel=2)
+            continue
+        by_id.pop(result.id, None)
+        by_id[result.id] = result
+    return list(by_id.values())
+
+
+class ResultWriter:
+    """Appends result lines durably (flush + fsync after each)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repair_tail(path)
+        self.path = path
+        self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, result: ProblemResult) -> None:
+        """Append one result as a JSON line and force it to disk."""
+        self._handle.write(result.model_dump_json() + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if not self._handle.closed:
+            self._handle.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temp file and a rename, so readers never see half a file."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temp file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
