@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from modeling.data import ModelData, ParamData, SetData, element_text, resolve_data
-from modeling.errors import FormulationError, Issue
+from modeling.errors import FormulationError, Issue, did_you_mean
 from modeling.expressions import (
     Aggregate,
     BinOp,
@@ -60,6 +60,7 @@ from modeling.expressions import (
 from modeling.formulation import Formulation, check_names, load
 
 Tree = tuple[Any, ...]
+MAX_TERMS = 50_000_000  # bindings in one frame, and columns in one model
 
 
 class ModelClass(StrEnum):
@@ -305,6 +306,13 @@ class Evaluator:
         for g in gens:
             s = self.sets[g.set]
             m = len(s)
+            if cur.n * m > MAX_TERMS:
+                raise EvalError(
+                    f"'for ... in {g.set}' expands to {cur.n * m:,} terms, more than "
+                    f"the limit of {MAX_TERMS:,}",
+                    "check the sets and the sums",
+                    code="size",
+                )
             rep = np.repeat(np.arange(cur.n), m)
             tile = np.tile(np.arange(m), cur.n)
             names = {k: c.take(rep) for k, c in cur.names.items()}
@@ -347,7 +355,11 @@ class Evaluator:
         if isinstance(node, BinOp | Neg | Pow | Call):
             val = self.eval(node, frame, allow_index=True)
             if isinstance(val, Const):
-                return val.v
+                arr = val.v
+                whole = np.isfinite(arr) & (np.abs(arr) < 2**62)
+                if np.all(whole) and np.all(arr == np.round(arr)):
+                    return arr.astype(np.int64)  # integer arithmetic on indices stays integer
+                return arr
         if isinstance(node, Sum | Aggregate):
             val = self.eval(node, frame)
             if isinstance(val, Const):
@@ -356,9 +368,14 @@ class Evaluator:
 
     def condition(self, node: Node, frame: Frame) -> np.ndarray:
         if isinstance(node, BoolOp):
-            parts = [self.condition(v, frame) for v in node.values]
-            red = np.logical_and if node.op == "and" else np.logical_or
-            return np.asarray(red.reduce(parts), dtype=bool)
+            # Short-circuit like Python: later operands only where they still matter, so
+            # that 'if t > 1 and d[t - 1] > 5' never looks up d[0].
+            mask = self.condition(node.values[0], frame).copy()
+            for operand in node.values[1:]:
+                todo = np.flatnonzero(mask if node.op == "and" else ~mask)
+                if len(todo):
+                    mask[todo] = self.condition(operand, frame.take(todo))
+            return mask
         if isinstance(node, Not):
             return ~self.condition(node.operand, frame)
         if isinstance(node, Compare):
@@ -420,9 +437,10 @@ class Evaluator:
             alt = s.text_pos.get(element_text(vals[k]))
             if alt is None:
                 shown = element_text(vals[k])
+                hint = did_you_mean(shown, s.text_pos) if isinstance(vals[k], str) else ""
                 raise EvalError(
                     f"{base}[...] uses {shown!r}, which is not an element of set {s.name}",
-                    "restrict the 'for' with an 'if' (e.g. 'if t > 1') or fix the index",
+                    hint or "restrict the 'for' with an 'if' (e.g. 'if t > 1') or fix the index",
                     code="element",
                 )
             pos[k] = alt
@@ -622,6 +640,43 @@ def _compare(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _missing(p: ParamData, at: tuple[int, ...], sets: Mapping[str, SetData]) -> str:
     key = ", ".join(element_text(sets[s].elements[k]) for s, k in zip(p.sets, at, strict=True))
     return f"parameter {p.name}[{key}] has no value and no default"
+
+
+def _merged(p: Poly) -> Poly:
+    """Quadratic terms as (a <= b) pairs, duplicates summed and zeros dropped.
+
+    So ``x**2 - x**2 + y`` is linear, and every backend sees each product once.
+    """
+    if not len(p.qv):
+        return p
+    a, b = np.minimum(p.qa, p.qb), np.maximum(p.qa, p.qb)
+    keys = np.stack([p.qr, a, b], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    vals = np.bincount(inverse.reshape(-1), weights=p.qv, minlength=len(uniq))
+    keep = vals != 0
+    uniq, vals = uniq[keep], vals[keep]
+    return Poly(
+        p.n,
+        p.const,
+        p.lr,
+        p.lc,
+        p.lv,
+        uniq[:, 0].astype(np.int64),
+        uniq[:, 1].astype(np.int64),
+        uniq[:, 2].astype(np.int64),
+        vals,
+    )
+
+
+def _require_finite(p: Poly, allow_const: bool) -> None:
+    if not (np.all(np.isfinite(p.lv)) and np.all(np.isfinite(p.qv))):
+        raise EvalError(
+            "a coefficient is infinite or not a number",
+            "check the parameter values that multiply variables (e.g. 'inf')",
+            code="value",
+        )
+    if not allow_const and not np.all(np.isfinite(p.const)):
+        raise EvalError("a constant term is infinite", "check the constants", code="value")
 
 
 def _reduce(body: Value, parent: np.ndarray, n: int) -> Value:
@@ -854,6 +909,11 @@ def _issue_from(exc: ParseFailure | EvalError, loc: str) -> Issue:
 
 def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
     """Validate and compile a formulation; raise :class:`FormulationError` with every issue."""
+    with np.errstate(all="ignore"):  # non-finite results are checked and reported instead
+        return _compile(source)
+
+
+def _compile(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
     f = load(source)  # type: ignore[arg-type]
     issues = check_names(f)
     data = resolve_data(f, issues)
@@ -869,8 +929,6 @@ def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledMode
                 if s in f.sets:
                     shape.append(0)  # the set itself is broken and reported already
                     continue
-                from modeling.errors import did_you_mean
-
                 issues.append(
                     Issue(
                         f"variables.{name}.index[{k}]",
@@ -882,7 +940,17 @@ def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledMode
                 shape.append(0)
             else:
                 shape.append(len(data.sets[s]))
-        size = int(np.prod(shape)) if shape else 1
+        size = math.prod(shape) if shape else 1
+        if size > MAX_TERMS:
+            issues.append(
+                Issue(
+                    f"variables.{name}.index",
+                    f"makes {size:,} variables, more than the limit of {MAX_TERMS:,}",
+                    "index it by fewer or smaller sets",
+                    code="size",
+                )
+            )
+            size, shape = 0, [0] * len(shape)
         blocks[name] = VarBlock(
             name, list(v.index), tuple(shape), offset, size, v.type, v.description
         )
@@ -955,13 +1023,21 @@ def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledMode
     assert obj_node is not None
     try:
         val = ev.eval(obj_node, ROOT)
+        if isinstance(val, Poly):
+            val = _merged(val)
+            _require_finite(val, allow_const=False)
         if isinstance(val, Const):
+            if not np.all(np.isfinite(val.v)):
+                raise EvalError(
+                    "the objective is not a finite number",
+                    "check the constants (e.g. exp of a large number)",
+                    code="value",
+                )
             obj_const = float(val.v[0])
         elif isinstance(val, Poly):
             obj_const = float(val.const[0])
             np.add.at(obj_c, val.lc, val.lv)
-            qa, qb = np.minimum(val.qa, val.qb), np.maximum(val.qa, val.qb)
-            obj_q = (qa, qb, val.qv)
+            obj_q = (val.qa, val.qb, val.qv)
         else:
             obj_tree = val.trees[0]
     except EvalError as exc:
@@ -1008,13 +1084,23 @@ def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledMode
         except EvalError as exc:
             issues.append(_issue_from(exc, loc))
             continue
+        if isinstance(body, Poly):
+            body = _merged(body)
+            try:
+                _require_finite(body, allow_const=True)
+            except EvalError as exc:
+                issues.append(_issue_from(exc, loc))
+                continue
         if isinstance(body, Poly) and not body.quadratic:
             blk = ConBlock(c.name, k, key_cols, n, True, row_start=nrows, relation=rel)
             rows_r.append(body.lr + nrows)
             rows_c.append(body.lc)
             rows_v.append(body.lv)
-            row_lb.append(lo_v - body.const)
-            row_ub.append(hi_v - body.const)
+            # an infinite constant on the far side means "no limit" (inf - inf -> no bound)
+            with np.errstate(invalid="ignore"):
+                lb, ub = lo_v - body.const, hi_v - body.const
+            row_lb.append(np.where(np.isnan(lb), -np.inf, lb))
+            row_ub.append(np.where(np.isnan(ub), np.inf, ub))
             blk.lb, blk.ub = row_lb[-1], row_ub[-1]
             nrows += n
         else:

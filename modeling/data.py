@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
 
 Element = Any  # str | int | tuple[str | int, ...]
+MAX_SET_SIZE = 10_000_000
 
 
 def _element(value: Any) -> Element | None:
@@ -75,7 +77,10 @@ class SetData:
         """Position of an element given as an element or as its string form."""
         if isinstance(key, list):
             key = tuple(key)
-        k = self.pos.get(key)
+        try:
+            k = self.pos.get(key)
+        except TypeError:  # an unhashable key (a list or mapping) is no element
+            return None
         if k is None and not isinstance(key, tuple):
             k = self.text_pos.get(str(key))
         return k
@@ -112,6 +117,17 @@ def resolve_set(name: str, spec: Any, issues: list[Issue]) -> SetData | None:
                         loc,
                         "a range needs integer 'from' and 'to'",
                         "write {from: 1, to: 12}",
+                        code="set",
+                    )
+                )
+                return None
+            size = int(hi_n) - int(lo_n) + 1
+            if size > MAX_SET_SIZE:
+                issues.append(
+                    Issue(
+                        loc,
+                        f"has {size:,} elements; the limit is {MAX_SET_SIZE:,}",
+                        "a word problem needs far fewer; check 'from' and 'to'",
                         code="set",
                     )
                 )
@@ -185,19 +201,17 @@ def resolve_set(name: str, spec: Any, issues: list[Issue]) -> SetData | None:
             ok = False
             continue
         elements.append(e)
-    seen: set[Element] = set()
+    seen: dict[str, Element] = {}
     for k, e in enumerate(elements):
-        if e in seen:
-            issues.append(
-                Issue(
-                    f"{loc}[{k}]",
-                    f"duplicate element {element_text(e)!r}",
-                    "list each element once",
-                    code="set",
-                )
-            )
+        text = element_text(e)
+        if text in seen:
+            if seen[text] == e:
+                msg = f"duplicate element {text!r}"
+            else:
+                msg = f"elements {seen[text]!r} and {e!r} are written the same"
+            issues.append(Issue(f"{loc}[{k}]", msg, "list each element once", code="set"))
             ok = False
-        seen.add(e)
+        seen.setdefault(text, e)
     if not ok:
         return None
     return SetData(name, elements, dim or 1)
@@ -303,6 +317,15 @@ def resolve_param(
         return resolve_param(name, spec["value"], sets, issues)  # lenient {value: 3}
     try:
         p = spec if isinstance(spec, IndexedParameter) else IndexedParameter.model_validate(spec)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "missing":
+                msg, hint = "is required", "write {index: [I, J], values: [[...]]}"
+            else:
+                msg, hint = err["msg"].removeprefix("Value error, "), ""
+            issues.append(Issue(f"{loc}.{where}" if where else loc, msg, hint, code="schema"))
+        return None
     except Exception:
         issues.append(
             Issue(
@@ -409,9 +432,11 @@ def _fast_dense(values: Any, shape: tuple[int, ...]) -> np.ndarray | None:
         return None
     try:
         arr = np.asarray(values, dtype=float)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
-    if arr.shape != shape:
+    if arr.shape != shape or not np.all(np.isfinite(arr)):
+        return None  # the slow path reports each bad entry with its location
+    if any(isinstance(x, bool) for x in np.asarray(values, dtype=object).flat):
         return None
     return arr
 

@@ -11,6 +11,7 @@ document is ever run.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -177,7 +178,15 @@ class _Builder:
             if isinstance(v, bool) or v is None:
                 raise self.fail(node, f"'{v}' is not allowed", "use numbers")
             if isinstance(v, int | float):
-                return Num(float(v))
+                try:
+                    number = float(v)
+                except OverflowError:
+                    number = math.inf
+                if not math.isfinite(number):
+                    raise self.fail(
+                        node, "a number is too large", "write a finite number", code="value"
+                    )
+                return Num(number)
             if isinstance(v, str):
                 return Str(v)
             raise self.fail(node, f"the constant {v!r} is not allowed")

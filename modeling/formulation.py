@@ -63,19 +63,28 @@ def as_number(value: Any) -> float | None:
     """The number a value stands for, or None.
 
     Numbers are numbers; a string that reads as a number (``"1e6"``, which
-    YAML 1.1 loaders return as a string) is that number.  Booleans are not.
+    YAML 1.1 loaders return as a string) is that number.  Booleans and NaN
+    are not; an integer too large for a float is infinite.
     """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    number: float
+    if isinstance(value, int):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf if value > 0 else -math.inf
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
         text = value.strip().replace("_", "")
         try:
-            return float(text)
-        except ValueError:
+            number = float(text)
+        except (ValueError, OverflowError):
             return None
-    return None
+    else:
+        return None
+    return None if math.isnan(number) else number
 
 
 class _Doc(BaseModel):
@@ -103,7 +112,7 @@ class IndexedParameter(_Doc):
             return None
         number = as_number(v)
         if number is None:
-            raise ValueError("default must be a number")
+            raise ValueError("default must be a number (not NaN)")
         return number
 
 
@@ -135,6 +144,8 @@ class VariableDef(_Doc):
     def _bound(cls, v: Any) -> Any:
         if isinstance(v, bool):
             raise ValueError("a bound is a number, null or a parameter name")
+        if isinstance(v, float) and math.isnan(v):
+            raise ValueError("a bound cannot be NaN; write a number or null")
         if isinstance(v, str):
             number = as_number(v)
             if number is not None and not NAME_RE.match(v.strip()):
@@ -270,12 +281,28 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
         elif kind == "extra_forbidden":
             msg, hint = "is not a known key", ""
         else:
-            msg, hint = err["msg"], ""
+            msg, hint = err["msg"].removeprefix("Value error, "), ""
         issues.append(Issue(location or "document", msg, hint, code="schema"))
     return issues
 
 
 def _read_text(text: str, origin: str = "document") -> Any:
+    try:
+        return _read_text_inner(text, origin)
+    except RecursionError:
+        raise FormulationError(
+            [
+                Issue(
+                    origin,
+                    "is nested too deeply",
+                    "a formulation needs only a few levels",
+                    code="syntax",
+                )
+            ]
+        ) from None
+
+
+def _read_text_inner(text: str, origin: str) -> Any:
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
@@ -369,6 +396,17 @@ def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
         return Formulation.model_validate(dict(data))
     except ValidationError as exc:
         raise FormulationError(_pydantic_issues(exc)) from None
+    except RecursionError:
+        raise FormulationError(
+            [
+                Issue(
+                    "document",
+                    "is nested too deeply",
+                    "a formulation needs only a few levels",
+                    code="schema",
+                )
+            ]
+        ) from None
 
 
 def check_names(f: Formulation) -> list[Issue]:

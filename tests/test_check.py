@@ -593,11 +593,6 @@ def test_index_arithmetic_out_of_the_set_names_the_set_and_hints_if() -> None:
     assert check(objective("sum(inv[t - 1] for t in T if t >= 2)")) == []
 
 
-@pytest.mark.xfail(
-    reason="bug: index arithmetic is evaluated in floats, so the message shows '0.0' "
-    "for the integer element 0",
-    strict=True,
-)
 def test_index_arithmetic_message_shows_the_integer() -> None:
     issue = only(check(constraint("inv[t - 1] >= inv[t]", forall="for t in T")))
     assert "0.0" not in issue.message
@@ -864,23 +859,14 @@ def test_binary_is_bounded_whatever_is_written() -> None:
     assert (r.status, r.objective) == ("optimal", 1.0)
 
 
-# ------------------------------------------------------------------ bugs found (xfail)
+# ------------------------------------------------------------------ bugs found and fixed
 
 
-@pytest.mark.xfail(
-    reason="bug: an integer literal too large for a float raises OverflowError from check()",
-    strict=True,
-)
 def test_huge_integer_literal_is_an_issue() -> None:
     issue = only(check(objective("y + " + "9" * 400)))
     assert issue.location == "objective.expression"
 
 
-@pytest.mark.xfail(
-    reason="bug: an unhashable key in a row (a dict, or a list inside a tuple-set key) "
-    "raises TypeError from check()",
-    strict=True,
-)
 def test_unhashable_row_key_is_an_issue() -> None:
     issue = only(check(params(cost={"index": ["R"], "rows": [[{}, 2]]})))
     assert issue.location == "parameters.cost.rows[0]"
@@ -891,19 +877,11 @@ def test_unhashable_row_key_is_an_issue() -> None:
     assert issue.location == "parameters.w.rows[0]"
 
 
-@pytest.mark.xfail(
-    reason="bug: deeply nested JSON raises RecursionError from load()/check()", strict=True
-)
 def test_deeply_nested_document_is_an_issue() -> None:
     issue = only(check('{"a":' * 100_000 + "1" + "}" * 100_000))
     assert issue.location == "document"
 
 
-@pytest.mark.xfail(
-    reason="bug: a huge integer range set is materialised (MemoryError/hang) instead of "
-    "being rejected with a located issue",
-    strict=True,
-)
 def test_huge_range_set_is_an_issue() -> None:
     doc = base(sets={"R": ["north", "south"], "T": {"from": 1, "to": 10**15}})
     doc["parameters"].pop("dem")
@@ -911,30 +889,16 @@ def test_huge_range_set_is_an_issue() -> None:
     assert any(i.location == "sets.T" for i in issues)
 
 
-@pytest.mark.xfail(
-    reason="bug: NaN parameter values ('nan', .nan) are accepted and reach the solver "
-    "(solve() then reports 'optimal' with a NaN objective)",
-    strict=True,
-)
 def test_nan_parameter_is_an_issue() -> None:
     issue = only(check(params(cap="nan")))
     assert issue.location == "parameters.cap"
 
 
-@pytest.mark.xfail(
-    reason="bug: a NaN default is accepted and then reported as 'no value and no default'",
-    strict=True,
-)
 def test_nan_default_is_an_issue() -> None:
     issues = check(params(m={"index": ["R"], "default": "nan"}))
     assert any(i.location == "parameters.m.default" for i in issues), [str(i) for i in issues]
 
 
-@pytest.mark.xfail(
-    reason="bug: a NaN variable bound is accepted; HiGHS then answers 'optimal' with "
-    "objective 0 ('Empty') for max x",
-    strict=True,
-)
 def test_nan_bound_is_an_issue() -> None:
     doc = {
         "variables": {"x": {"upper": float("nan")}},
@@ -943,11 +907,6 @@ def test_nan_bound_is_an_issue() -> None:
     assert any(i.location == "variables.x.upper" for i in check(doc))
 
 
-@pytest.mark.xfail(
-    reason="bug: a non-finite constant (exp(1000), an 'inf' parameter as a coefficient) "
-    "compiles; solve() then reports 'optimal' with a NaN objective",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "doc",
     [
@@ -960,11 +919,6 @@ def test_non_finite_constants_are_issues(doc: dict[str, Any]) -> None:
     assert check(doc) != []
 
 
-@pytest.mark.xfail(
-    reason="bug: an infinite right-hand side (1e400, or a parameter 'inf') makes the row "
-    "bound NaN (-inf - -inf); HiGHS sees an empty model and solve() says 'optimal', 0",
-    strict=True,
-)
 @pytest.mark.parametrize("rhs", ["1e400", "big"])
 def test_infinite_right_hand_side_is_an_issue_or_no_limit(rhs: str) -> None:
     doc = {
@@ -977,21 +931,12 @@ def test_infinite_right_hand_side_is_an_issue_or_no_limit(rhs: str) -> None:
     assert r.status == "invalid" or (r.status == "optimal" and r.objective == pytest.approx(3))
 
 
-@pytest.mark.xfail(
-    reason="bug: a bool in a nested list of values is read as 1.0 by the fast dense path, "
-    "while the same bool in a mapping is rejected as 'not a number'",
-    strict=True,
-)
 def test_bool_values_are_rejected_in_lists_as_in_mappings() -> None:
     assert check(params(cost={"index": ["R"], "values": {"north": True, "south": 1}})) != []
     issue = only(check(params(cost={"index": ["R"], "values": [True, 1]})))
     assert issue.location == "parameters.cost.values[0]"
 
 
-@pytest.mark.xfail(
-    reason="bug: pydantic's 'Value error, ' prefix leaks into the message of a bad bound",
-    strict=True,
-)
 def test_bool_bound_message_is_clean() -> None:
     doc = base(variables={"x": {"index": ["R"], "upper": True}, "inv": {"index": ["T"]}, "y": {}})
     issue = only(check(doc))
@@ -999,11 +944,6 @@ def test_bool_bound_message_is_clean() -> None:
     assert not issue.message.startswith("Value error")
 
 
-@pytest.mark.xfail(
-    reason="bug: a set whose elements have the same text ([1, '1']) is accepted although "
-    "mapping keys and JSON keys cannot tell them apart",
-    strict=True,
-)
 def test_elements_with_the_same_text_are_duplicates() -> None:
     doc = base(sets={"R": ["north", "south"], "T": [1, "1", 2]})
     doc["parameters"].pop("dem")

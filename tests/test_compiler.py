@@ -383,14 +383,9 @@ def test_column_keys_and_result_values_use_formulation_names() -> None:
     assert np.isclose(r.objective, 0.75)
 
 
-# ------------------------------------------------------------------ bugs found (xfail)
+# ------------------------------------------------------------------ bugs found and fixed
 
 
-@pytest.mark.xfail(
-    reason="bug: 'and'/'or' in a condition are evaluated on every binding, not short-circuit: "
-    "'if t > 1 and d[t - 1] > 5' fails with d[...] uses 0 although t > 1 guards it",
-    strict=True,
-)
 def test_and_in_a_condition_short_circuits() -> None:
     m = compile_model(doc("sum(z[t] for t in T if t > 1 and d[t - 1] > 5)"))
     assert objective_terms(m) == {"z[3]": 1, "z[4]": 1}
@@ -398,10 +393,5 @@ def test_and_in_a_condition_short_circuits() -> None:
     assert objective_terms(m) == {"z[1]": 1, "z[4]": 1}
 
 
-@pytest.mark.xfail(
-    reason="bug: quadratic terms that cancel (x**2 - x**2) still classify the model as QP; "
-    "the classifier looks at unmerged entries",
-    strict=True,
-)
 def test_cancelling_quadratic_terms_leave_a_linear_model() -> None:
     assert classify(doc("x ** 2 - x ** 2 + y")) == "LP"

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from modeling.backends.base import Availability, Capability, RawSolution, SolverOptions
+from modeling.backends.base import (
+    Availability,
+    BackendError,
+    Capability,
+    RawSolution,
+    SolverOptions,
+)
 from modeling.result import Status, Termination
 
 if TYPE_CHECKING:
@@ -93,7 +99,11 @@ def build(
     if model.integer:
         K = hp.HighsVarType
         lp.integrality_ = [K.kInteger if t else K.kContinuous for t in model.col_type.tolist()]
-    h.passModel(lp)
+    if h.passModel(lp) == hp.HighsStatus.kError:
+        raise BackendError(
+            "HiGHS rejected the model (non-finite or inconsistent data); "
+            "check the bounds and coefficients"
+        )
     if quadratic:
         qa, qb, qv = model.obj_q
         # x'Qx/2 with Q symmetric: v*xa*xb (a<b) -> Q_ab=Q_ba=v ; v*xa^2 -> Q_aa=2v.
@@ -109,7 +119,8 @@ def build(
         hess.start_ = Q.indptr.astype(np.int32)
         hess.index_ = Q.indices.astype(np.int32)
         hess.value_ = Q.data
-        h.passHessian(hess)
+        if h.passHessian(hess) == hp.HighsStatus.kError:
+            raise BackendError("HiGHS rejected the quadratic objective")
     return h
 
 
