@@ -20,6 +20,7 @@ VARIABLES = {
     "review": {"problem", "document"},
     "edit": {"request", "document"},
     "code": {"problem"},
+    "code_repair": {"error"},
 }
 
 
@@ -85,7 +86,7 @@ def test_a_partial_directory_is_completed_by_the_defaults(tmp_path: Path) -> Non
 
 
 def test_unknown_prompts_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(PromptError, match="known prompts: code, edit"):
+    with pytest.raises(PromptError, match="known prompts: code, code_repair, edit"):
         load_prompt("nope")
     with pytest.raises(PromptError, match="no prompt named 'nope'"):
         PromptSet.default().render("nope")

@@ -30,7 +30,16 @@ from string import Template
 
 __all__ = ["PROMPT_NAMES", "PromptError", "PromptSet", "load_prompt"]
 
-PROMPT_NAMES = ("system", "formulate", "repair", "explain", "review", "edit", "code")
+PROMPT_NAMES = (
+    "system",
+    "formulate",
+    "repair",
+    "explain",
+    "review",
+    "edit",
+    "code",
+    "code_repair",
+)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
@@ -111,6 +120,9 @@ class PromptSet(Mapping[str, str]):
         except KeyError:
             known = ", ".join(sorted(self._prompts))
             raise PromptError(f"no prompt named {name!r} in this set; known: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._prompts
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._prompts)
