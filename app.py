@@ -8,8 +8,8 @@ agent logic of its own: it calls the same public API a pipeline would
 from __future__ import annotations
 
 import difflib
-import json
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -601,7 +601,8 @@ def page_evals() -> None:
     if not runs:
         st.info(
             f"No eval runs under `{runs_root}` yet. Run e.g. `optiwise eval --dataset "
-            "nl4opt --limit 20 --model gpt-4o-mini`."
+            "nl4opt --limit 20 --model gpt-4o-mini`, or score formulations made elsewhere "
+            "with `optiwise eval --dataset nl4opt --formulations DIR`."
         )
         return
     labels = [str(r.relative_to(runs_root)) for r in runs]
@@ -609,29 +610,63 @@ def page_evals() -> None:
     dirs = [runs_root / c for c in chosen]
     if not dirs:
         return
-    try:
-        from evals import runner
+    from evals import report
 
-        st.markdown(runner.compare([str(d) for d in dirs]))
-    except Exception as exc:
-        st.caption(f"Comparison unavailable: {exc}")
-        for d in dirs:
-            st.json(json.loads((d / "summary.json").read_text()))
+    protocol = st.selectbox(
+        "Scoring protocol", ["sirl", "optimind", "mamo", "orlm", "optmath"], key="eval_protocol"
+    )
+    try:
+        st.markdown(report.compare(dirs, protocol=protocol))
+        with tempfile.TemporaryDirectory() as tmp:
+            png = report.plot_compare(dirs, Path(tmp) / "compare.png", protocol=protocol)
+            st.image(png.read_bytes())
+    except Exception as exc:  # a damaged run directory must not break the page
+        st.warning(f"Could not compare these runs: {exc}")
     run = st.selectbox("Drill into a run", chosen, key="eval_drill")
-    rows = []
-    path = runs_root / run / "results.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    if rows:
-        df = pd.json_normalize(rows)
-        st.dataframe(df, hide_index=True)
-        ids = [str(r.get("id")) for r in rows]
-        pid = st.selectbox("Problem", ids, key="eval_pid")
-        st.json(next(r for r in rows if str(r.get("id")) == pid))
+    from evals.results import read_results
+
+    results = read_results(runs_root / run / "results.jsonl")
+    if not results:
+        st.caption("No results in this run yet.")
+        return
+    rows = [r.model_dump(mode="json") for r in results]
+    table = pd.DataFrame(
+        [
+            {k: r.get(k) for k in ("id", "status", "objective", "first_status", "repair_rounds")}
+            | {"label": (r.get("answer") or {}).get("value")}
+            for r in rows
+        ]
+    )
+    st.dataframe(table, hide_index=True)
+    pid = st.selectbox("Problem", [str(r["id"]) for r in rows], key="eval_pid")
+    item = next(r for r in rows if str(r["id"]) == pid)
+    st.markdown(
+        f"**Answer** `{item.get('objective')}` vs **label** "
+        f"`{(item.get('answer') or {}).get('value')}` — status `{item.get('status')}`"
+    )
+    question = _question_of(str(item.get("dataset", "")), str(item["id"]))
+    if question:
+        with st.expander("Question", expanded=True):
+            st.markdown(question)
+    if item.get("formulation"):
+        with st.expander("Formulation"):
+            st.code(yaml.safe_dump(item["formulation"], sort_keys=False), language="yaml")
+    with st.expander("Everything recorded"):
+        st.json(item)
+
+
+@st.cache_data(show_spinner=False)
+def _questions(dataset: str) -> dict[str, str]:
+    from evals import loaders
+
+    return {p.id: p.question for p in loaders.load_problems(dataset)}
+
+
+def _question_of(dataset: str, pid: str) -> str:
+    try:
+        return _questions(dataset).get(pid, "")
+    except Exception:  # the data may not be on this machine
+        return ""
 
 
 def diff_text(old: str, new: str) -> str:

@@ -1,0 +1,134 @@
+"""The Streamlit app, page by page, through ``streamlit.testing.v1.AppTest``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _goto(at: AppTest, page: str) -> AppTest:
+    at.sidebar.radio(key="page").set_value(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _button(at: AppTest, key: str):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.key == key)
+
+
+def test_banner_without_llm_and_model_page_still_works() -> None:
+    at = _app()
+    assert any("No LLM endpoint is configured" in i.value for i in at.info)
+    assert any("OPENAI_BASE_URL" in i.value for i in at.info)
+    _goto(at, "Model")
+    assert any("No LLM endpoint is configured" in i.value for i in at.info)
+
+
+def test_gallery_opens_a_sample_in_model_and_solves_it() -> None:
+    at = _goto(_app(), "Gallery")
+    _button(at, "model_transport_basic").click().run()
+    assert not at.exception
+    assert at.session_state["page"] == "Model"
+    assert "transport_basic" in at.text_area(key="doc_text").value
+    assert any("Valid LP" in s.value for s in at.success)
+    _button(at, "model_solve").click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "optimal"
+    assert metrics["Objective"] == "2,528"
+    assert metrics["Model class"] == "LP"
+
+
+def test_gallery_sends_a_problem_to_chat() -> None:
+    at = _goto(_app(), "Gallery")
+    _button(at, "chat_knapsack_relief_cargo").click().run()
+    assert at.session_state["page"] == "Chat"
+    assert "relief" in at.session_state["chat_prefill"].lower()
+
+
+def test_invalid_edit_shows_located_errors() -> None:
+    at = _goto(_app(), "Gallery")
+    _button(at, "model_transport_basic").click().run()
+    text = at.text_area(key="doc_text").value
+    broken = text.replace("sum(", "summ(", 1)
+    at.text_area(key="doc_text").set_value(broken).run()
+    assert not at.exception
+    assert any("1 problem" in e.value for e in at.error)
+    messages = " ".join(m.value for m in at.markdown)
+    assert "objective.expression" in messages and "did you mean 'sum'" in messages
+
+
+def test_infeasible_model_shows_the_iis_in_its_own_names() -> None:
+    pytest.importorskip("modeling.diagnostics")
+    sample = yaml.safe_load((ROOT / "datasets/samples/infeasible_feed_blend.yaml").read_text())
+    at = _goto(_app(), "Model")
+    at.text_area(key="doc_text").set_value(yaml.safe_dump(sample["formulation"])).run()
+    _button(at, "model_solve").click().run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Status"] == "infeasible"
+    assert any("irreducible infeasible subset" in w.value for w in at.warning)
+    names = [c.get("name") for c in sample["formulation"]["constraints"]]
+    shown = " ".join(c.value for c in at.code)
+    assert any(n in shown for n in names)
+
+
+def test_settings_never_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-test-key")
+    at = _goto(_app(), "Settings")
+    page = json.dumps([str(e) for e in at.main]) + json.dumps([str(e) for e in at.sidebar])
+    assert "sk-very-secret" not in page
+    assert any("API key: **set**" in m.value for m in at.markdown)
+    assert not any("No LLM endpoint" in i.value for i in at.info)
+
+
+def test_evals_page_compares_runs_and_drills_into_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.loaders import Dataset
+    from evals.problems import Problem, normalize_answer
+    from evals.runner import run_eval
+
+    problems = tuple(
+        Problem(
+            id=f"p{i}",
+            dataset="toy.v1",
+            question=f"Question number {i}?",
+            answer=normalize_answer(10 * (i + 1)),
+            metadata={},
+        )
+        for i in range(4)
+    )
+    dataset = Dataset(name="toy.v1", family="toy", variant="v1", problems=problems)
+
+    class Half:
+        async def solve(self, problem: Problem) -> dict[str, object]:
+            value = problem.answer.value or 0.0
+            right = problem.id in ("p0", "p1")
+            return {"status": "optimal", "objective": value if right else value + 1}
+
+    run_eval(dataset, Half(), model_name="m", out_dir=tmp_path, run_id="r1", progress=False)
+    monkeypatch.setenv("OPTIWISE_RUNS_DIR", str(tmp_path))
+    at = _goto(_app(), "Evals")
+    assert not at.exception, at.exception
+    [label] = at.multiselect(key="eval_runs").value
+    assert label.endswith("r1")
+    tables = " ".join(m.value for m in at.markdown)
+    assert "50" in tables  # 2 of 4 right
+    assert len(at.dataframe) >= 1
+    at.selectbox(key="eval_pid").set_value("p2").run()
+    assert not at.exception
+    shown = " ".join(m.value for m in at.markdown)
+    assert "`31.0`" in shown and "`30.0`" in shown
