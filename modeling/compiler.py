@@ -717,14 +717,18 @@ class ConBlock:
     lb: np.ndarray = field(default_factory=lambda: _EMPTY_F)
     ub: np.ndarray = field(default_factory=lambda: _EMPTY_F)
     relation: Relation | None = None
+    _keys: list[tuple[Any, ...]] | None = field(default=None, repr=False, compare=False)
 
     def keys(self) -> list[tuple[Any, ...]]:
+        """Each instance's index tuple (tuple-set elements flattened); computed once."""
+        if self._keys is None:
+            self._keys = self._make_keys()
+        return self._keys
+
+    def _make_keys(self) -> list[tuple[Any, ...]]:
         if not self.keys_cols:
             return [()] * self.count
-        cols = []
-        for c in self.keys_cols:
-            vals = c.tolist()
-            cols.append(vals)
+        cols = [c.tolist() for c in self.keys_cols]
         out = []
         for parts in zip(*cols, strict=True):
             flat: list[Any] = []

@@ -331,7 +331,7 @@ def to_latex(source: Source | CompiledModel, data: bool = True) -> str:
     clause and name, the variables' domains and — with ``data`` — the sets
     and parameters with their first values.
 
-    >>> print(to_latex(TRANSPORT))  # doctest: +SKIP
+    >>> print(to_latex("transport.yaml"))  # the spec's example  # doctest: +SKIP
     \\begin{aligned}
     \\min\\quad & \\sum_{p \\in \\mathit{Plants}} \\sum_{m \\in \\mathit{Markets}} ...
     """
@@ -578,13 +578,16 @@ def _param_literal(name: str, m: CompiledModel) -> tuple[str, str | None]:
             key.extend(e if isinstance(e, tuple) else (e,))
         k_text = _py_value(key[0]) if len(key) == 1 else _py_value(tuple(key))
         items.append(f"{k_text}: {_py_num(v)}")
-    body = _wrap_items(items)
+    body = _wrap_items(items, fits=60)
     return body, (None if default is None else _py_num(default))
 
 
-def _wrap_items(items: Sequence[str], open_: str = "{", close: str = "}", width: int = 88) -> str:
+def _wrap_items(
+    items: Sequence[str], open_: str = "{", close: str = "}", fits: int = 88, width: int = 92
+) -> str:
+    """A literal on one line if it fits in ``fits`` characters, else wrapped at ``width``."""
     one = open_ + ", ".join(items) + close
-    if len(one) <= width:
+    if len(one) <= fits:
         return one
     lines = [open_]
     line = "   "
@@ -682,7 +685,8 @@ def to_pyomo_script(source: Source | CompiledModel) -> str:
 
     body.append("# ---------------------------------------------------------------- sets")
     for name, s in m.data.sets.items():
-        elements = _wrap_items([_py_value(e) for e in s.elements], "[", "]")
+        fits = 100 - len(f"{model}.{attrs[name]} = {pyo}.Set(initialize=, dimen=2, ordered=True)")
+        elements = _wrap_items([_py_value(e) for e in s.elements], "[", "]", fits)
         dimen = f", dimen={s.dim}" if s.dim > 1 else ""
         body.append(
             f"{model}.{attrs[name]} = {pyo}.Set(initialize={elements}{dimen}, ordered=True)"
