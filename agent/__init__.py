@@ -1,0 +1,92 @@
+"""optiwise's agent: the LLM layer, the LangGraph modeling agent, its tools and chat.
+
+The public API::
+
+    from agent import OptimizationAgent, FakeLLM
+    agent = OptimizationAgent(model="gpt-4o-mini")           # OPENAI_API_KEY / OPENAI_BASE_URL
+    result = agent.solve("A bakery makes bread and cake ...")
+    result.status, result.objective, result.answer, result.attempts, result.usage
+
+    chat = agent.chat(thread_id="bakery")                     # persisted in SQLite
+    chat.send("flour costs 10% more").comparison
+
+Names are imported lazily, so ``import agent.cli`` does not pay for LangGraph.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.api import AgentResult, OptimizationAgent
+    from agent.chat import ChatReply, ChatSession
+    from agent.context import AgentConfig
+    from agent.errors import LLMError, ParseError
+    from agent.fake import FakeLLM
+    from agent.llm import ChatModel, LLMReply, OpenAIChatModel
+    from agent.prompts import PromptSet
+    from agent.settings import LLMSettings, get_settings, settings_context
+    from agent.state import Attempt
+    from agent.tools import minimize_function, what_if
+    from agent.trace import Trace
+    from agent.usage import Usage
+
+_EXPORTS = {
+    "AgentConfig": "agent.context",
+    "AgentResult": "agent.api",
+    "Attempt": "agent.state",
+    "ChatModel": "agent.llm",
+    "ChatReply": "agent.chat",
+    "ChatSession": "agent.chat",
+    "FakeLLM": "agent.fake",
+    "LLMError": "agent.errors",
+    "LLMReply": "agent.llm",
+    "LLMSettings": "agent.settings",
+    "OpenAIChatModel": "agent.llm",
+    "OptimizationAgent": "agent.api",
+    "ParseError": "agent.errors",
+    "PromptSet": "agent.prompts",
+    "Trace": "agent.trace",
+    "Usage": "agent.usage",
+    "get_settings": "agent.settings",
+    "minimize_function": "agent.tools",
+    "settings_context": "agent.settings",
+    "what_if": "agent.tools",
+}
+
+__all__ = [
+    "AgentConfig",
+    "AgentResult",
+    "Attempt",
+    "ChatModel",
+    "ChatReply",
+    "ChatSession",
+    "FakeLLM",
+    "LLMError",
+    "LLMReply",
+    "LLMSettings",
+    "OpenAIChatModel",
+    "OptimizationAgent",
+    "ParseError",
+    "PromptSet",
+    "Trace",
+    "Usage",
+    "get_settings",
+    "minimize_function",
+    "settings_context",
+    "what_if",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,573 @@
+"""The library API: :class:`OptimizationAgent` turns a word problem into a solved model.
+
+::
+
+    from agent import OptimizationAgent
+    agent = OptimizationAgent(model="gpt-4o-mini")          # or llm=FakeLLM([...])
+    result = agent.solve("A bakery makes bread and cake ...")
+    result.status, result.objective, result.answer
+    result.attempts[0].errors, result.repairs, result.usage.cost_usd, result.trace.id
+
+    results = agent.solve_many(texts, concurrency=8)        # asyncio, bounded
+    result = await agent.asolve(text)
+
+With ``samples=n`` the agent formulates ``n`` candidates concurrently, solves
+each (with its own repair loop) and votes on their objective values; the
+result carries the vote in ``result.votes``. ``strategy="code"`` asks the LLM
+for a Pyomo script run in a sandbox instead (:mod:`agent.code_route`), and
+``"both"`` lets the two routes vote together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import threading
+import time
+import traceback
+from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agent.context import AgentConfig, RunContext
+from agent.graph import compiled_solve_graph
+from agent.llm import ChatModel, OpenAIChatModel
+from agent.prompts import PromptSet
+from agent.state import Attempt
+from agent.trace import Trace
+from agent.usage import Usage
+
+if TYPE_CHECKING:
+    from agent.chat import ChatSession
+    from modeling.result import SolveResult
+
+__all__ = ["AgentResult", "OptimizationAgent", "vote"]
+
+T = TypeVar("T")
+SOLVED = ("optimal", "feasible")
+
+
+@dataclass
+class AgentResult:
+    """Everything one run produced; ``to_dict()`` is its JSON form.
+
+    ``first_attempt_status`` / ``first_attempt_objective`` describe the first
+    document, before any repair (what an eval reports "without self-correction").
+    """
+
+    status: str
+    objective: float | None = None
+    formulation: dict[str, Any] | None = None
+    solution: dict[str, Any] = field(default_factory=dict)
+    answer: str = ""
+    message: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    votes: dict[str, Any] | None = None
+    trace: Trace = field(default_factory=Trace)
+    usage: Usage = field(default_factory=Usage)
+    repairs: int = 0
+    error_categories: list[str] = field(default_factory=list)
+    model_class: str | None = None
+    strategy: str = "formulation"
+    problem: str = ""
+    binding: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    candidates: list[AgentResult] = field(default_factory=list, repr=False)
+    result: SolveResult | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def decided(self) -> bool:
+        """True when a status was decided (``infeasible`` is an answer; ``error`` is not)."""
+        return self.status not in ("error", "invalid", "pending", "")
+
+    @property
+    def solved(self) -> bool:
+        """True when there is a solution (optimal or feasible)."""
+        return self.status in SOLVED
+
+    @property
+    def first_attempt(self) -> Attempt | None:
+        return self.attempts[0] if self.attempts else None
+
+    @property
+    def first_attempt_status(self) -> str:
+        first = self.first_attempt
+        return first.status if first is not None else self.status
+
+    @property
+    def first_attempt_objective(self) -> float | None:
+        first = self.first_attempt
+        return first.objective if first is not None else None
+
+    def to_dict(self, include_trace: bool = False) -> dict[str, Any]:
+        """JSON-ready: status, objective, formulation, answer, attempts, votes, usage, ..."""
+        out: dict[str, Any] = {
+            "status": self.status,
+            "objective": self.objective,
+            "model_class": self.model_class,
+            "strategy": self.strategy,
+            "answer": self.answer,
+            "message": self.message,
+            "formulation": self.formulation,
+            "solution": self.solution,
+            "binding": self.binding,
+            "first_attempt": {
+                "status": self.first_attempt_status,
+                "objective": self.first_attempt_objective,
+            },
+            "repairs": self.repairs,
+            "error_categories": self.error_categories,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "votes": self.votes,
+            "usage": self.usage.to_dict(),
+            "trace_id": self.trace.id,
+            "duration_s": round(self.duration_s, 6),
+        }
+        if include_trace:
+            out["trace"] = self.trace.to_dict()
+        return out
+
+    def to_json(self, indent: int | None = 2, include_trace: bool = False) -> str:
+        return json.dumps(self.to_dict(include_trace), indent=indent, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ voting
+
+
+def vote(candidates: list[AgentResult], rtol: float = 1e-6) -> dict[str, Any]:
+    """Cluster candidates by objective (within ``rtol``, relative) or by status; count them.
+
+    Candidates that ended in ``error`` or ``invalid`` do not vote. The winner is
+    the largest cluster; ties go to a cluster with an objective, then to the
+    earliest candidate.
+    """
+    clusters: list[dict[str, Any]] = []
+    for i, c in enumerate(candidates):
+        if not c.decided:
+            continue
+        for cl in clusters:
+            if c.solved and cl["objective"] is not None and c.objective is not None:
+                a, b = float(c.objective), float(cl["objective"])
+                if abs(a - b) <= rtol * max(abs(a), abs(b)) + 1e-9:
+                    cl["candidates"].append(i)
+                    break
+            elif not c.solved and cl["objective"] is None and cl["status"] == c.status:
+                cl["candidates"].append(i)
+                break
+        else:
+            clusters.append(
+                {
+                    "objective": c.objective if c.solved else None,
+                    "status": c.status,
+                    "candidates": [i],
+                }
+            )
+    for cl in clusters:
+        cl["count"] = len(cl["candidates"])
+    order = sorted(
+        range(len(clusters)),
+        key=lambda k: (
+            -clusters[k]["count"],
+            clusters[k]["objective"] is None,
+            clusters[k]["candidates"][0],
+        ),
+    )
+    winner = order[0] if order else None
+    winner_candidate = None
+    if winner is not None:
+        members = clusters[winner]["candidates"]
+        winner_candidate = min(members, key=lambda i: (candidates[i].repairs, i))
+    return {
+        "samples": len(candidates),
+        "clusters": clusters,
+        "counts": [cl["count"] for cl in clusters],
+        "winner": winner,
+        "winner_candidate": winner_candidate,
+        "agreement": (clusters[winner]["count"] / len(candidates)) if winner is not None else 0.0,
+        "rtol": rtol,
+    }
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _run_coro(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="optiwise-agent")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _error_result(text: str, message: str, trace: Trace, strategy: str, t0: float) -> AgentResult:
+    return AgentResult(
+        status="error",
+        answer=message,
+        message=message,
+        trace=trace,
+        strategy=strategy,
+        problem=text,
+        duration_s=time.perf_counter() - t0,
+        error_categories=["error"],
+    )
+
+
+def _from_state(
+    text: str, state: Mapping[str, Any], ctx: RunContext, t0: float, strategy: str
+) -> AgentResult:
+    attempts = [Attempt.from_dict(a) for a in state.get("attempts") or []]
+    categories: list[str] = []
+    for a in attempts:
+        for c in a.categories:
+            if c not in categories:
+                categories.append(c)
+    if state.get("fatal"):
+        categories.append("llm_error")
+    status = str(state.get("status") or "error")
+    if status in ("pending", "valid"):
+        status = "error"
+    doc = state.get("document")
+    if doc is None and attempts:
+        doc = next((a.document for a in reversed(attempts) if a.document is not None), None)
+    result = ctx.scratch.last_result
+    return AgentResult(
+        status=status,
+        objective=state.get("objective") if status in SOLVED else None,
+        formulation=doc,
+        solution=dict(state.get("solution") or {}) if status in SOLVED else {},
+        answer=str(state.get("answer") or ""),
+        message=str(state.get("outcome") or state.get("fatal") or ""),
+        attempts=attempts,
+        trace=ctx.trace,
+        usage=ctx.trace.usage_for(ctx.candidate),
+        repairs=int(state.get("repairs") or 0),
+        error_categories=categories,
+        model_class=state.get("model_class"),
+        strategy=strategy,
+        problem=text,
+        binding=list(state.get("binding") or []),
+        duration_s=time.perf_counter() - t0,
+        result=result if status in SOLVED or status in ("infeasible", "unbounded") else None,
+    )
+
+
+def _code_route_result(out: Any, text: str, ctx: RunContext, t0: float) -> AgentResult:
+    """What ``agent.code_route`` returned (a ``CodeRouteResult``), as an AgentResult."""
+    if isinstance(out, AgentResult):
+        out.strategy = "code"
+        return out
+    get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
+    status = str(get("status", "error") or "error")
+    objective = get("objective", None)
+    objective = float(objective) if objective is not None and status in SOLVED else None
+    error = get("error", None)
+    attempts: list[Attempt] = []
+    for k, a in enumerate(get("attempts", None) or []):
+        a_get = a.get if isinstance(a, Mapping) else lambda key, d=None, a=a: getattr(a, key, d)
+        a_error = a_get("error", None)
+        a_obj = a_get("objective", None)
+        errors = [{"location": "script", "message": str(a_error), "hint": "", "code": "code"}]
+        attempts.append(
+            Attempt(
+                round=int(a_get("round", k) or k),
+                source="code",
+                document=None,
+                status=str(a_get("status", "error") or "error"),
+                objective=float(a_obj) if a_obj is not None else None,
+                errors=errors if a_error else [],
+                categories=["code"] if a_error else [],
+                message=str(a_get("code", "") or ""),
+            )
+        )
+    usage = get("usage", None)
+    to_dict = getattr(out, "to_dict", None)
+    ctx.trace.add("code_route", ctx.candidate, result=to_dict() if callable(to_dict) else str(out))
+    if status in SOLVED:
+        answer = f"The Pyomo script written by the LLM reports {status}, objective {objective:g}."
+    elif error:
+        answer = f"The code route found no answer: {error}"
+    else:
+        answer = f"The Pyomo script written by the LLM reports the model {status}."
+    return AgentResult(
+        status=status,
+        objective=objective,
+        answer=answer,
+        message=str(error or ""),
+        attempts=attempts,
+        trace=ctx.trace,
+        usage=usage if isinstance(usage, Usage) else Usage(),
+        repairs=max(0, len(attempts) - 1),
+        error_categories=["code"] if any(a.errors for a in attempts) else [],
+        strategy="code",
+        problem=text,
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+# ---------------------------------------------------------------------- agent
+
+
+class OptimizationAgent:
+    """Formulate, check, solve, verify, repair and explain optimization word problems.
+
+    The LLM is any OpenAI-compatible endpoint (``model``, ``base_url``, ``api_key``;
+    unset values come from the environment: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+    ``OPTIWISE_MODEL``) or any :class:`agent.llm.ChatModel` passed as ``llm``
+    (``FakeLLM`` in tests).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        llm: ChatModel | None = None,
+        max_repairs: int = 3,
+        samples: int = 1,
+        review: bool = False,
+        strategy: str = "formulation",
+        time_limit: float | None = 60.0,
+        backend: str = "auto",
+        *,
+        explain_with_llm: bool = False,
+        examples: int = 2,
+        examples_dir: str | Path | None = None,
+        prompts: PromptSet | None = None,
+        config: AgentConfig | None = None,
+    ) -> None:
+        if config is None:
+            config = AgentConfig(
+                max_repairs=max_repairs,
+                samples=samples,
+                review=review,
+                strategy=strategy,
+                time_limit=time_limit,
+                backend=backend,
+                explain_with_llm=explain_with_llm,
+                examples=examples,
+                examples_dir=Path(examples_dir) if examples_dir else None,
+            )
+        # The review interrupt needs a checkpointed thread: it belongs to ChatSession.
+        self.config = config.with_(review_before_solve=False)
+        if llm is None:
+            overrides: dict[str, Any] = {
+                k: v
+                for k, v in {"model": model, "base_url": base_url, "api_key": api_key}.items()
+                if v is not None
+            }
+            llm = OpenAIChatModel(**overrides)
+        self.llm: ChatModel = llm
+        self.prompts = prompts or PromptSet.default()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"OptimizationAgent(llm={self.llm!r}, max_repairs={c.max_repairs}, "
+            f"samples={c.samples}, strategy={c.strategy!r})"
+        )
+
+    # ---------------------------------------------------------------- setup
+
+    def _trace(self, text: str) -> Trace:
+        return Trace(
+            problem=text[:200],
+            model=getattr(self.llm, "model_name", type(self.llm).__name__),
+            config={k: str(v) for k, v in vars(self.config).items()},
+            prompts=self.prompts.digest()[:16],
+        )
+
+    def _context(self, trace: Trace) -> RunContext:
+        return RunContext(llm=self.llm, config=self.config, prompts=self.prompts, trace=trace)
+
+    def _candidate_contexts(self, base: RunContext) -> list[RunContext]:
+        n = self.config.samples
+        if n == 1:
+            return [base.for_candidate(0)]
+        extra: dict[str, Any] = {}
+        if self.config.sample_temperature is not None:
+            extra["temperature"] = self.config.sample_temperature
+        return [base.for_candidate(i, cache_tag=f"sample-{i}", **extra) for i in range(n)]
+
+    def _graph_config(self) -> dict[str, Any]:
+        return {"recursion_limit": self.config.recursion_limit}
+
+    # --------------------------------------------------------------- running
+
+    def _run_sync(self, text: str, ctx: RunContext) -> AgentResult:
+        t0 = time.perf_counter()
+        try:
+            state = compiled_solve_graph().invoke(
+                {"problem": text}, self._graph_config(), context=ctx
+            )
+        except Exception as exc:
+            return self._crashed(text, ctx, exc, t0)
+        return _from_state(text, state, ctx, t0, "formulation")
+
+    async def _run_async(self, text: str, ctx: RunContext) -> AgentResult:
+        t0 = time.perf_counter()
+        try:
+            state = await compiled_solve_graph().ainvoke(
+                {"problem": text}, self._graph_config(), context=ctx
+            )
+        except Exception as exc:
+            return self._crashed(text, ctx, exc, t0)
+        return _from_state(text, state, ctx, t0, "formulation")
+
+    def _crashed(self, text: str, ctx: RunContext, exc: Exception, t0: float) -> AgentResult:
+        from langgraph.errors import GraphRecursionError
+
+        if isinstance(exc, GraphRecursionError):
+            message = "The agent stopped: it reached its step limit without finishing."
+        else:
+            message = f"The agent failed with an internal error: {type(exc).__name__}: {exc}"
+        ctx.trace.note(message, ctx.candidate, traceback=traceback.format_exc(limit=8))
+        result = _error_result(text, message, ctx.trace, "formulation", t0)
+        result.usage = ctx.trace.usage_for(ctx.candidate)
+        return result
+
+    async def _run_code(self, text: str, ctx: RunContext) -> AgentResult:
+        t0 = time.perf_counter()
+        try:
+            module = importlib.import_module("agent.code_route")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("agent.code_route", "agent.sandbox"):
+                raise
+            message = (
+                "The code strategy is not available: agent.code_route is not installed "
+                "in this version. Use strategy='formulation'."
+            )
+            ctx.trace.note(message, ctx.candidate)
+            return _error_result(text, message, ctx.trace, "code", t0)
+        func = getattr(module, "asolve_with_code", None) or module.solve_with_code
+        wanted = {
+            "timeout_s": self.config.time_limit or 60.0,
+            "time_limit": self.config.time_limit,
+            "max_repairs": self.config.max_repairs,
+            "prompts": self.prompts,
+            "llm_options": dict(ctx.llm_overrides),
+        }
+        params = inspect.signature(func).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            kwargs = {k: v for k, v in wanted.items() if k != "time_limit"}
+        else:
+            kwargs = {k: v for k, v in wanted.items() if k in params}
+        try:
+            if inspect.iscoroutinefunction(func):
+                out = await func(text, self.llm, **kwargs)
+            else:
+                out = await asyncio.to_thread(func, text, self.llm, **kwargs)
+        except Exception as exc:
+            message = f"The code route failed: {type(exc).__name__}: {exc}"
+            ctx.trace.note(message, ctx.candidate, traceback=traceback.format_exc(limit=8))
+            return _error_result(text, message, ctx.trace, "code", t0)
+        return _code_route_result(out, text, ctx, t0)
+
+    def _combine(
+        self, text: str, candidates: list[AgentResult], trace: Trace, t0: float
+    ) -> AgentResult:
+        # The code route calls the LLM itself: its usage is not in our trace's LLM events.
+        usage = trace.usage + sum((c.usage for c in candidates if c.strategy == "code"), Usage())
+        if len(candidates) == 1:
+            only = candidates[0]
+            only.trace, only.usage = trace, usage
+            only.duration_s = time.perf_counter() - t0
+            return only
+        tally = vote(candidates, self.config.vote_rtol)
+        trace.note("self-consistency vote", votes=tally)
+        pick = tally["winner_candidate"]
+        chosen = candidates[pick if pick is not None else 0]
+        categories: list[str] = []
+        for c in candidates:
+            categories.extend(x for x in c.error_categories if x not in categories)
+        return AgentResult(
+            status=chosen.status,
+            objective=chosen.objective,
+            formulation=chosen.formulation,
+            solution=chosen.solution,
+            answer=chosen.answer,
+            message=chosen.message,
+            attempts=chosen.attempts,
+            votes=tally,
+            trace=trace,
+            usage=usage,
+            repairs=chosen.repairs,
+            error_categories=categories,
+            model_class=chosen.model_class,
+            strategy=self.config.strategy,
+            problem=text,
+            binding=chosen.binding,
+            duration_s=time.perf_counter() - t0,
+            candidates=candidates,
+            result=chosen.result,
+        )
+
+    # ------------------------------------------------------------ public API
+
+    def solve(self, text: str) -> AgentResult:
+        """Formulate, solve, repair and explain one problem (blocking)."""
+        if self.config.samples == 1 and self.config.strategy == "formulation":
+            t0 = time.perf_counter()
+            trace = self._trace(text)
+            base = self._context(trace)
+            result = self._run_sync(text, base.for_candidate(0))
+            return self._combine(text, [result], trace, t0)
+        return _run_coro(self.asolve(text))
+
+    async def asolve(self, text: str) -> AgentResult:
+        """Async :meth:`solve`: the candidates of ``samples`` run concurrently."""
+        t0 = time.perf_counter()
+        trace = self._trace(text)
+        base = self._context(trace)
+        jobs: list[Coroutine[Any, Any, AgentResult]] = []
+        if self.config.strategy in ("formulation", "both"):
+            jobs.extend(self._run_async(text, ctx) for ctx in self._candidate_contexts(base))
+        if self.config.strategy in ("code", "both"):
+            jobs.append(self._run_code(text, base.for_candidate(len(jobs))))
+        candidates = list(await asyncio.gather(*jobs))
+        return self._combine(text, candidates, trace, t0)
+
+    async def asolve_many(self, texts: Iterable[str], concurrency: int = 8) -> list[AgentResult]:
+        """Solve many problems, at most ``concurrency`` at a time; results in input order."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(text: str) -> AgentResult:
+            async with gate:
+                return await self.asolve(text)
+
+        return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    def solve_many(self, texts: Iterable[str], concurrency: int = 8) -> list[AgentResult]:
+        """Blocking :meth:`asolve_many`."""
+        return _run_coro(self.asolve_many(list(texts), concurrency))
+
+    def chat(
+        self,
+        thread_id: str | None = None,
+        path: str | Path | None = None,
+        review_before_solve: bool = False,
+    ) -> ChatSession:
+        """A persistent conversation about one model (see :class:`agent.chat.ChatSession`)."""
+        from agent.chat import ChatSession
+
+        return ChatSession(
+            self, thread_id=thread_id, path=path, review_before_solve=review_before_solve
+        )

@@ -1,0 +1,194 @@
+"""``optiwise ask "TEXT"``: a word problem in, a solved and explained model out.
+
+TEXT is the problem itself, a path to a file holding it, or ``-`` for standard
+input. The LLM endpoint comes from ``--base-url`` / ``--model`` or the
+environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPTIWISE_MODEL``).
+Exit status: 0 when a status was decided (``infeasible`` is an answer), 1
+otherwise (no endpoint, an LLM failure, no valid formulation). With
+``--json`` standard output holds exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+NO_ENDPOINT = """\
+optiwise ask: no LLM endpoint is configured.
+Set one of:
+  export OPENAI_API_KEY=sk-...                      # OpenAI
+  export OPENAI_BASE_URL=http://localhost:11434/v1  # a local OpenAI-compatible server
+                                                    # (Ollama, vLLM, llama.cpp, LM Studio)
+or pass --base-url URL (and --model NAME) on the command line."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ask`` to the ``optiwise`` parser."""
+    p = subparsers.add_parser(
+        "ask",
+        help="formulate, solve and explain an optimization problem written in words",
+        description="Turn a word problem into a formulation, solve it (repairing the "
+        "formulation when it is invalid, infeasible or suspicious) and explain the answer. "
+        "Exit status: 0 when a status was decided, 1 otherwise.",
+    )
+    p.add_argument("text", metavar="TEXT", help="the problem, a file holding it, or '-' for stdin")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument(
+        "--samples", type=_positive_int, default=1, metavar="N", help="self-consistency samples"
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("formulation", "code", "both"),
+        default="formulation",
+        help="formulation document (default), a Pyomo script, or both",
+    )
+    p.add_argument(
+        "--max-repairs", type=_nonnegative_int, default=3, metavar="K", help="repair rounds"
+    )
+    p.add_argument("--model", metavar="M", help="model name (default: OPTIWISE_MODEL)")
+    p.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint")
+    p.add_argument(
+        "--review", action="store_true", help="have the LLM review the solved formulation"
+    )
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per solve")
+    p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON) to FILE")
+    p.set_defaults(handler=_run)
+
+
+def _positive_int(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def read_problem(text: str) -> str:
+    """The problem: standard input for '-', a file's text for an existing path, else TEXT."""
+    if text == "-":
+        return sys.stdin.read()
+    if "\n" not in text and len(text) < 1024:
+        path = Path(text).expanduser()
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+    return text
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Solver banners (written by C code to fd 1) go to stderr while the agent runs."""
+    try:
+        from modeling.cli import stdout_to_stderr
+    except ImportError:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    with stdout_to_stderr():
+        yield
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    print(message, file=sys.stderr)
+    if args.json:
+        _emit_json({"status": "error", "objective": None, "message": message})
+    return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.settings import get_settings
+
+    overrides = {
+        k: v for k, v in {"model": args.model, "base_url": args.base_url}.items() if v is not None
+    }
+    try:
+        settings = get_settings(**overrides)
+    except Exception as exc:  # invalid OPTIWISE_* values in the environment
+        return _fail(args, f"optiwise ask: invalid LLM settings: {exc}")
+    if not settings.configured:
+        return _fail(args, NO_ENDPOINT)
+    try:
+        problem = read_problem(args.text)
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(args, f"optiwise ask: cannot read the problem: {exc}")
+    if not problem.strip():
+        return _fail(args, "optiwise ask: the problem text is empty")
+    try:
+        from agent.api import OptimizationAgent
+        from agent.llm import OpenAIChatModel
+
+        agent = OptimizationAgent(
+            llm=OpenAIChatModel(settings),
+            max_repairs=args.max_repairs,
+            samples=args.samples,
+            review=args.review,
+            strategy=args.strategy,
+            time_limit=args.time_limit,
+        )
+        with _quiet_stdout():
+            result = agent.solve(problem)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("OPTIWISE_DEBUG"):
+            traceback.print_exc()
+        return _fail(args, f"optiwise ask: internal error: {exc!r}")
+    if args.trace:
+        try:
+            result.trace.save(args.trace)
+        except OSError as exc:
+            print(f"optiwise ask: could not write the trace: {exc}", file=sys.stderr)
+    if args.json:
+        _emit_json(result.to_dict())
+    else:
+        print(result.answer)
+        parts = [f"status: {result.status}"]
+        if result.objective is not None:
+            parts.append(f"objective: {result.objective:g}")
+        parts.append(f"repairs: {result.repairs}")
+        if result.votes:
+            parts.append(f"votes: {result.votes['counts']}")
+        usage = result.usage
+        cost = f"${usage.cost_usd:.4f}" if usage.cost_known else "cost unknown"
+        parts.append(f"tokens: {usage.total} ({cost})")
+        parts.append(f"trace: {result.trace.id}")
+        print("\n" + "  ".join(parts))
+    return EXIT_OK if result.decided else EXIT_ERROR

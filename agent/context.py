@@ -1,0 +1,161 @@
+"""The agent's runtime context: its settings, and the per-run resources nodes use.
+
+:class:`AgentConfig` holds the knobs (repair rounds, samples, review, solver
+time limit, ...), each with an ``OPTIWISE_<NAME>`` environment fallback, so no
+constant hides in a main module. :class:`RunContext` is what LangGraph hands
+to every node as ``runtime.context``: the config plus the chat model, the
+prompt set, the trace, and a scratch area for objects that do not belong in
+the (checkpointed, JSON-like) state, such as the compiled model and the last
+:class:`~modeling.SolveResult`.
+
+    config = AgentConfig.from_env(max_repairs=2)
+    ctx = RunContext(config=config, llm=FakeLLM([...]))
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.llm import ChatModel
+from agent.prompts import PromptSet
+from agent.trace import Trace
+
+__all__ = ["AgentConfig", "RunContext", "Scratch", "Strategy", "optiwise_home"]
+
+Strategy = Literal["formulation", "code", "both"]
+STRATEGIES: tuple[str, ...] = ("formulation", "code", "both")
+
+
+def optiwise_home() -> Path:
+    """``$OPTIWISE_HOME`` or ``~/.optiwise``: where chat threads and local state live."""
+    env = os.environ.get("OPTIWISE_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".optiwise"
+
+
+def _env_value(name: str, current: Any) -> Any:
+    raw = os.environ.get(f"OPTIWISE_{name.upper()}")
+    if raw is None or raw == "":
+        return current
+    if isinstance(current, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    if current is None and name in ("time_limit", "sample_temperature"):
+        return float(raw)
+    if current is None and name == "examples_dir":
+        return Path(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How the agent works (not which LLM it talks to: that is :class:`LLMSettings`).
+
+    Every field can be set from the environment as ``OPTIWISE_<FIELD>`` (for example
+    ``OPTIWISE_MAX_REPAIRS=5``) through :meth:`from_env`; explicit values win.
+    """
+
+    max_repairs: int = 3
+    """Repair rounds after the first attempt (0 turns repair off)."""
+    samples: int = 1
+    """Candidate formulations for self-consistency voting."""
+    review: bool = False
+    """Ask the LLM to back-translate and review a solved formulation."""
+    explain_with_llm: bool = False
+    """Have the LLM phrase the final answer (default: built from the result, no call)."""
+    review_before_solve: bool = False
+    """Pause with a LangGraph interrupt before each solve (needs a checkpointer)."""
+    strategy: str = "formulation"
+    """formulation (declarative document), code (a Pyomo script) or both."""
+    time_limit: float | None = 60.0
+    """Seconds per solve."""
+    backend: str = "auto"
+    """modeling backend: auto, highs, pyomo or pulp."""
+    examples: int = 2
+    """Few-shot sample problems shown to the formulate prompt."""
+    examples_dir: Path | None = None
+    """Where the sample problems are (default: the project's datasets/samples)."""
+    sample_temperature: float | None = 0.7
+    """Sampling temperature of the candidates when samples > 1."""
+    vote_rtol: float = 1e-6
+    """Relative tolerance under which two objectives count as the same vote."""
+    sanity: bool = True
+    """Run the status sanity checks after a solve."""
+
+    def __post_init__(self) -> None:
+        if self.max_repairs < 0:
+            raise ValueError(f"max_repairs must be >= 0, got {self.max_repairs}")
+        if self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AgentConfig:
+        """Defaults, then ``OPTIWISE_<FIELD>`` variables, then ``overrides`` (None = unset)."""
+        base = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            values[f.name] = _env_value(f.name, getattr(base, f.name))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown agent setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> AgentConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def recursion_limit(self) -> int:
+        """LangGraph step cap: generous for the repair loop, finite so nothing spins."""
+        return 40 + 10 * (self.max_repairs + 1)
+
+
+@dataclass
+class Scratch:
+    """Per-run objects kept out of the checkpointed state (not serializable, or large)."""
+
+    compiled: dict[str, Any] = field(default_factory=dict)  # document key -> CompiledModel
+    results: dict[str, Any] = field(default_factory=dict)  # document key -> SolveResult
+    last_result: Any = None
+
+    def remember_compiled(self, key: str, model: Any) -> None:
+        self.compiled.clear()  # only the current document is ever needed again
+        self.compiled[key] = model
+
+
+@dataclass
+class RunContext:
+    """What every node receives as ``runtime.context``."""
+
+    llm: ChatModel
+    config: AgentConfig = field(default_factory=AgentConfig)
+    prompts: PromptSet = field(default_factory=PromptSet.default)
+    trace: Trace = field(default_factory=Trace)
+    candidate: int = 0
+    """Index of the self-consistency sample this run is."""
+    llm_overrides: dict[str, Any] = field(default_factory=dict)
+    """Per-call overrides for every LLM request of this run (temperature, cache_tag)."""
+    scratch: Scratch = field(default_factory=Scratch)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def for_candidate(self, index: int, **llm_overrides: Any) -> RunContext:
+        """A context for sample ``index``: same LLM, config, prompts and trace; own scratch."""
+        return RunContext(
+            llm=self.llm,
+            config=self.config,
+            prompts=self.prompts,
+            trace=self.trace,
+            candidate=index,
+            llm_overrides={**self.llm_overrides, **llm_overrides},
+        )

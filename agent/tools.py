@@ -1,0 +1,959 @@
+"""Tools over a formulation: solve, explain infeasibility, sensitivity, what-if, minimize.
+
+They are plain functions on documents (dicts in spec v1) and results, used by
+the agent graph, the chat and the app alike::
+
+    from agent.tools import what_if, explain_infeasibility, minimize_function
+    report = what_if(doc, {"demand": {"chicago": 400}})
+    print(report.comparison.to_text())
+    print(explain_infeasibility(doc))
+    minimize_function("(x - 1)**2 + (y + 2)**2", {"x": (-5, 5), "y": (-5, 5)}).values
+
+Diagnostics come from :mod:`modeling.diagnostics` when it is installed; where
+it is not, the tools fall back to simpler methods of their own (a deletion
+filter over the constraints for the IIS, duals for sensitivity) and say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import difflib
+import importlib
+import math
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+
+import modeling
+from modeling import expressions as ex
+from modeling.compiler import CompiledModel, compile_model
+from modeling.errors import FormulationError, did_you_mean
+from modeling.result import SolveResult, Status
+
+__all__ = [
+    "Comparison",
+    "MinimizeResult",
+    "WhatIf",
+    "apply_changes",
+    "binding_constraints",
+    "compare",
+    "explain_infeasibility",
+    "explain_solution",
+    "explain_unboundedness",
+    "format_number",
+    "minimize_function",
+    "sensitivity_report",
+    "snapshot",
+    "solution_of",
+    "solve_document",
+    "solver_guard",
+    "what_if",
+    "yaml_diff",
+]
+
+_ZERO = 1e-9
+
+
+def _diagnostics() -> Any:
+    """``modeling.diagnostics`` or None while it does not exist."""
+    try:
+        return importlib.import_module("modeling.diagnostics")
+    except ImportError:
+        return None
+
+
+def format_number(x: float | None, digits: int = 6) -> str:
+    """A number for people: whole numbers without decimals, else ``digits`` significant."""
+    if x is None:
+        return "none"
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return str(x)
+    if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
+        return f"{round(x):,}".replace(",", "")
+    return f"{x:.{digits}g}"
+
+
+# ------------------------------------------------------------------ solving
+
+
+# Pyomo (and the solvers behind it) is not safe to use from several threads at once:
+# concurrent solves fail to create their solver or crash its output capture. The agent
+# solves in worker threads under asyncio, so every solve that does not go to HiGHS
+# directly, and every diagnosis that may re-solve through Pyomo, holds this lock.
+SOLVER_LOCK = threading.RLock()
+
+
+def _compiled(source: Any) -> CompiledModel | None:
+    if isinstance(source, CompiledModel):
+        return source
+    try:
+        return compile_model(source)
+    except Exception:
+        return None
+
+
+def needs_solver_lock(source: Any, backend: str = "auto") -> bool:
+    """True unless ``source`` would be solved by the (thread-safe) direct HiGHS backend."""
+    from modeling.backends import BackendError
+    from modeling.solve import choose_backend
+
+    model = _compiled(source)
+    if model is None:
+        return False  # an invalid document never reaches a solver
+    try:
+        return choose_backend(model, backend).name != "highs"
+    except BackendError:
+        return False
+
+
+@contextlib.contextmanager
+def solver_guard(source: Any, backend: str = "auto") -> Iterator[None]:
+    """Hold :data:`SOLVER_LOCK` while ``source`` is solved, if its backend needs it."""
+    if needs_solver_lock(source, backend):
+        with SOLVER_LOCK:
+            yield
+    else:
+        yield
+
+
+def solve_document(
+    doc: Mapping[str, Any] | CompiledModel, backend: str = "auto", time_limit: float | None = 60.0
+) -> SolveResult:
+    """``modeling.solve`` on a document or compiled model; never raises; thread-safe."""
+    source: Any = doc if isinstance(doc, CompiledModel) else dict(doc)
+    with solver_guard(source, backend):
+        return modeling.solve(source, backend=backend, time_limit=time_limit)
+
+
+def solution_of(result: SolveResult) -> dict[str, Any]:
+    """Variable values in the spec's JSON form (``{"ship": {"a,b": 3.0}}``)."""
+    spec = result.to_spec()
+    variables = spec.get("variables") or {}
+    return dict(variables)
+
+
+def snapshot(result: SolveResult) -> dict[str, Any]:
+    """The parts of a result a comparison needs, as plain data."""
+    return {
+        "status": str(result.status),
+        "objective": result.objective,
+        "solution": solution_of(result),
+    }
+
+
+def binding_constraints(result: SolveResult, limit: int = 50) -> list[str]:
+    """Labels of linear constraint instances that hold with equality at the solution."""
+    model = result.model
+    if model is None or result.x is None or not result.status.has_solution:
+        return []
+    rows, cols, vals = model.A
+    if model.nrows == 0:
+        return []
+    activity = np.zeros(model.nrows)
+    np.add.at(activity, rows, vals * result.x[cols])
+    out: list[str] = []
+    for block in model.con_blocks:
+        if not block.linear:
+            continue
+        for k in range(block.count):
+            row = block.row_start + k
+            lo, hi, a = model.row_lb[row], model.row_ub[row], activity[row]
+            if lo == hi:
+                continue  # equalities always hold with equality; they say nothing
+            tight = any(
+                math.isfinite(b) and abs(a - b) <= 1e-6 * max(1.0, abs(b)) for b in (lo, hi)
+            )
+            if tight:
+                out.append(block.label(k))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+# ----------------------------------------------------------- infeasibility
+
+
+def _without_objective(f: modeling.Formulation) -> dict[str, Any]:
+    data = f.to_dict()
+    data["objective"] = {"sense": "minimize", "expression": "0"}
+    return data
+
+
+def _infeasible(doc: dict[str, Any], backend: str, time_limit: float | None) -> bool:
+    r = solve_document(doc, backend, time_limit)
+    return r.status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED)
+
+
+def _deletion_filter(
+    doc: Mapping[str, Any], backend: str = "auto", time_limit: float | None = 10.0
+) -> tuple[list[int], bool] | None:
+    """Indices of a minimal infeasible set of constraints, and whether bounds alone conflict.
+
+    Works on whole constraints of the document (all instances of one ``forall``
+    at once): drop each in turn and keep it dropped if the rest is still
+    infeasible. None if the model is not infeasible at all.
+    """
+    f = modeling.load(dict(doc))
+    base = _without_objective(f)
+    if not _infeasible(base, backend, time_limit):
+        return None
+    if _infeasible({**base, "constraints": []}, backend, time_limit):
+        return [], True
+    keep = list(range(len(f.constraints)))
+    for k in list(keep):
+        trial = [i for i in keep if i != k]
+        cons = [base["constraints"][i] for i in trial]
+        if _infeasible({**base, "constraints": cons}, backend, time_limit):
+            keep = trial
+    return keep, False
+
+
+def _report_text(name: str, source: Any, time_limit: float | None) -> tuple[str, str]:
+    """``(text, note)`` of a ``modeling.diagnostics`` report; text '' when unavailable."""
+    diag = _diagnostics()
+    func = getattr(diag, name, None) if diag is not None else None
+    if func is None:
+        return "", ""
+    try:
+        with solver_guard(source):
+            report = func(source) if time_limit is None else func(source, time_limit=time_limit)
+        return str(report.to_text() if hasattr(report, "to_text") else report), ""
+    except Exception as exc:  # a diagnostics failure must not hide the fallback
+        return "", f" (modeling.diagnostics.{name} failed: {exc})"
+
+
+def explain_infeasibility(
+    doc: Mapping[str, Any], backend: str = "auto", time_limit: float | None = 30.0
+) -> str:
+    """Why a model has no solution, in the formulation's own names (an IIS as text).
+
+    Uses ``modeling.diagnostics.explain_infeasible`` (instances, data and bounds
+    involved); without it, a deletion filter over the document's constraints.
+    """
+    text, fallback_note = _report_text("explain_infeasible", dict(doc), time_limit or 30.0)
+    if text:
+        return text
+    try:
+        found = _deletion_filter(doc, backend, time_limit)
+    except FormulationError as exc:
+        return f"The document is not valid, so it has no feasibility to explain: {exc}"
+    if found is None:
+        return "The model is not infeasible: it has a feasible solution."
+    keep, bounds_only = found
+    if bounds_only:
+        return (
+            "The variables' own bounds contradict each other (a lower bound above an "
+            "upper bound), before any constraint is applied." + fallback_note
+        )
+    f = modeling.load(dict(doc))
+    lines = [
+        "These constraints cannot all hold together (with the variables' bounds); "
+        "relaxing or removing any one of them makes the model feasible:"
+    ]
+    for k in keep:
+        c = f.constraints[k]
+        where = f" {c.forall}" if c.forall else ""
+        desc = f" — {c.description}" if c.description else ""
+        lines.append(f"- {c.name} (constraints[{k}]): {c.expression}{where}{desc}")
+    return "\n".join(lines) + fallback_note
+
+
+def explain_unboundedness(doc: Mapping[str, Any], time_limit: float | None = 30.0) -> str:
+    """Which variables can grow without limit (``modeling.diagnostics.explain_unbounded``)."""
+    text, note = _report_text("explain_unbounded", dict(doc), time_limit or 30.0)
+    if text:
+        return text
+    return (
+        "The objective improves without limit: a limit is missing (a capacity, budget or "
+        "demand), a constraint points the wrong way, or the sense is wrong." + note
+    )
+
+
+def sensitivity_report(
+    doc: Mapping[str, Any],
+    result: SolveResult | None = None,
+    backend: str = "auto",
+    limit: int = 15,
+) -> str:
+    """Shadow prices, slacks, reduced costs and ranging of an LP, as text."""
+    text, _note = _report_text("sensitivity", dict(doc), None)
+    if text:
+        return text
+    r = result if result is not None else solve_document(doc, backend)
+    if not r.status.has_solution:
+        return f"No sensitivity information: the model is {r.status}."
+    if r.model_class not in ("LP", None) or not r.duals:
+        return (
+            f"Sensitivity (shadow prices) is only defined for linear programs; this model is a "
+            f"{r.model_class}."
+        )
+    lines = ["Shadow prices (change of the objective per unit of right-hand side):"]
+    count = 0
+    for name, value in r.duals.items():
+        items = value.items() if isinstance(value, dict) else [((), value)]
+        for key, dual in items:
+            if abs(dual) > _ZERO and count < limit:
+                label = f"{name}[{', '.join(map(str, key))}]" if key else name
+                lines.append(f"- {label}: {format_number(dual)}")
+                count += 1
+    if count == 0:
+        lines.append("- none: no constraint limits the objective at the margin")
+    reduced = []
+    for name, value in r.reduced_costs.items():
+        items = value.items() if isinstance(value, dict) else [((), value)]
+        for key, rc in items:
+            if abs(rc) > _ZERO:
+                label = f"{name}[{', '.join(map(str, key))}]" if key else name
+                reduced.append(f"- {label}: {format_number(rc)}")
+    if reduced:
+        lines.append("Reduced costs (objective change per unit forced into the solution):")
+        lines.extend(reduced[:limit])
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ what-if
+
+
+def _key_parts(key: Any) -> list[Any]:
+    if isinstance(key, tuple | list):
+        return list(key)
+    if isinstance(key, str) and "," in key:
+        return [p.strip() for p in key.split(",")]
+    return [key]
+
+
+def _positions(f: modeling.Formulation, sets: Sequence[str], key: Any) -> list[int]:
+    from modeling.data import resolve_set
+
+    parts = _key_parts(key)
+    out: list[int] = []
+    for name in sets:
+        issues: list[Any] = []
+        data = resolve_set(name, f.sets.get(name), issues)
+        if data is None:
+            raise ValueError(f"set {name!r} is not defined in the document")
+        take = data.dim
+        if len(parts) < take:
+            raise ValueError(f"index {key!r} has too few parts for sets {list(sets)}")
+        piece = tuple(parts[:take]) if take > 1 else parts[0]
+        parts = parts[take:]
+        pos = data.lookup(piece)
+        if pos is None and take > 1:
+            pos = data.lookup(tuple(str(p) for p in piece))
+        if pos is None:
+            hint = did_you_mean(str(piece), [str(e) for e in data.elements])
+            raise ValueError(
+                f"{piece!r} is not an element of {name}" + (f"; {hint}" if hint else "")
+            )
+        out.append(pos)
+    if parts:
+        raise ValueError(f"index {key!r} has too many parts for sets {list(sets)}")
+    return out
+
+
+def _set_entry(
+    f: modeling.Formulation, pdef: dict[str, Any], key: Any, value: float, name: str
+) -> None:
+    index = pdef.get("index") or []
+    index = [index] if isinstance(index, str) else list(index)
+    if "rows" in pdef and pdef.get("rows") is not None:
+        pos = _positions(f, index, key)  # validates the key
+        from modeling.data import resolve_set
+
+        target: list[Any] = []
+        for s, p in zip(index, pos, strict=True):
+            el = resolve_set(s, f.sets.get(s), []).elements[p]  # type: ignore[union-attr]
+            target.extend(el if isinstance(el, tuple) else (el,))
+        for row in pdef["rows"]:
+            if [str(x) for x in row[:-1]] == [str(x) for x in target]:
+                row[-1] = value
+                return
+        pdef["rows"].append([*target, value])
+        return
+    values = pdef.get("values")
+    if isinstance(values, Mapping):
+        parts = _key_parts(key)
+        node: Any = values
+        for depth, part in enumerate(parts):
+            match = next((k for k in node if str(k) == str(part)), None)
+            last = depth == len(parts) - 1
+            if last:
+                node[match if match is not None else str(part)] = value
+                return
+            if match is None:
+                node[str(part)] = {}
+                match = str(part)
+            node = node[match]
+        return
+    if isinstance(values, list):
+        pos = _positions(f, index, key)
+        node = values
+        for depth, p in enumerate(pos):
+            if depth == len(pos) - 1:
+                node[p] = value
+            else:
+                node = node[p]
+        return
+    raise ValueError(f"parameter {name!r} has no values to change")
+
+
+def _number(value: Any) -> float:
+    """A parameter value: ints stay ints (so a diff shows 300, not 300.0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"a parameter value is a number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    return float(value)
+
+
+def apply_changes(doc: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` with parameter values changed.
+
+    ``changes`` maps a parameter name to a number (a scalar parameter) or to
+    ``{index: value}`` where an index is an element, a tuple of elements, or
+    the spec's ``"e1,e2"`` text::
+
+        apply_changes(doc, {"budget": 5000, "demand": {"chicago": 400}})
+    """
+    new = copy.deepcopy(dict(doc))
+    if "variables" not in new and isinstance(new.get("formulation"), Mapping):
+        new = dict(new["formulation"])
+    f = modeling.load(new)
+    params = new.setdefault("parameters", {})
+    for name, change in changes.items():
+        if name not in params:
+            hint = did_you_mean(name, list(params))
+            raise ValueError(f"no parameter named {name!r}" + (f"; {hint}" if hint else ""))
+        current = params[name]
+        if not isinstance(current, Mapping):
+            if isinstance(change, Mapping):
+                raise ValueError(f"parameter {name!r} is a scalar; give a number")
+            params[name] = _number(change)
+            continue
+        if not isinstance(change, Mapping):
+            raise ValueError(
+                f"parameter {name!r} is indexed by {current.get('index')}; "
+                "give {index: value} for the entries to change"
+            )
+        for key, value in change.items():
+            _set_entry(f, params[name], key, _number(value), name)
+    return new
+
+
+_YAML_KEY = re.compile(r"^(?:- )?('[^']*'|\"[^\"]*\"|[^\s:'\"][^:]*?):(?:\s|$)")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def _yaml_path(lines: Sequence[str], index: int) -> str:
+    """The key path of line ``index`` of a block-style YAML text, read from indentation.
+
+    List items that carry a ``name`` show as ``[name]``:
+    ``constraints[meet_demand].expression``.
+    """
+    path: list[str] = []
+    key_limit: int | None = None  # an ancestor key is indented less than this
+    item_limit: int | None = None  # an ancestor list item is indented less than this
+    for k in range(min(index, len(lines) - 1), -1, -1):
+        line = lines[k].rstrip("\n")
+        stripped = line.lstrip(" ")
+        if not stripped:
+            continue
+        indent = len(line) - len(stripped)
+        m = _YAML_KEY.match(stripped)
+        if stripped.startswith("- "):
+            if item_limit is not None and indent >= item_limit:
+                continue
+            if m and m.group(1) == "name" and k != index:
+                path.append(f"[{stripped.split(':', 1)[1].strip()}]")
+            key_limit, item_limit = indent + 1, indent
+            continue
+        if key_limit is not None and indent >= key_limit:
+            continue
+        if m:
+            path.append(m.group(1).strip("'\""))
+        key_limit = item_limit = indent
+        if indent == 0:
+            break
+    out = ""
+    for part in reversed(path):
+        out += part if part.startswith("[") or not out else "." + part
+    return out
+
+
+def yaml_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
+    """A unified diff of the two documents' YAML (empty when they are equal).
+
+    Each hunk header names where it is, like git's function context:
+    ``@@ -20,7 +20,7 @@ parameters.demand.values.north``.
+    """
+
+    def text(d: Mapping[str, Any] | None) -> list[str]:
+        if d is None:
+            return []
+        return yaml.safe_dump(dict(d), sort_keys=False, allow_unicode=True).splitlines(True)
+
+    old, new = text(before), text(after)
+    lines = list(difflib.unified_diff(old, new, "before.yaml", "after.yaml"))
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        m = _HUNK.match(line)
+        if not m:
+            out.append(line)
+            continue
+        a, b = int(m.group(1)) - 1, int(m.group(2)) - 1
+        where = ""
+        for body in lines[i + 1 :]:
+            if body.startswith("@@"):
+                break
+            if body.startswith("-"):
+                where = _yaml_path(old, a)
+                break
+            if body.startswith("+"):
+                where = _yaml_path(new, b)
+                break
+            a, b = a + 1, b + 1
+        out.append(line.rstrip("\n") + (f" {where}" if where else "") + "\n")
+    return "".join(out)
+
+
+@dataclass
+class Comparison:
+    """How a new solution differs from the previous one."""
+
+    status_before: str
+    status_after: str
+    objective_before: float | None
+    objective_after: float | None
+    delta: float | None
+    rel_delta: float | None
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self, limit: int = 12) -> str:
+        lines = []
+        if self.status_before != self.status_after:
+            lines.append(f"Status: {self.status_before} → {self.status_after}.")
+        if self.delta is not None:
+            sign = "+" if self.delta >= 0 else ""
+            pct = (
+                f" ({sign}{format_number(100 * self.rel_delta, 3)}%)"
+                if self.rel_delta is not None
+                else ""
+            )
+            lines.append(
+                f"Objective: {format_number(self.objective_before)} → "
+                f"{format_number(self.objective_after)} ({sign}{format_number(self.delta)}){pct}."
+            )
+        if self.changed:
+            lines.append("Changed decisions:")
+            for c in self.changed[:limit]:
+                lines.append(
+                    f"- {c['name']}: {format_number(c['before'])} → {format_number(c['after'])}"
+                )
+            if len(self.changed) > limit:
+                lines.append(f"- … and {len(self.changed) - limit} more")
+        elif self.status_after in ("optimal", "feasible"):
+            lines.append("No decision changed.")
+        return "\n".join(lines)
+
+
+def _flat(solution: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in solution.items():
+        if isinstance(value, Mapping):
+            for key, v in value.items():
+                if v is not None:
+                    out[f"{name}[{key}]"] = float(v)
+        elif value is not None:
+            out[name] = float(value)
+    return out
+
+
+def compare(before: Mapping[str, Any], after: Mapping[str, Any], tol: float = 1e-6) -> Comparison:
+    """Compare two snapshots (``{status, objective, solution}``, see :func:`snapshot`)."""
+    ob, oa = before.get("objective"), after.get("objective")
+    delta = rel = None
+    if ob is not None and oa is not None:
+        delta = float(oa) - float(ob)
+        rel = delta / abs(float(ob)) if abs(float(ob)) > _ZERO else None
+    fb, fa = _flat(before.get("solution") or {}), _flat(after.get("solution") or {})
+    changed = []
+    for name in list(fb) + [n for n in fa if n not in fb]:
+        b, a = fb.get(name, 0.0), fa.get(name, 0.0)
+        if abs(a - b) > tol * max(1.0, abs(a), abs(b)):
+            changed.append({"name": name, "before": b, "after": a, "delta": a - b})
+    return Comparison(
+        status_before=str(before.get("status", "")),
+        status_after=str(after.get("status", "")),
+        objective_before=ob,
+        objective_after=oa,
+        delta=delta,
+        rel_delta=rel,
+        changed=changed,
+    )
+
+
+@dataclass
+class WhatIf:
+    """A what-if run: the changed document, both results and their comparison."""
+
+    changes: dict[str, Any]
+    document: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    comparison: Comparison
+    diff: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "comparison": self.comparison.to_dict()}
+
+
+def what_if(
+    doc: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    *,
+    base: Mapping[str, Any] | SolveResult | None = None,
+    backend: str = "auto",
+    time_limit: float | None = 60.0,
+) -> WhatIf:
+    """Change parameters, re-solve, and compare with the solution before the change.
+
+    ``base`` is the current solution (a :class:`SolveResult` or a :func:`snapshot`);
+    without it the original document is solved first.
+    """
+    new = apply_changes(doc, changes)
+    if base is None:
+        before = snapshot(solve_document(doc, backend, time_limit))
+    elif isinstance(base, SolveResult):
+        before = snapshot(base)
+    else:
+        before = dict(base)
+    after = snapshot(solve_document(new, backend, time_limit))
+    return WhatIf(
+        changes=dict(changes),
+        document=new,
+        before=before,
+        after=after,
+        comparison=compare(before, after),
+        diff=yaml_diff(doc, new),
+    )
+
+
+# ------------------------------------------------------------ explanation
+
+
+def _label(name: str, key: str) -> str:
+    return f"{name}[{key}]" if key else name
+
+
+def explain_solution(
+    document: Mapping[str, Any] | None,
+    status: str,
+    objective: float | None,
+    solution: Mapping[str, Any] | None = None,
+    binding: Sequence[str] = (),
+    message: str = "",
+    detail: str = "",
+    limit: int = 15,
+) -> str:
+    """The answer in plain words, built from the result alone (no LLM call).
+
+    ``detail`` is the diagnosis of an infeasible or unbounded model (IIS, ray).
+    """
+    doc = dict(document or {})
+    obj = doc.get("objective") or {}
+    sense = str(obj.get("sense", "")).lower()
+    what = obj.get("description") or "objective"
+    variables = doc.get("variables") or {}
+    lines: list[str] = []
+    if status in ("optimal", "feasible"):
+        best = (
+            "minimum" if sense.startswith("min") else "maximum" if sense.startswith("max") else ""
+        )
+        head = (
+            "Optimal solution"
+            if status == "optimal"
+            else "A feasible (not proven optimal) solution"
+        )
+        lines.append(
+            f"{head}: the {best + ' ' if best else ''}{what} is {format_number(objective)}."
+        )
+        nonzero: list[str] = []
+        for name, value in (solution or {}).items():
+            desc = ""
+            vdef = variables.get(name)
+            if isinstance(vdef, Mapping) and vdef.get("description"):
+                desc = f" ({vdef['description']})"
+            if isinstance(value, Mapping):
+                items = [(k, v) for k, v in value.items() if v is not None and abs(v) > 1e-7]
+                for i, (k, v) in enumerate(items):
+                    nonzero.append(
+                        f"- {_label(name, k)} = {format_number(v)}{desc if i == 0 else ''}"
+                    )
+            elif value is not None and abs(value) > 1e-7:
+                nonzero.append(f"- {name} = {format_number(value)}{desc}")
+        if nonzero:
+            lines.append("Decisions that matter (nonzero values):")
+            lines.extend(nonzero[:limit])
+            if len(nonzero) > limit:
+                lines.append(f"- … and {len(nonzero) - limit} more nonzero values")
+        else:
+            lines.append("Every decision variable is zero.")
+        if binding:
+            shown = ", ".join(binding[:10]) + (" …" if len(binding) > 10 else "")
+            lines.append(f"Binding constraints (at their limit): {shown}.")
+    elif status in ("infeasible", "infeasible_or_unbounded"):
+        lines.append(
+            "The model has no feasible solution: its requirements contradict each other."
+            if status == "infeasible"
+            else "The solver found the model infeasible or unbounded."
+        )
+        if detail:
+            lines.append(detail)
+    elif status == "unbounded":
+        lines.append(
+            "The model is unbounded: the objective can improve without limit, so a limit "
+            "(a capacity, budget or demand) is missing or has the wrong direction."
+        )
+        if detail:
+            lines.append(detail)
+    elif status == "time_limit":
+        lines.append("The solver reached its time limit without finding a solution.")
+    elif status == "invalid":
+        lines.append("No valid formulation was produced.")
+    else:
+        lines.append(f"The run ended with status {status}.")
+    if message:
+        lines.append(message)
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------- black-box minimum
+
+
+@dataclass
+class MinimizeResult:
+    """The result of :func:`minimize_function`."""
+
+    status: str  # optimal | error
+    objective: float | None
+    values: dict[str, float]
+    method: str
+    nfev: int = 0
+    message: str = ""
+    global_search: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _compile_function(expression: str, names: Sequence[str], constants: Mapping[str, float]) -> Any:
+    from modeling.expressions import ParseFailure, parse_expression, walk
+
+    try:
+        tree = parse_expression(expression)
+    except ParseFailure as exc:
+        raise ValueError(
+            f"the function {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        ) from None
+    known = set(names) | set(constants)
+    for node in walk(tree):
+        kind = type(node).__name__
+        if kind == "Name":
+            if node.id not in known:  # type: ignore[union-attr]
+                hint = did_you_mean(node.id, sorted(known))  # type: ignore[union-attr]
+                raise ValueError(
+                    f"unknown name {node.id!r} in the function"  # type: ignore[union-attr]
+                    + (f"; {hint}" if hint else "; declare it as a variable")
+                )
+        elif kind in ("Index", "Sum", "Aggregate", "Str", "Compare", "BoolOp", "Not"):
+            raise ValueError(
+                f"{kind.lower()} expressions are not supported in a black-box function of "
+                "scalar variables"
+            )
+    return tree
+
+
+_UNARY = {
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "sin": np.sin,
+    "cos": np.cos,
+}
+
+
+def _evaluate(node: Any, env: Mapping[str, Any]) -> Any:
+    """Interpret our expression tree with numpy (elementwise over arrays)."""
+    if isinstance(node, ex.Num):
+        return node.value
+    if isinstance(node, ex.Name):
+        return env[node.id]
+    if isinstance(node, ex.Neg):
+        return -_evaluate(node.operand, env)
+    if isinstance(node, ex.BinOp):
+        a, b = _evaluate(node.left, env), _evaluate(node.right, env)
+        if node.op == "+":
+            return a + b
+        if node.op == "-":
+            return a - b
+        if node.op == "*":
+            return a * b
+        return np.divide(a, b)
+    if isinstance(node, ex.Pow):
+        return np.power(_evaluate(node.base, env), _evaluate(node.exponent, env))
+    if isinstance(node, ex.Call):
+        args = [_evaluate(a, env) for a in node.args]
+        if node.func in _UNARY:
+            return _UNARY[node.func](args[0])
+        if node.func == "min":
+            return np.minimum.reduce(np.broadcast_arrays(*args))
+        if node.func == "max":
+            return np.maximum.reduce(np.broadcast_arrays(*args))
+    raise ValueError(f"cannot evaluate {type(node).__name__} in a black-box function")
+
+
+def _bounds_of(spec: Any) -> tuple[float | None, float | None, float | None]:
+    if isinstance(spec, Mapping):
+        lo, hi, start = spec.get("lower"), spec.get("upper"), spec.get("start")
+    elif isinstance(spec, Sequence) and not isinstance(spec, str) and len(spec) in (2, 3):
+        lo, hi = spec[0], spec[1]
+        start = spec[2] if len(spec) == 3 else None
+    elif spec is None:
+        lo = hi = start = None
+    else:
+        raise ValueError(f"a variable is (lower, upper) or {{lower, upper, start}}, got {spec!r}")
+
+    def num(v: Any) -> float | None:
+        return None if v is None or (isinstance(v, float) and math.isinf(v)) else float(v)
+
+    return num(lo), num(hi), num(start)
+
+
+def minimize_function(
+    expression: str,
+    variables: Mapping[str, Any],
+    *,
+    sense: str = "minimize",
+    constants: Mapping[str, float] | None = None,
+    method: str = "auto",
+    seed: int = 0,
+    maxiter: int = 1000,
+) -> MinimizeResult:
+    """Minimize (or maximize) a function given as an expression over named scalar variables.
+
+    The expression is in the formulation's expression language (parsed, never
+    ``eval``-ed). ``variables`` maps each name to ``(lower, upper)`` or
+    ``{"lower", "upper", "start"}`` (None for no bound). With every bound finite,
+    ``method="auto"`` runs a global search (``differential_evolution``, polished
+    locally); otherwise a multi-start local search (``scipy.optimize.minimize``).
+
+    >>> minimize_function("(x - 2)**2 + 1", {"x": (-10, 10)}).values["x"]  # doctest: +ELLIPSIS
+    2.0...
+    """
+    from scipy import optimize
+
+    names = list(variables)
+    if not names:
+        raise ValueError("declare at least one variable")
+    consts = {k: float(v) for k, v in (constants or {}).items()}
+    tree = _compile_function(expression, names, consts)
+    maximize = sense.lower().startswith("max")
+    sign = -1.0 if maximize else 1.0
+    specs = [_bounds_of(variables[n]) for n in names]
+    bounds = [(lo, hi) for lo, hi, _ in specs]
+    finite = all(lo is not None and hi is not None for lo, hi in bounds)
+
+    def f(x: np.ndarray) -> Any:
+        env: dict[str, Any] = dict(consts)
+        env.update({n: x[i] for i, n in enumerate(names)})
+        with np.errstate(all="ignore"):
+            value = np.asarray(_evaluate(tree, env), dtype=float) * sign
+        value = np.where(np.isfinite(value), value, 1e100)
+        return value if value.ndim else float(value)
+
+    chosen = method
+    if method == "auto":
+        chosen = "global" if finite else "local"
+    if chosen == "global" and not finite:
+        raise ValueError("a global search needs finite lower and upper bounds on every variable")
+    try:
+        if chosen == "global":
+            res = optimize.differential_evolution(
+                f,
+                bounds=[(float(lo), float(hi)) for lo, hi in bounds],  # type: ignore[arg-type]
+                seed=seed,
+                maxiter=maxiter,
+                tol=1e-10,
+                polish=True,
+                vectorized=True,
+                updating="deferred",
+            )
+            best_x, best_f, nfev, ok, msg = (
+                res.x,
+                float(res.fun),
+                int(res.nfev),
+                res.success,
+                res.message,
+            )
+            label = "differential_evolution"
+        else:
+            rng = np.random.default_rng(seed)
+            starts = []
+            first = []
+            for lo, hi, start in specs:
+                if start is not None:
+                    first.append(start)
+                elif lo is not None and hi is not None:
+                    first.append((lo + hi) / 2)
+                else:
+                    first.append(
+                        min(
+                            max(0.0, lo if lo is not None else -math.inf),
+                            hi if hi is not None else math.inf,
+                        )
+                    )
+            starts.append(np.asarray(first, dtype=float))
+            for _ in range(3):
+                pt = []
+                for lo, hi, _s in specs:
+                    a = lo if lo is not None else -10.0
+                    b = hi if hi is not None else (a + 20.0 if lo is not None else 10.0)
+                    pt.append(rng.uniform(a, b))
+                starts.append(np.asarray(pt, dtype=float))
+            best = None
+            nfev = 0
+            for x0 in starts:
+                r = optimize.minimize(
+                    f, x0, method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter}
+                )
+                nfev += int(r.nfev)
+                if best is None or r.fun < best.fun:
+                    best = r
+            assert best is not None
+            best_x, best_f, ok, msg = best.x, float(best.fun), bool(best.success), best.message
+            label = "L-BFGS-B (multi-start)"
+    except Exception as exc:
+        return MinimizeResult("error", None, {}, chosen, message=f"the search failed: {exc}")
+    if best_f >= 1e99:
+        return MinimizeResult(
+            "error", None, {}, label, nfev, "the function is undefined everywhere tried"
+        )
+    return MinimizeResult(
+        status="optimal" if ok else "feasible",
+        objective=sign * best_f,
+        values={n: float(best_x[i]) for i, n in enumerate(names)},
+        method=label,
+        nfev=nfev,
+        message=str(msg),
+        global_search=chosen == "global",
+    )
