@@ -526,14 +526,58 @@ def _agent() -> Any:
     )
 
 
+def _threads_path() -> Path | None:
+    env = os.environ.get("OPTIWISE_THREADS")
+    return Path(env) if env else None
+
+
+def _thread_picker() -> None:
+    """Reopen a saved thread, or start a new one."""
+    ss = st.session_state
+    try:
+        from agent.chat import list_threads
+
+        threads = list_threads(_threads_path())
+    except Exception:  # no thread store yet
+        threads = []
+    if not threads:
+        return
+    labels = {"": "New conversation"}
+    labels.update({t["thread_id"]: t["title"] or t["thread_id"] for t in threads})
+    current = ss.get("thread_id") or ""
+    options = list(labels) if current in labels else ["", current, *list(labels)[1:]]
+    pick = st.selectbox(
+        "Thread",
+        options,
+        index=options.index(current),
+        format_func=lambda k: labels.get(k, k),
+        key="thread_pick",
+    )
+    if pick != current:
+        ss["thread_id"] = pick or None
+        ss["messages"] = _history_of(pick) if pick else []
+        st.rerun()
+
+
+def _history_of(thread_id: str) -> list[dict[str, Any]]:
+    from agent.chat import ChatSession
+
+    with ChatSession(_agent(), thread_id=thread_id, path=_threads_path()) as session:
+        msgs: list[dict[str, Any]] = [dict(m) for m in session.history]
+        if msgs and session.formulation:
+            msgs[-1]["formulation"] = session.formulation
+    return msgs
+
+
 def page_chat() -> None:
     st.header("Chat")
     ss = st.session_state
     if not llm_configured():
         _banner()
-    for m in ss["messages"]:
+    _thread_picker()
+    for k, m in enumerate(ss["messages"]):
         with st.chat_message(m["role"]):
-            _render_message(m)
+            _render_message(m, k)
     prompt = st.chat_input("Describe an optimization problem, or ask a follow-up…")
     if not prompt and ss.get("chat_prefill"):
         st.caption("From the gallery — press Send to formulate it:")
@@ -551,7 +595,7 @@ def page_chat() -> None:
         st.markdown(prompt)
     with st.chat_message("assistant"):
         reply = _run_turn(prompt)
-        _render_message(reply)
+        _render_message(reply, len(ss["messages"]))
     ss["messages"].append(reply)
 
 
@@ -561,37 +605,106 @@ def _run_turn(prompt: str) -> dict[str, Any]:
 
     if ss.get("thread_id") is None:
         ss["thread_id"] = uuid.uuid4().hex[:12]
-    session = ChatSession.open(ss["thread_id"], agent=_agent())
-    with st.status("Working…", expanded=False) as status:
+    with st.status("Reading the message…", expanded=False) as status:
         try:
-            turn = session.send(prompt, on_event=lambda e: status.update(label=str(e)))
-        except Exception as exc:  # shown as a message, never a traceback
+            with ChatSession(_agent(), thread_id=ss["thread_id"], path=_threads_path()) as chat:
+                turn = chat.send(prompt, on_event=lambda label: status.update(label=label))
+        except Exception as exc:  # shown as a message a user can act on, never a traceback
             status.update(label="Failed", state="error")
             return {"role": "assistant", "content": f"Something went wrong: {exc}"}
-        status.update(label="Done", state="complete")
-    return {"role": "assistant", **turn.to_message()}
+        ok = turn.status in ("optimal", "feasible", "infeasible", "unbounded", "")
+        status.update(
+            label=f"Done: {turn.status or turn.route}", state="complete" if ok else "error"
+        )
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": turn.answer,
+        "status": turn.status,
+        "formulation": turn.formulation,
+        "diff": turn.diff,
+        "attempts": [a.to_dict() for a in turn.attempts],
+    }
+    if turn.solution:
+        message["solution"] = solution_tables(turn.solution)
+    if turn.comparison:
+        message["comparison"] = comparison_rows(turn.comparison)
+    return message
 
 
-def _render_message(m: dict[str, Any]) -> None:
+def solution_tables(solution: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Spec-form values (``name -> v | {"e1,e2": v}``) as rows, zeros left out."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for name, v in solution.items():
+        if isinstance(v, dict):
+            rows = [{"index": k, "value": x} for k, x in v.items() if x and abs(x) > 1e-9]
+            tables[name] = rows or [{"index": "(all)", "value": 0.0}]
+        else:
+            tables[name] = [{"index": "", "value": v}]
+    return tables
+
+
+def comparison_rows(cmp: dict[str, Any]) -> list[dict[str, Any]]:
+    """Before/after: the objective first, then every value that changed."""
+    rows = [
+        {
+            "what": "objective",
+            "before": cmp.get("objective_before"),
+            "after": cmp.get("objective_after"),
+            "change": cmp.get("delta"),
+        }
+    ]
+    if cmp.get("status_before") != cmp.get("status_after"):
+        rows.append(
+            {
+                "what": "status",
+                "before": cmp.get("status_before"),
+                "after": cmp.get("status_after"),
+                "change": None,
+            }
+        )
+    for c in cmp.get("changed") or []:
+        rows.append(
+            {"what": c["name"], "before": c["before"], "after": c["after"], "change": c["delta"]}
+        )
+    return rows
+
+
+def _render_message(m: dict[str, Any], k: int) -> None:
     st.markdown(m.get("content", ""))
+    if m.get("comparison"):
+        st.markdown("**Before and after**")
+        st.dataframe(pd.DataFrame(m["comparison"]), hide_index=True)
+    if m.get("diff"):
+        with st.expander("Change to the formulation", expanded=True):
+            st.code(m["diff"], language="diff")
+    if m.get("solution"):
+        with st.expander("Solution", expanded=not m.get("comparison")):
+            for name, rows in m["solution"].items():
+                st.markdown(f"**{name}**")
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
     doc = m.get("formulation")
     if doc:
         with st.expander("Formulation", expanded=False):
             show_formulation_math(doc)
             st.code(yaml.safe_dump(doc, sort_keys=False), language="yaml")
-    if m.get("diff"):
-        with st.expander("Change to the formulation", expanded=True):
-            st.code(m["diff"], language="diff")
-    if m.get("comparison"):
-        st.dataframe(pd.DataFrame(m["comparison"]), hide_index=True)
-    if m.get("solution"):
-        with st.expander("Solution", expanded=True):
-            for name, rows in m["solution"].items():
-                st.markdown(f"**{name}**")
-                st.dataframe(pd.DataFrame(rows), hide_index=True)
-    for att in m.get("attempts", []) or []:
-        with st.expander(f"Attempt {att.get('round', '?')}: {att.get('status', '')}"):
-            st.json(att)
+            if st.button("Open in Model", key=f"open_model_{k}"):
+                set_later(doc_text=yaml.safe_dump(doc, sort_keys=False), result=None, page="Model")
+                st.rerun()
+    attempts = m.get("attempts") or []
+    if len(attempts) > 1 or any(a.get("errors") for a in attempts):
+        with st.expander(f"Attempts ({len(attempts)})"):
+            for att in attempts:
+                st.markdown(
+                    f"**Round {att.get('round')}** ({att.get('source')}): "
+                    f"`{att.get('status')}`"
+                    + (
+                        f" — objective {att['objective']}"
+                        if att.get("objective") is not None
+                        else ""
+                    )
+                )
+                for err in att.get("errors") or []:
+                    st.markdown(f"- `{err.get('location', '')}`: {err.get('message', '')}")
 
 
 def page_evals() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,24 @@ from agent.usage import Usage
 if TYPE_CHECKING:
     from agent.api import OptimizationAgent
 
-__all__ = ["ChatReply", "ChatSession", "default_threads_path"]
+__all__ = ["PROGRESS", "ChatReply", "ChatSession", "default_threads_path", "list_threads"]
+
+# What a person sees while a turn runs, as each graph node finishes.
+PROGRESS = {
+    "intake": "Reading the message…",
+    "formulate": "Formulated a model; checking it…",
+    "check": "Checked the formulation; solving…",
+    "review_gate": "Waiting for your review…",
+    "solve": "Solved; verifying the answer…",
+    "verify": "Verified the answer…",
+    "review": "Compared the model with the text…",
+    "repair": "Repaired the formulation; checking again…",
+    "explain": "Explaining the answer…",
+    "edit": "Changed the model; checking it…",
+    "diagnose": "Diagnosed the model…",
+    "answer": "Answering…",
+    "finish_turn": "Done",
+}
 
 
 def default_threads_path() -> Path:
@@ -64,6 +82,9 @@ class ChatReply:
     proposal: dict[str, Any] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     review: dict[str, Any] | None = None  # the interrupt payload while waiting for a person
+    solution: dict[str, Any] = field(
+        default_factory=dict
+    )  # spec form: name -> value | {"e1,e2": v}
     usage: Usage = field(default_factory=Usage)
     trace: Trace = field(default_factory=Trace)
 
@@ -71,6 +92,49 @@ class ChatReply:
     def waiting(self) -> bool:
         """True when the turn paused for a review before solving (call ``resume``)."""
         return self.review is not None
+
+
+def list_threads(path: str | Path | None = None, limit: int = 50) -> list[dict[str, str]]:
+    """Saved threads, newest first: ``{"thread_id", "title"}`` (title: the problem's start)."""
+    db = Path(path).expanduser() if path is not None else default_threads_path()
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(str(db))
+    try:
+        rows = conn.execute(
+            "SELECT thread_id, MAX(rowid) AS last FROM checkpoints GROUP BY thread_id "
+            "ORDER BY last DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    except sqlite3.Error:  # a file without our tables
+        return []
+    finally:
+        conn.close()
+    out = []
+    for thread_id, _ in rows:
+        title = ""
+        try:
+            with ChatSession(
+                _NoAgent(),  # type: ignore[arg-type]
+                thread_id=thread_id,
+                path=db,
+            ) as session:
+                title = str(session.state.get("problem") or "")
+        except Exception:  # an unreadable thread is listed without a title
+            title = ""
+        out.append({"thread_id": str(thread_id), "title": " ".join(title.split())[:80]})
+    return out
+
+
+class _NoAgent:
+    """Just enough of an agent to read a thread's state (no LLM is called)."""
+
+    def __init__(self) -> None:
+        from agent.context import AgentConfig
+
+        self.config = AgentConfig()
+        self.llm = None
+        self.prompts = None
 
 
 class ChatSession:
@@ -174,27 +238,54 @@ class ChatSession:
             proposal=out.get("proposal"),
             attempts=[Attempt.from_dict(a) for a in out.get("attempts") or []],
             review=review,
+            solution=dict(out.get("solution") or {}) if status in ("optimal", "feasible") else {},
             usage=trace.usage,
             trace=trace,
         )
 
-    def send(self, message: str) -> ChatReply:
-        """One user message: a new problem, a change, or a question about the model."""
+    def _run(self, inputs: Any, trace: Trace, on_event: Callable[[str], None] | None) -> Any:
+        ctx = self._context(trace)
+        if on_event is None:
+            return self.graph.invoke(inputs, self._cfg, context=ctx)
+        # Stream node by node so a UI can show progress; the last "values" chunk is the state.
+        out: dict[str, Any] = {}
+        interrupts: Any = None
+        stream: Any = self.graph.stream(
+            inputs, self._cfg, context=ctx, stream_mode=["updates", "values"]
+        )
+        for mode, chunk in stream:
+            if mode == "values":
+                out = dict(chunk)
+            elif isinstance(chunk, dict):
+                for node in chunk:
+                    if node == "__interrupt__":
+                        interrupts = chunk[node]
+                    else:
+                        on_event(PROGRESS.get(str(node), str(node)))
+        if interrupts:
+            out["__interrupt__"] = interrupts
+        return out
+
+    def send(self, message: str, on_event: Callable[[str], None] | None = None) -> ChatReply:
+        """One user message: a new problem, a change, or a question about the model.
+
+        ``on_event`` is called with a short progress label as each step finishes.
+        """
         if self.pending_review is not None:
             raise RuntimeError(
                 "this thread waits for a review before solving: call resume('ok') or "
                 "resume(edited_document) first"
             )
         trace = Trace(thread_id=self.thread_id, message=message[:200])
-        out = self.graph.invoke({"message": message}, self._cfg, context=self._context(trace))
-        return self._reply(out, trace)
+        return self._reply(self._run({"message": message}, trace, on_event), trace)
 
-    def resume(self, decision: Any = "ok") -> ChatReply:
+    def resume(
+        self, decision: Any = "ok", on_event: Callable[[str], None] | None = None
+    ) -> ChatReply:
         """Continue after a review interrupt: ``"ok"`` or an edited document (dict or YAML)."""
         from langgraph.types import Command
 
         if self.pending_review is None:
             raise RuntimeError("nothing to resume: the thread is not waiting for a review")
         trace = Trace(thread_id=self.thread_id, resume=True)
-        out = self.graph.invoke(Command(resume=decision), self._cfg, context=self._context(trace))
-        return self._reply(out, trace)
+        return self._reply(self._run(Command(resume=decision), trace, on_event), trace)

@@ -132,3 +132,59 @@ def test_evals_page_compares_runs_and_drills_into_a_problem(
     assert not at.exception
     shown = " ".join(m.value for m in at.markdown)
     assert "`31.0`" in shown and "`30.0`" in shown
+
+
+def _transport() -> dict[str, object]:
+    return dict(yaml.safe_load((ROOT / "datasets/samples/transport_basic.yaml").read_text()))
+
+
+def test_chat_turn_through_the_stub_solves_and_a_follow_up_shows_a_diff(
+    llm_stub: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.stub_server import StubServer
+
+    assert isinstance(llm_stub, StubServer)
+    sample = _transport()
+    doc = dict(sample["formulation"])  # type: ignore[call-overload]
+    edited = yaml.safe_load(yaml.safe_dump(doc))
+    demand = edited["parameters"]["demand"]
+    markets = edited["sets"][demand["index"][0]]
+    values = demand["values"]
+    first = markets[0]
+    if isinstance(values, dict):
+        values[first] = values[first] - 20
+    else:
+        values[0] = values[0] - 20
+    llm_stub.push(
+        "```json\n" + json.dumps(doc) + "\n```",
+        json.dumps({"summary": f"demand at {first} -20", "document": edited}),
+    )
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPTIWISE_THREADS", str(tmp_path / "threads.sqlite"))
+
+    at = _app()
+    assert not any("No LLM endpoint" in i.value for i in at.info)
+    at.chat_input[0].set_value(str(sample["problem"])).run()
+    assert not at.exception, at.exception
+    reply = at.chat_message[-1]
+    assert reply.name == "assistant"
+    text = " ".join(m.value for m in reply.markdown)
+    assert "2,528" in text or "2528" in text
+    assert any(len(df.value) > 0 for df in reply.dataframe)
+
+    at.chat_input[0].set_value(f"Demand at {first} falls by 20.").run()
+    assert not at.exception, at.exception
+    reply = at.chat_message[-1]
+    diff = " ".join(c.value for c in reply.code)
+    assert "demand" in diff and "+" in diff
+    table = reply.dataframe[0].value
+    assert list(table["what"])[0] == "objective"
+    before, after = table["before"].iloc[0], table["after"].iloc[0]
+    assert before == pytest.approx(2528.0) and after < before
+    assert len(llm_stub.chat_requests) == 2
+
+    # the thread persisted: a fresh app lists it and can reopen it
+    again = _app()
+    options = again.selectbox(key="thread_pick").options
+    assert len(options) == 2
