@@ -792,7 +792,7 @@ def main() -> None:
     ss = _state()
     _apply_pending()
     with st.sidebar:
-        st.title("📐 optiwise")
+        st.title("optiwise")
         st.caption("Plain-language optimization → solved models")
         st.radio("Page", PAGES, key="page")
         st.divider()

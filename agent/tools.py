@@ -701,7 +701,7 @@ def explain_solution(
             elif value is not None and abs(value) > 1e-7:
                 nonzero.append(f"- {name} = {format_number(value)}{desc}")
         if nonzero:
-            lines.append("Decisions that matter (nonzero values):")
+            lines.append("\nDecisions that matter (nonzero values):")
             lines.extend(nonzero[:limit])
             if len(nonzero) > limit:
                 lines.append(f"- … and {len(nonzero) - limit} more nonzero values")
@@ -709,7 +709,7 @@ def explain_solution(
             lines.append("Every decision variable is zero.")
         if binding:
             shown = ", ".join(binding[:10]) + (" …" if len(binding) > 10 else "")
-            lines.append(f"Binding constraints (at their limit): {shown}.")
+            lines.append(f"\nBinding constraints (at their limit): {shown}.")
     elif status in ("infeasible", "infeasible_or_unbounded"):
         lines.append(
             "The model has no feasible solution: its requirements contradict each other."
