@@ -29,6 +29,9 @@ def get_backend(name: str) -> Backend:
     if name not in _REGISTRY:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(_REGISTRY)}")
     if name not in _INSTANCES:
+        from modeling.backends.highs import silence_banner
+
+        silence_banner()  # before PuLP or Pyomo can create the process's first Highs
         module, cls = _REGISTRY[name].split(":")
         _INSTANCES[name] = getattr(importlib.import_module(module), cls)()
     return _INSTANCES[name]

@@ -6,6 +6,9 @@ No modeling layer in between: the constraint matrix goes over as CSR arrays
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +43,38 @@ _CAPS = frozenset(
 )
 
 
+_QUIET_LOCK = threading.Lock()
+_quieted = False
+
+
 def _hp() -> Any:
+    """highspy, after its one-time copyright banner was sent to /dev/null.
+
+    HiGHS prints the banner from C++ on the first ``Highs()`` of a process, before any
+    option can switch it off; it would otherwise corrupt reports and ``--json`` output.
+    """
+    global _quieted
     import highspy
 
+    if not _quieted:
+        with _QUIET_LOCK:
+            if not _quieted:
+                _quieted = True
+                sys.stdout.flush()
+                saved = os.dup(1)
+                try:
+                    with open(os.devnull, "w") as devnull:
+                        os.dup2(devnull.fileno(), 1)
+                        highspy.Highs()
+                finally:
+                    os.dup2(saved, 1)
+                    os.close(saved)
     return highspy
+
+
+def silence_banner() -> None:
+    """Make sure HiGHS' first-instance banner never reaches stdout (any backend uses HiGHS)."""
+    _hp()
 
 
 def version() -> str:
