@@ -16,14 +16,12 @@ filter over the constraints for the IIS, duals for sensitivity) and say so.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
 import importlib
 import math
 import re
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +30,7 @@ import yaml
 
 import modeling
 from modeling import expressions as ex
-from modeling.compiler import CompiledModel, compile_model
+from modeling.compiler import CompiledModel
 from modeling.errors import FormulationError, did_you_mean
 from modeling.result import SolveResult, Status
 
@@ -52,7 +50,6 @@ __all__ = [
     "snapshot",
     "solution_of",
     "solve_document",
-    "solver_guard",
     "what_if",
     "yaml_diff",
 ]
@@ -82,53 +79,12 @@ def format_number(x: float | None, digits: int = 6) -> str:
 # ------------------------------------------------------------------ solving
 
 
-# Pyomo (and the solvers behind it) is not safe to use from several threads at once:
-# concurrent solves fail to create their solver or crash its output capture. The agent
-# solves in worker threads under asyncio, so every solve that does not go to HiGHS
-# directly, and every diagnosis that may re-solve through Pyomo, holds this lock.
-SOLVER_LOCK = threading.RLock()
-
-
-def _compiled(source: Any) -> CompiledModel | None:
-    if isinstance(source, CompiledModel):
-        return source
-    try:
-        return compile_model(source)
-    except Exception:
-        return None
-
-
-def needs_solver_lock(source: Any, backend: str = "auto") -> bool:
-    """True unless ``source`` would be solved by the (thread-safe) direct HiGHS backend."""
-    from modeling.backends import BackendError
-    from modeling.solve import choose_backend
-
-    model = _compiled(source)
-    if model is None:
-        return False  # an invalid document never reaches a solver
-    try:
-        return choose_backend(model, backend).name != "highs"
-    except BackendError:
-        return False
-
-
-@contextlib.contextmanager
-def solver_guard(source: Any, backend: str = "auto") -> Iterator[None]:
-    """Hold :data:`SOLVER_LOCK` while ``source`` is solved, if its backend needs it."""
-    if needs_solver_lock(source, backend):
-        with SOLVER_LOCK:
-            yield
-    else:
-        yield
-
-
 def solve_document(
     doc: Mapping[str, Any] | CompiledModel, backend: str = "auto", time_limit: float | None = 60.0
 ) -> SolveResult:
     """``modeling.solve`` on a document or compiled model; never raises; thread-safe."""
     source: Any = doc if isinstance(doc, CompiledModel) else dict(doc)
-    with solver_guard(source, backend):
-        return modeling.solve(source, backend=backend, time_limit=time_limit)
+    return modeling.solve(source, backend=backend, time_limit=time_limit)
 
 
 def solution_of(result: SolveResult) -> dict[str, Any]:
@@ -221,8 +177,7 @@ def _report_text(name: str, source: Any, time_limit: float | None) -> tuple[str,
     if func is None:
         return "", ""
     try:
-        with solver_guard(source):
-            report = func(source) if time_limit is None else func(source, time_limit=time_limit)
+        report = func(source) if time_limit is None else func(source, time_limit=time_limit)
         return str(report.to_text() if hasattr(report, "to_text") else report), ""
     except Exception as exc:  # a diagnostics failure must not hide the fallback
         return "", f" (modeling.diagnostics.{name} failed: {exc})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,6 +13,13 @@ from modeling.result import Status, Termination
 
 if TYPE_CHECKING:
     from modeling.compiler import CompiledModel
+
+
+# Pyomo and the solvers behind it are not safe to use from several threads at once
+# (concurrent solves fail to create their solver or crash its output capture), and the
+# agent and eval harness solve from worker threads. The Pyomo and PuLP backends hold
+# this lock while they solve; the direct HiGHS backend needs none.
+SOLVE_LOCK = threading.RLock()
 
 
 class Capability(StrEnum):

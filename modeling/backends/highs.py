@@ -6,6 +6,7 @@ No modeling layer in between: the constraint matrix goes over as CSR arrays
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -155,6 +156,19 @@ def build(
     return h
 
 
+def fit_highs_threads(threads: int | None) -> None:
+    """Let the next HiGHS run use ``threads`` threads, whatever ran before in this process.
+
+    Why: HiGHS keeps one global thread scheduler, sized by the first run; a later
+    run asking for another explicit count fails with model status "Not Set".
+    Resetting the scheduler first makes ``threads=`` work on every solve.
+    """
+    if not threads:
+        return
+    with contextlib.suppress(Exception):
+        _hp().Highs.resetGlobalScheduler(True)
+
+
 class HighsBackend:
     """Direct HiGHS: LP, MILP and convex QP, with duals, ranging and IIS."""
 
@@ -176,6 +190,7 @@ class HighsBackend:
         t0 = time.perf_counter()
         h = build(model, options)
         t1 = time.perf_counter()
+        fit_highs_threads(options.threads)
         h.run()
         t2 = time.perf_counter()
         ver = str(h.version())

@@ -15,16 +15,22 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from modeling.backends.base import (
+    SOLVE_LOCK,
     Availability,
     BackendError,
     Capability,
     RawSolution,
     SolverOptions,
 )
-from modeling.backends.pyomo import quiet_stdout, rest_point, trivial_outcome
+from modeling.backends.highs import fit_highs_threads
+from modeling.backends.pyomo import (
+    quiet_stdout,
+    rest_point,
+    row_matrix,
+    trivial_outcome,
+)
 from modeling.result import Status, Termination
 
 if TYPE_CHECKING:
@@ -96,8 +102,7 @@ class PulpModel:
         # no constraint uses to the solver too (their bounds matter).
         self.set_objective(model.obj_c, model.obj_const)
 
-        A = sp.csr_matrix((model.A[2], (model.A[0], model.A[1])), shape=(model.nrows, model.ncols))
-        A.sum_duplicates()
+        A = row_matrix(model)
         indptr = A.indptr.tolist()
         indices = A.indices.tolist()
         data = A.data.tolist()
@@ -123,11 +128,13 @@ class PulpModel:
                 if math.isfinite(lo) and lo == hi:
                     self._add(r, terms, pulp.LpConstraintEQ, name, lo)
                     continue
-                both = math.isfinite(lo) and math.isfinite(hi)
-                if math.isfinite(lo):
-                    self._add(r, terms, pulp.LpConstraintGE, f"{name}_lo" if both else name, lo)
-                if math.isfinite(hi):
-                    self._add(r, terms, pulp.LpConstraintLE, f"{name}_hi" if both else name, hi)
+                if math.isfinite(lo) and math.isfinite(hi):  # a range: two rows
+                    self._add(r, terms, pulp.LpConstraintGE, con_names(f"{name}_lo"), lo)
+                    self._add(r, terms, pulp.LpConstraintLE, con_names(f"{name}_hi"), hi)
+                elif math.isfinite(lo):
+                    self._add(r, terms, pulp.LpConstraintGE, name, lo)
+                elif math.isfinite(hi):
+                    self._add(r, terms, pulp.LpConstraintLE, name, hi)
 
     def _add(self, row: int, terms: dict[Any, float], sense: int, name: str, rhs: float) -> None:
         pulp = _pulp()
@@ -200,6 +207,10 @@ class PulpBackend:
         raise BackendError(f"the pulp backend runs 'highs', 'cbc' or 'scip', not {name!r}")
 
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        with SOLVE_LOCK:
+            return self._solve(model, options)
+
+    def _solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
         solver = (options.solver or "highs").lower()
         t0 = time.perf_counter()
         if model.nonlinear_blocks or model.obj_tree is not None or len(model.obj_q[2]):
@@ -220,7 +231,7 @@ class PulpBackend:
             t2 = time.perf_counter()
             if status is Status.INFEASIBLE_OR_UNBOUNDED:
                 status, term = self._disambiguate(pm, solver, options)
-                message += f"; with a zero objective the solver says: {status}"
+                message += f"; re-solved with a zero objective to tell: {status}"
                 t2 = time.perf_counter()
             version = self._version(solver)
         x = obj = bound = gap = None
@@ -264,6 +275,8 @@ class PulpBackend:
         """Solve once; (status, termination, message, whether values were returned)."""
         pulp = _pulp()
         prob = pm.problem
+        if solver == "highs":
+            fit_highs_threads(options.threads)
         prob.solve(self._solver(solver, options, pm.model.integer))
         text = f"{pulp.LpStatus.get(prob.status, prob.status)}, " + str(
             pulp.LpSolution.get(prob.sol_status, prob.sol_status)

@@ -33,12 +33,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from modeling.backends.base import (
+    SOLVE_LOCK,
     Availability,
     BackendError,
     Capability,
     RawSolution,
     SolverOptions,
 )
+from modeling.backends.highs import fit_highs_threads
 from modeling.result import Status, Termination
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ _CONTRIB_ALIASES = {"highs": "highs", "scip": "scip_direct"}
 _SCIP_NAMES = frozenset({"scip", "scip_direct", "scip_persistent"})
 _WORKING_HERE = "'highs' (LP, MILP, convex QP) and 'scip' (every class, incl. NLP and MINLP)"
 
-# Legacy solvers name their relative-gap and thread options differently.
+# Legacy (pyomo.opt) solvers name their relative-gap and thread options differently.
 _GAP_OPTION = {
     "appsi_highs": "mip_rel_gap",
     "cbc": "ratioGap",
@@ -81,8 +83,6 @@ _GAP_OPTION = {
     "cplex": "mipgap",
     "cplex_direct": "mipgap",
     "gurobi": "MIPGap",
-    "gurobi_direct": "MIPGap",
-    "gurobi_persistent": "MIPGap",
     "xpress": "miprelstop",
     "xpress_direct": "miprelstop",
 }
@@ -91,7 +91,6 @@ _THREADS_OPTION = {
     "cbc": "threads",
     "cplex": "threads",
     "gurobi": "Threads",
-    "gurobi_direct": "Threads",
 }
 
 
@@ -105,7 +104,7 @@ def _pyo() -> Any:
 
 _QUIET_LOCK = threading.Lock()
 _QUIET_DEPTH = 0
-_QUIET_SAVED: int | None = None
+_QUIET_SAVED: tuple[int | None, Any] | None = None  # (saved fd 1, saved sys.stdout)
 
 
 def _flush_c_stdio() -> None:
@@ -119,8 +118,9 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
 
     Why: ``optiwise solve --json`` promises a stdout holding one JSON object, but
     HiGHS prints a banner from C++ the first time it is constructed and Pyomo
-    logs to ``sys.stdout``. Redirecting file descriptor 1 catches both; nested
-    and concurrent uses share one redirection, undone when the last one ends.
+    logs to ``sys.stdout``. Redirecting file descriptor 1 (and ``sys.stdout``)
+    catches both; nested and concurrent uses share one redirection, undone when
+    the last one ends.
     """
     global _QUIET_DEPTH, _QUIET_SAVED
     if not enabled:
@@ -131,23 +131,30 @@ def quiet_stdout(enabled: bool = True) -> Iterator[None]:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
             _flush_c_stdio()
+            fd: int | None
             try:
-                _QUIET_SAVED = os.dup(1)
+                fd = os.dup(1)
                 os.dup2(2, 1)
             except OSError:
-                _QUIET_SAVED = None
+                fd = None
+            _QUIET_SAVED = (fd, sys.stdout)
+            sys.stdout = sys.stderr
         _QUIET_DEPTH += 1
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        yield
     finally:
         with _QUIET_LOCK:
             _QUIET_DEPTH -= 1
             if _QUIET_DEPTH == 0 and _QUIET_SAVED is not None:
-                _flush_c_stdio()
-                os.dup2(_QUIET_SAVED, 1)
-                os.close(_QUIET_SAVED)
+                fd, stream = _QUIET_SAVED
                 _QUIET_SAVED = None
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                _flush_c_stdio()
+                sys.stdout = stream
+                if fd is not None:
+                    os.dup2(fd, 1)
+                    os.close(fd)
 
 
 # ------------------------------------------------------------ building models
@@ -305,8 +312,7 @@ def _build(model: CompiledModel) -> PyomoBuild:
             d.setub(ub[j])
             cols[j] = d
 
-    A = sp.csr_matrix((model.A[2], (model.A[0], model.A[1])), shape=(model.nrows, model.ncols))
-    A.sum_duplicates()
+    A = row_matrix(model)
     indptr = A.indptr.tolist()
     indices = A.indices.tolist()
     data = A.data.tolist()
@@ -334,6 +340,8 @@ def _build(model: CompiledModel) -> PyomoBuild:
             if blk.linear:
                 r = blk.row_start + k
                 s, e = indptr[r], indptr[r + 1]
+                if s == e:
+                    continue  # no variables: trivial_outcome() has checked it holds
                 body = LinearExpression(
                     constant=0.0,
                     linear_coefs=data[s:e],
@@ -492,6 +500,15 @@ def _gap(obj: float | None, bound: float | None) -> float | None:
     return abs(obj - bound) / max(abs(obj), 1e-10)
 
 
+def row_matrix(model: CompiledModel) -> sp.csr_matrix:
+    """The linear rows as CSR, duplicates summed and zeros dropped (``x - x`` is no term)."""
+    r, c, v = model.A
+    A = sp.csr_matrix((v, (r, c)), shape=(model.nrows, model.ncols))
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    return A
+
+
 def trivial_outcome(model: CompiledModel) -> tuple[Status, str] | None:
     """Infeasibility that needs no solver: crossed bounds, or a row without variables.
 
@@ -507,16 +524,17 @@ def trivial_outcome(model: CompiledModel) -> tuple[Status, str] | None:
             f"upper bound {model.col_ub[j]:g}",
         )
     if model.nrows:
-        counts = np.bincount(model.A[0][model.A[2] != 0], minlength=model.nrows)
+        counts = np.diff(row_matrix(model).indptr)
         tol = 1e-9
         empty = np.flatnonzero(counts == 0)
         viol = empty[(model.row_lb[empty] > tol) | (model.row_ub[empty] < -tol)]
         if len(viol):
             r = int(viol[0])
+            lo, hi = float(model.row_lb[r]), float(model.row_ub[r])
+            need = f"0 >= {lo:g}" if lo > tol else f"0 <= {hi:g}"
             return (
                 Status.INFEASIBLE,
-                f"{model.row_label(r)} has no variables and requires "
-                f"{model.row_lb[r]:g} <= 0 <= {model.row_ub[r]:g}",
+                f"{model.row_label(r)} has no variables left and requires {need}",
             )
     return None
 
@@ -582,16 +600,25 @@ class PyomoBackend:
             return Availability(True, version=str(pyomo.version.version))
         s = solver.lower()
         buf = io.StringIO()
+        why = ""
         try:
             from pyomo.common.log import LoggingIntercept
 
             with quiet_stdout(), LoggingIntercept(buf, "pyomo", logging.WARNING):
                 if s in _CONTRIB_ALIASES or s in _contrib_names():
                     opt = _contrib_factory(_CONTRIB_ALIASES.get(s, s))
-                    ok = bool(opt.available())
+                    avail = opt.available()
+                    ok = bool(avail)
+                    why = f"{getattr(avail, 'name', avail)}"
                     version = ".".join(str(p) for p in opt.version()) if ok else ""
                 else:
                     opt = _pyo().SolverFactory(s)
+                    if type(opt).__name__ == "UnknownSolver":
+                        return Availability(
+                            False,
+                            f"Pyomo knows no solver called {solver!r} and found no program of "
+                            f"that name; solvers that work here: {_WORKING_HERE}",
+                        )
                     ok = bool(opt.available(exception_flag=False))
                     version = ""
                     if ok:
@@ -604,21 +631,21 @@ class PyomoBackend:
                 f"solvers that work here: {_WORKING_HERE}",
             )
         if not ok:
-            detail = buf.getvalue().strip().splitlines()
-            why = (
-                f" ({detail[0].removeprefix('Failed to create solver with name ')})"
-                if detail
-                else ""
-            )
+            logged = " ".join(buf.getvalue().split())
+            why = logged or {"NotFound": "not installed", "": "not found"}.get(why, why)
             return Availability(
                 False,
-                f"Pyomo solver {solver!r} is not available here{why}; "
+                f"Pyomo solver {solver!r} is not available here ({why}); "
                 f"solvers that work here: {_WORKING_HERE}",
             )
         return Availability(True, version=version)
 
     # -- solving ----------------------------------------------------------------
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        with SOLVE_LOCK:
+            return self._solve(model, options)
+
+    def _solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
         solver = (options.solver or self.default_solver(model)).lower()
         label = "scip" if solver in _SCIP_NAMES else solver
         t0 = time.perf_counter()
@@ -646,8 +673,10 @@ class PyomoBackend:
             if status is Status.INFEASIBLE_OR_UNBOUNDED:
                 status, term = self._disambiguate(built, model, solver, options)
                 out.termination = term
-                message += f"; with a zero objective the solver says: {status}"
+                message += f"; re-solved with a zero objective to tell: {status}"
         t2 = time.perf_counter()
+        if label == "scip" and status.has_solution and out.x is not None:
+            message += _scip_unbounded_warning(model, out.x)
         if out.termination is Termination.UNKNOWN:
             message = f"Pyomo solver {solver!r} stopped with an unknown status: {out.raw}"
         if not status.has_solution:
@@ -722,18 +751,19 @@ class PyomoBackend:
         if name.startswith("scip"):
             _teach_scip_abs()
         opt = _contrib_factory(name)
-        kwargs: dict[str, Any] = {
+        wanted: dict[str, Any] = {
             "tee": bool(options.verbose),
             "load_solutions": False,
             "raise_exception_on_nonoptimal_result": False,
             "rel_gap": float(options.mip_gap),
+            "time_limit": None if options.time_limit is None else float(options.time_limit),
+            "threads": int(options.threads) if options.threads else None,
+            "solver_options": {**_quiet_options(name, options.verbose), **options.extra},
         }
-        if options.time_limit is not None:
-            kwargs["time_limit"] = float(options.time_limit)
-        if options.threads:
-            kwargs["threads"] = int(options.threads)
-        if options.extra:
-            kwargs["solver_options"] = dict(options.extra)
+        # a local NLP solver's config has no gap; pass only what the interface declares
+        kwargs = {k: v for k, v in wanted.items() if v is not None and k in opt.config}
+        if name == "highs":
+            fit_highs_threads(options.threads)
         res = opt.solve(built.model, **kwargs)
         term = _contrib_termination(res.termination_condition)
         has = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
@@ -781,6 +811,8 @@ class PyomoBackend:
                 if pm.component(sname) is None:
                     pm.add_component(sname, pyo.Suffix(direction=pyo.Suffix.IMPORT))
                     suffixes.append(sname)
+        if solver == "appsi_highs":
+            fit_highs_threads(options.threads)
         kwargs: dict[str, Any] = {"tee": bool(options.verbose), "load_solutions": False}
         if options.time_limit is not None:
             kwargs["timelimit"] = float(options.time_limit)
@@ -797,7 +829,11 @@ class PyomoBackend:
                 term = Termination.SOLUTION_LIMIT
             out = _Outcome(term, has, raw)
             if has:
-                pm.solutions.load_from(res)
+                from pyomo.common.log import LoggingIntercept
+
+                # we report the status ourselves; Pyomo's warning about it would go to stdout
+                with LoggingIntercept(io.StringIO(), "pyomo", logging.WARNING):
+                    pm.solutions.load_from(res)
                 values = [v.value for v in built.cols]
                 has = any(v is not None for v in values) or model.ncols == 0
                 out.has_solution = has
@@ -836,6 +872,44 @@ class PyomoBackend:
             [rest[j] if v.value is None else float(v.value) for j, v in enumerate(built.cols)],
             dtype=float,
         )
+
+
+def _quiet_options(name: str, verbose: bool) -> dict[str, Any]:
+    """Solver options that keep the solver's log small, or off unless ``verbose``.
+
+    Why: Pyomo's contrib interfaces capture the solver's file descriptors through
+    a pipe drained by a Python thread, but ``pyscipopt``'s ``optimize()`` holds
+    the GIL; once SCIP has written a pipe's worth of log (64 KiB, a few seconds
+    of branching) it blocks for ever. With its log off it cannot; a verbose run
+    keeps the log but prints a progress line only every 10,000 nodes.
+    """
+    if name.startswith("scip"):
+        return {"display/freq": 10000} if verbose else {"display/verblevel": 0}
+    if name == "highs" and not verbose:
+        return {"output_flag": False}
+    return {}
+
+
+def _scip_unbounded_warning(model: CompiledModel, x: np.ndarray) -> str:
+    """A warning when SCIP's answer rests on a variable without bounds sitting at 1e5.
+
+    Why: SCIP's spatial branch-and-bound "cannot guarantee finite termination" on
+    unbounded variables, and SCIP 10 reports e.g. ``max x + y*y, x - y <= 1``
+    (unbounded) as optimal with x = y = 1e5.
+    """
+    from modeling.compiler import ModelClass
+
+    if model.model_class in (ModelClass.LP, ModelClass.MILP):
+        return ""
+    free = ~np.isfinite(model.col_lb) | ~np.isfinite(model.col_ub)
+    suspicious = np.flatnonzero(free & (np.abs(x) >= 1e5 * (1 - 1e-6)))
+    if not len(suspicious):
+        return ""
+    name = model.column_label(int(suspicious[0]))
+    return (
+        f"; warning: {name} has no bound and ended at {x[suspicious[0]]:g}: SCIP cannot prove "
+        "optimality over unbounded variables, so the problem may be unbounded; give it bounds"
+    )
 
 
 def _contrib_names() -> frozenset[str]:
