@@ -400,8 +400,8 @@ def _downloads(text: str) -> None:
         [
             ("LaTeX", "to_latex", "model.tex"),
             ("Pyomo script", "to_pyomo_script", "model.py"),
-            ("LP file", "lp_string", "model.lp"),
-            ("MPS file", "mps_string", "model.mps"),
+            ("LP file", "to_lp", "model.lp"),
+            ("MPS file", "to_mps", "model.mps"),
         ],
         strict=True,
     ):

@@ -188,3 +188,13 @@ def test_chat_turn_through_the_stub_solves_and_a_follow_up_shows_a_diff(
     again = _app()
     options = again.selectbox(key="thread_pick").options
     assert len(options) == 2
+
+
+def test_model_page_offers_every_download() -> None:
+    pytest.importorskip("modeling.export")
+    at = _goto(_app(), "Gallery")
+    _button(at, "model_transport_basic").click().run()
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    for want in ("Formulation (.yaml)", "LaTeX", "Pyomo script", "LP file", "MPS file"):
+        assert want in labels, labels
