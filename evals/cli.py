@@ -3,14 +3,20 @@
 - ``optiwise data list [--json]``: every registered variant, count, license, present?
 - ``optiwise data fetch NAME... [--data-dir DIR]``: download and verify.
 - ``optiwise data show NAME [--limit N]``: the entry and its first problems.
-- ``optiwise eval --dataset NAME [--formulations DIR] ...``: run (or score stored
-  formulations) into ``runs/``.
+- ``optiwise eval --dataset NAME --model M [--base-url URL] ...``: run the LLM agent on a
+  dataset into ``runs/`` (resumable with ``--run-id``); ``--json`` ends standard output
+  with the summary as one JSON object.
+- ``optiwise eval --dataset NAME --formulations DIR``: score stored formulations.
+- ``optiwise eval batch-export --dataset NAME --model M -o requests.jsonl``: the first
+  formulate request of every problem as an OpenAI Batch API file.
+- ``optiwise eval batch-import --dataset NAME --model M OUTPUT.jsonl [--continue-repairs]``:
+  score a batch's replies as first attempts (and repair the failures live).
 - ``optiwise eval rescore RUN_DIR --protocol P``: re-score without calling anything.
 - ``optiwise eval compare RUN_DIR... [--out FILE.md] [--plot FILE.png]``.
 
-Running the LLM agent from ``optiwise eval --dataset`` goes through
-:func:`run_command` with a solver factory; until the agent registers one,
-only ``--formulations`` mode is available from the command line.
+The agent's endpoint comes from ``--base-url``/``--model`` or the environment
+(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPTIWISE_MODEL``); the response cache is on
+when ``--cache-dir`` or ``OPTIWISE_CACHE_DIR`` names a directory.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from evals.fetch import DataNotFoundError, FetchError, fetch, locate
-from evals.registry import UnknownDatasetError, get, list_datasets, load_registry
+from evals.registry import (
+    DatasetEntry,
+    UnknownDatasetError,
+    get,
+    list_datasets,
+    load_registry,
+)
 from evals.scoring import ALL_PROTOCOLS, DEFAULT_PROTOCOL, PROTOCOLS
 
 SolverFactory = Callable[[argparse.Namespace], Any]
-
-# Set by the agent package (or passed to run_command) to run the LLM agent.
-SOLVER_FACTORY: SolverFactory | None = None
 
 
 def _err(message: str) -> None:
@@ -62,29 +71,54 @@ def register(subparsers: Any) -> None:
 
     ev = subparsers.add_parser(
         "eval",
-        help="run or score an eval; rescore and compare runs",
-        description="Without a subcommand: run an eval (--dataset, optionally --formulations).",
+        help="run or score an eval; batch export/import; rescore and compare runs",
+        description="Without a subcommand: run the LLM agent on a dataset (--dataset, "
+        "--model, --base-url), or score stored formulations (--formulations DIR).",
     )
-    ev.add_argument("--dataset", help="variant name or alias, e.g. nl4opt, mamo_easy.original")
+    _dataset_options(ev)
     ev.add_argument(
         "--formulations", metavar="DIR", help="score stored <id>.yaml/.json formulations"
     )
-    ev.add_argument("--model", help="model name for the run directory")
-    ev.add_argument("--run-id", help="reuse to resume a run")
-    ev.add_argument("--out-dir", default="runs", help="runs root (default: runs)")
-    ev.add_argument("--limit", type=int, help="first N problems only")
-    ev.add_argument("--ids", help="comma-separated problem ids")
-    ev.add_argument("--concurrency", type=int, default=8)
-    ev.add_argument("--timeout", type=float, help="seconds per problem")
-    ev.add_argument(
-        "--protocols",
-        default=",".join(ALL_PROTOCOLS),
-        help=f"comma-separated scoring protocols (default: all; known: {', '.join(PROTOCOLS)})",
-    )
-    ev.add_argument("--no-progress", action="store_true", help="no live progress line")
-    ev.add_argument("--data-dir", help="mirror folder to read the dataset from")
+    _agent_options(ev)
+    _run_options(ev)
     ev.set_defaults(handler=lambda args: run_command(args, SOLVER_FACTORY))
     ev_sub = ev.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
+
+    p_export = ev_sub.add_parser(
+        "batch-export",
+        help="write the first formulate request of every problem as an OpenAI Batch file",
+        description="Write one OpenAI Batch API line per problem: the agent's first formulate "
+        "request, exactly as a live run sends it. No endpoint is needed.",
+    )
+    _dataset_options(p_export, suppress=True)
+    p_export.add_argument(
+        "-o", "--output", required=True, metavar="FILE.jsonl", help="the requests file to write"
+    )
+    p_export.set_defaults(handler=_eval_batch_export)
+
+    p_import = ev_sub.add_parser(
+        "batch-import",
+        help="score an OpenAI Batch output as first attempts; optionally repair live",
+        description="Turn each reply of an OpenAI Batch output file into the agent's first "
+        "attempt (parse, check, solve) and score it into a run directory. With "
+        "--continue-repairs, failed problems go on with the agent's repair rounds through "
+        "the configured endpoint.",
+    )
+    p_import.add_argument(
+        "batch_files",
+        nargs="+",
+        metavar="BATCH_OUTPUT.jsonl",
+        help="the batch's output file (and, optionally, its error file)",
+    )
+    _dataset_options(p_import, suppress=True)
+    p_import.add_argument(
+        "--continue-repairs",
+        action="store_true",
+        help="repair failed first attempts through the live endpoint",
+    )
+    _agent_options(p_import, suppress=True, batch=True)
+    _run_options(p_import, suppress=True)
+    p_import.set_defaults(handler=_eval_batch_import)
 
     p_rescore = ev_sub.add_parser("rescore", help="re-score a run under another protocol")
     p_rescore.add_argument("run_dir", metavar="RUN_DIR")
@@ -101,6 +135,129 @@ def register(subparsers: Any) -> None:
         "--published", default="highlights", choices=("highlights", "all", "none")
     )
     p_compare.set_defaults(handler=_eval_compare)
+
+
+def _opt(parser: Any, suppress: bool, *flags: str, default: Any = None, **kwargs: Any) -> None:
+    """An option whose default is left to the parent parser when ``suppress`` is set."""
+    parser.add_argument(*flags, default=argparse.SUPPRESS if suppress else default, **kwargs)
+
+
+def _dataset_options(parser: Any, suppress: bool = False) -> None:
+    _opt(parser, suppress, "--dataset", help="variant name or alias, e.g. nl4opt, mamo_easy")
+    _opt(
+        parser,
+        suppress,
+        "--split",
+        choices=("test", "dev", "validation"),
+        help="the family's variant of this split (e.g. nl4opt --split dev)",
+    )
+    _opt(parser, suppress, "--model", help="model name (default: OPTIWISE_MODEL or gpt-4o-mini)")
+    _opt(parser, suppress, "--limit", type=int, help="first N problems only")
+    _opt(parser, suppress, "--ids", help="comma-separated problem ids")
+    _opt(parser, suppress, "--data-dir", help="mirror folder to read the dataset from")
+
+
+def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> None:
+    _opt(parser, suppress, "--base-url", metavar="URL", help="OpenAI-compatible endpoint")
+    if not batch:
+        _opt(
+            parser,
+            suppress,
+            "--samples",
+            type=int,
+            default=1,
+            metavar="N",
+            help="self-consistency samples (default 1)",
+        )
+        _opt(
+            parser,
+            suppress,
+            "--strategy",
+            choices=("formulation", "code", "both"),
+            default="formulation",
+            help="formulation document (default), a Pyomo script, or both",
+        )
+        _opt(parser, suppress, "--review", action="store_true", help="LLM review of solved models")
+    _opt(
+        parser,
+        suppress,
+        "--max-repairs",
+        type=int,
+        default=3,
+        metavar="K",
+        help="repair rounds (default 3)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--time-limit",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds per solve (default 60)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--cache-dir",
+        metavar="DIR",
+        help="LLM response cache (default: OPTIWISE_CACHE_DIR; no cache when unset)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-cache",
+        action="store_true",
+        default=False,
+        help="bypass the response cache",
+    )
+
+
+def _run_options(parser: Any, suppress: bool = False) -> None:
+    _opt(parser, suppress, "--run-id", help="reuse to resume a run")
+    _opt(
+        parser,
+        suppress,
+        "--out-dir",
+        "--out",
+        dest="out_dir",
+        default="runs",
+        metavar="DIR",
+        help="runs root (default: runs)",
+    )
+    _opt(parser, suppress, "--concurrency", type=int, default=8, help="problems at a time")
+    _opt(parser, suppress, "--timeout", type=float, help="seconds per problem")
+    _opt(
+        parser,
+        suppress,
+        "--protocols",
+        default=",".join(ALL_PROTOCOLS),
+        help=f"comma-separated scoring protocols (default: all; known: {', '.join(PROTOCOLS)})",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-progress",
+        action="store_true",
+        default=False,
+        help="no live progress line",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-traces",
+        action="store_true",
+        default=False,
+        help="do not write traces/<trace id>.json",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--json",
+        action="store_true",
+        default=False,
+        help="end standard output with the summary as one JSON object",
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -218,68 +375,447 @@ def _data_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) -> int:
-    """``optiwise eval --dataset NAME``: run the agent (or stored formulations) on a dataset.
+class _Stop(Exception):
+    """A command-line error: the message to print and the exit status."""
 
-    ``solver_factory(args)`` builds the :class:`~evals.runner.Solver`; with
-    ``--formulations DIR`` a :class:`~evals.formulations.FormulationSolver`
-    is used instead and no factory is needed.
-    """
-    from evals.formulations import FormulationSolver
-    from evals.runner import RunConfigMismatch, run_eval, safe_name
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
+
+def _resolve_dataset(args: argparse.Namespace) -> DatasetEntry:
+    """The registry entry of ``--dataset``, switched to its family's ``--split`` variant."""
     if not getattr(args, "dataset", None):
-        _err("usage: optiwise eval --dataset NAME [--formulations DIR] | rescore | compare")
-        return 2
+        raise _Stop("error: --dataset NAME is required (see `optiwise data list`)", 2)
+    entry = get(args.dataset)
+    split = getattr(args, "split", None)
+    if not split or entry.split == split:
+        return entry
+    others = [e for e in list_datasets() if e.family == entry.family and e.split == split]
+    if len(others) == 1:
+        _err(f"note: {entry.name} is a {entry.split} split; using {others[0].name} ({split})")
+        return others[0]
+    if not others:
+        raise _Stop(f"error: {entry.family} has no {split} split (only {entry.split})", 2)
+    names = ", ".join(e.name for e in others)
+    raise _Stop(f"error: {entry.family} has several {split} variants; name one: {names}", 2)
+
+
+def _protocols(args: argparse.Namespace) -> list[str]:
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
-        _err(f"error: unknown protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}")
-        return 2
-    solver: Any
-    if args.formulations:
-        directory = Path(args.formulations)
-        if not directory.is_dir():
-            _err(f"error: {directory} is not a directory")
-            return 2
-        solver = FormulationSolver(directory)
-        model = args.model or f"formulations-{safe_name(directory.resolve().name)}"
-    elif solver_factory is None:
-        _err(
-            "error: the LLM agent is not wired into `optiwise eval` yet; score stored "
-            "formulations with --formulations DIR"
-        )
-        return 2
-    else:
-        solver = solver_factory(args)
-        model = args.model or str(getattr(solver, "model_name", "") or "agent")
-    ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
+        raise _Stop(f"error: unknown protocol(s) {unknown}; known: {', '.join(PROTOCOLS)}", 2)
+    return protocols
+
+
+def _ids(args: argparse.Namespace) -> list[str] | None:
+    return [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
+
+
+def _llm_settings(args: argparse.Namespace) -> Any:
+    """LLM settings from the environment and ``--model``/``--base-url``/``--cache-dir``."""
+    from agent.settings import get_settings
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "model": getattr(args, "model", None),
+            "base_url": getattr(args, "base_url", None),
+            "cache_dir": getattr(args, "cache_dir", None),
+        }.items()
+        if v is not None
+    }
+    if getattr(args, "no_cache", False):
+        overrides["cache_dir"] = None
     try:
-        summary = run_eval(
-            args.dataset,
-            solver,
-            model_name=model,
-            out_dir=args.out_dir,
-            run_id=args.run_id,
-            limit=args.limit,
-            ids=ids,
-            concurrency=args.concurrency,
-            timeout_s=args.timeout,
-            protocols=protocols,
-            progress=not args.no_progress,
-            data_dir=args.data_dir,
-        )
-    except (UnknownDatasetError, DataNotFoundError, RunConfigMismatch, KeyError) as exc:
-        _err(f"error: {exc}")
-        return 1
+        return get_settings(**overrides)
+    except Exception as exc:  # invalid OPTIWISE_* values in the environment
+        raise _Stop(f"error: invalid LLM settings: {exc}", 2) from exc
+
+
+class DeferredAgentSolver:
+    """The agent's solver, built on first use.
+
+    Importing the agent (LangGraph, the openai client) takes seconds; a run
+    that is resumed with nothing left to do never needs it. :meth:`identity`
+    gives the fields a resumed run is checked against without importing it.
+    """
+
+    def __init__(self, args: argparse.Namespace, settings: Any) -> None:
+        self.args = args
+        self.settings = settings
+        self.trace_dir: Path | None = None
+        self._solver: Any = None
+
+    @property
+    def model_name(self) -> str:
+        """The model the requests go to."""
+        return str(self.settings.model)
+
+    def identity(self) -> dict[str, Any]:
+        """The run-defining fields of the ``agent`` section (same values as :meth:`describe`)."""
+        from agent.prompts import PromptSet
+        from evals.agent_solver import DEFAULT_BASE_URL
+
+        return {
+            "model": self.settings.model,
+            "base_url": self.settings.base_url or DEFAULT_BASE_URL,
+            "strategy": self.args.strategy,
+            "samples": self.args.samples,
+            "max_repairs": self.args.max_repairs,
+            "review": self.args.review,
+            "temperature": self.settings.temperature,
+            "prompts_digest": PromptSet.default().digest(),
+        }
+
+    def solver(self) -> Any:
+        """The :class:`~evals.agent_solver.AgentSolver` (built once)."""
+        if self._solver is None:
+            from agent.api import OptimizationAgent
+            from agent.llm import OpenAIChatModel
+            from evals.agent_solver import AgentSolver
+
+            agent = OptimizationAgent(
+                llm=OpenAIChatModel(self.settings),
+                max_repairs=self.args.max_repairs,
+                samples=self.args.samples,
+                review=self.args.review,
+                strategy=self.args.strategy,
+                time_limit=self.args.time_limit,
+            )
+            self._solver = AgentSolver(agent)
+        self._solver.trace_dir = self.trace_dir
+        return self._solver
+
+    def describe(self) -> dict[str, Any]:
+        """The ``agent`` section of the run's ``config.json``."""
+        info: dict[str, Any] = self.solver().describe()
+        return info
+
+    async def solve(self, problem: Any) -> Any:
+        """Solve with the agent (building it first if needed)."""
+        return await self.solver().solve(problem)
+
+
+def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
+    """The default :data:`SOLVER_FACTORY`: the LLM agent on the configured endpoint.
+
+    Raises :class:`~evals.agent_solver.EndpointNotConfigured` when there is no
+    API key and no base URL (the command then exits with status 2).
+    """
+    from evals.agent_solver import EndpointNotConfigured
+
+    settings = _llm_settings(args)
+    if not settings.configured:
+        raise EndpointNotConfigured()
+    if args.samples < 1:
+        raise _Stop(f"error: --samples must be >= 1, got {args.samples}", 2)
+    if args.max_repairs < 0:
+        raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
+    return DeferredAgentSolver(args, settings)
+
+
+# The solver `optiwise eval --dataset` runs; tests swap it (or pass one to run_command).
+SOLVER_FACTORY: SolverFactory | None = agent_solver_factory
+
+# Fields of a config.json section that must not change when a run is resumed.
+_FIXED = {
+    "agent": (
+        "model",
+        "base_url",
+        "strategy",
+        "samples",
+        "max_repairs",
+        "review",
+        "examples",
+        "temperature",
+        "prompts_digest",
+    ),
+    "batch": ("sha256", "continue_repairs"),
+}
+
+
+def record_config(plan: Any, sections: dict[str, dict[str, Any]], *, write: bool = True) -> None:
+    """Add ``sections`` (agent, batch) to the run's ``config.json``; check them on resume.
+
+    A resumed run must not mix answers of another model, prompt set or repair
+    budget into the same results, so a fixed field (present on both sides)
+    that differs is refused. ``write=False`` only checks.
+    """
+    from evals.report import CONFIG_FILE
+    from evals.results import jsonable, write_json_atomic
+    from evals.runner import RunConfigMismatch
+
+    changed = False
+    for name, info in sections.items():
+        info = jsonable(info)
+        existing = plan.config.get(name)
+        if isinstance(existing, dict):
+            for key in _FIXED.get(name, ()):
+                if key in existing and key in info and existing[key] != info[key]:
+                    raise RunConfigMismatch(
+                        f"{plan.run_dir} was run with {name}.{key}={existing.get(key)!r}, "
+                        f"not {info.get(key)!r}; use another --run-id"
+                    )
+            continue
+        if write:
+            plan.config[name] = info
+            changed = True
+    if changed:
+        write_json_atomic(plan.run_dir / CONFIG_FILE, plan.config)
+
+
+def summary_json(summary: Any) -> dict[str, Any]:
+    """The one-line JSON summary of ``--json``: accuracies, rates, tokens, cost, run dir."""
+    protocols = summary.protocols
+    return {
+        "dataset": summary.dataset,
+        "model": summary.model,
+        "run_id": summary.run_id,
+        "run_dir": summary.run_dir,
+        "n": summary.n_expected,
+        "n_done": summary.n_done,
+        "complete": summary.complete,
+        "interrupted": summary.interrupted,
+        "default_protocol": summary.default_protocol,
+        "accuracy": {n: s.accuracy for n, s in protocols.items()},
+        "first_attempt_accuracy": {n: s.first_accuracy for n, s in protocols.items()},
+        "correct": {n: s.correct for n, s in protocols.items()},
+        "first_correct": {n: s.first_correct for n, s in protocols.items()},
+        "scored": {n: s.scored for n, s in protocols.items()},
+        "execution_rate": summary.execution_rate,
+        "first_execution_rate": summary.first_execution_rate,
+        "mean_repair_rounds": summary.mean_repair_rounds,
+        "fixed_by_repair": summary.fixed_by_repair,
+        "prompt_tokens": summary.prompt_tokens,
+        "completion_tokens": summary.completion_tokens,
+        "tokens": summary.prompt_tokens + summary.completion_tokens,
+        "cost_usd": summary.cost_usd,
+        "mean_latency_s": summary.mean_latency_s,
+        "status_counts": summary.status_counts,
+        "error_categories": summary.error_categories,
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _print_summary(summary: Any, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary_json(summary), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return
     print(f"run: {summary.run_dir}")
     for name, score in summary.protocols.items():
-        acc = "–" if score.accuracy is None else f"{100 * score.accuracy:.1f}%"
-        print(f"  {name:<9} {acc:>7}  ({score.correct}/{score.scored})")
+        print(
+            f"  {name:<9} {_pct(score.accuracy):>7}  ({score.correct}/{score.scored})  "
+            f"first attempt {_pct(score.first_accuracy)}"
+        )
+    tokens = summary.prompt_tokens + summary.completion_tokens
+    print(
+        f"  executed {_pct(summary.execution_rate)} (first attempt "
+        f"{_pct(summary.first_execution_rate)}); tokens {tokens:,}; ${summary.cost_usd:.4f}"
+    )
+
+
+def _quiet_stdout() -> Any:
+    """Solver banners written by C code to fd 1 go to stderr while problems run."""
+    import contextlib
+
+    try:
+        from modeling.cli import stdout_to_stderr
+    except ImportError:
+        return contextlib.redirect_stdout(sys.stderr)
+    return stdout_to_stderr()
+
+
+def _execute(
+    args: argparse.Namespace,
+    dataset: Any,
+    solver: Any,
+    *,
+    model: str,
+    ids: list[str] | None,
+    run_id: str | None,
+    sections: dict[str, dict[str, Any]],
+) -> int:
+    """Prepare (or resume) the run, solve what is left, print the summary."""
+    import asyncio
+
+    from evals.results import read_results
+    from evals.runner import execute, finalize, prepare_run
+
+    plan = prepare_run(
+        dataset,
+        model_name=model,
+        out_dir=args.out_dir,
+        run_id=run_id,
+        limit=args.limit,
+        ids=ids,
+        concurrency=args.concurrency,
+        timeout_s=args.timeout,
+        protocols=_protocols(args),
+        data_dir=args.data_dir,
+    )
+    identity = getattr(solver, "identity", None)
+    if callable(identity):
+        record_config(plan, {"agent": identity()}, write=False)
+    done = {r.id for r in read_results(plan.results_path)}
+    if any(p.id not in done for p in plan.problems):
+        describe = getattr(solver, "describe", None)
+        if callable(describe):
+            sections = {"agent": describe(), **sections}
+        record_config(plan, sections)
+        if hasattr(solver, "trace_dir") and not args.no_traces:
+            solver.trace_dir = plan.run_dir / "traces"
+    with _quiet_stdout():
+        try:
+            summary = asyncio.run(execute(plan, solver, progress=not args.no_progress))
+        except KeyboardInterrupt:
+            summary = finalize(plan, interrupted=True)
+    _print_summary(summary, args.json)
     if summary.interrupted:
         _err(f"interrupted: rerun with --run-id {summary.run_id} to resume")
         return 130
     return 0
+
+
+def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) -> int:
+    """``optiwise eval --dataset NAME``: run the agent (or stored formulations) on a dataset.
+
+    ``solver_factory(args)`` builds the :class:`~evals.runner.Solver` (by
+    default the agent over the configured endpoint, imported only when a
+    problem is left to solve); with ``--formulations DIR`` a
+    :class:`~evals.formulations.FormulationSolver` is used instead and no
+    endpoint is needed. Exit status: 0 done, 1 a data or run-directory error,
+    2 a usage error (no dataset, no endpoint, unknown protocol), 130 interrupted.
+    """
+    from evals.agent_solver import EndpointNotConfigured
+    from evals.formulations import FormulationSolver
+    from evals.runner import RunConfigMismatch, safe_name
+
+    try:
+        if not getattr(args, "dataset", None):
+            raise _Stop(
+                "usage: optiwise eval --dataset NAME --model M [--base-url URL] | "
+                "--formulations DIR | batch-export | batch-import | rescore | compare",
+                2,
+            )
+        _protocols(args)
+        solver: Any
+        if args.formulations:
+            directory = Path(args.formulations)
+            if not directory.is_dir():
+                raise _Stop(f"error: {directory} is not a directory", 2)
+            solver = FormulationSolver(directory)
+            model = args.model or f"formulations-{safe_name(directory.resolve().name)}"
+        elif solver_factory is None:
+            raise _Stop("error: no solver: score stored formulations with --formulations DIR", 2)
+        else:
+            solver = solver_factory(args)
+            model = args.model or str(getattr(solver, "model_name", "") or "agent")
+        entry = _resolve_dataset(args)
+        return _execute(
+            args, entry, solver, model=model, ids=_ids(args), run_id=args.run_id, sections={}
+        )
+    except EndpointNotConfigured as exc:
+        _err(str(exc))
+        return 2
+    except _Stop as exc:
+        _err(str(exc))
+        return exc.status
+    except (UnknownDatasetError, DataNotFoundError, RunConfigMismatch, KeyError) as exc:
+        _err(f"error: {exc}")
+        return 1
+
+
+def _eval_batch_export(args: argparse.Namespace) -> int:
+    from agent.api import OptimizationAgent
+    from agent.llm import OpenAIChatModel
+    from evals.batch import export_requests
+
+    try:
+        entry = _resolve_dataset(args)
+        settings = _llm_settings(args).merged(cache_dir=None)
+        agent = OptimizationAgent(llm=OpenAIChatModel(settings))
+        lines = export_requests(
+            entry, args.output, agent, limit=args.limit, ids=_ids(args), data_dir=args.data_dir
+        )
+    except _Stop as exc:
+        _err(str(exc))
+        return exc.status
+    except (UnknownDatasetError, DataNotFoundError, KeyError, OSError) as exc:
+        _err(f"error: {exc}")
+        return 1
+    print(f"wrote {len(lines)} requests ({entry.name}, model {settings.model}) to {args.output}")
+    _err(
+        "next: upload it with purpose 'batch', create a batch on /v1/chat/completions, then\n"
+        f"  optiwise eval batch-import --dataset {entry.name} --model {settings.model} "
+        "OUTPUT.jsonl [--continue-repairs]"
+    )
+    return 0
+
+
+def _eval_batch_import(args: argparse.Namespace) -> int:
+    from agent.context import AgentConfig
+    from agent.llm import OpenAIChatModel
+    from agent.prompts import PromptSet
+    from evals.agent_solver import EndpointNotConfigured
+    from evals.batch import BatchFormatError, BatchImportSolver, load_batch_output
+    from evals.loaders import load
+    from evals.runner import RunConfigMismatch
+
+    try:
+        if args.max_repairs < 0:
+            raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
+        entry = _resolve_dataset(args)
+        _protocols(args)
+        settings = _llm_settings(args)
+        live = None
+        if args.continue_repairs:
+            if not settings.configured:
+                raise EndpointNotConfigured()
+            live = OpenAIChatModel(settings)
+        dataset = load(entry, data_dir=args.data_dir)
+        output, answered = load_batch_output(dataset, args.batch_files)
+        if not answered:
+            raise _Stop(f"error: the batch output answers no problem of {dataset.name}")
+        solver = BatchImportSolver(
+            output,
+            dataset=dataset.name,
+            model=settings.model,
+            config=AgentConfig(max_repairs=args.max_repairs, time_limit=args.time_limit),
+            prompts=PromptSet.default(),
+            live=live,
+        )
+        run_id = args.run_id or f"batch-{output.sha256[:10]}" + ("-repairs" if live else "")
+        return _execute(
+            args,
+            dataset,
+            solver,
+            model=settings.model,
+            ids=_ids(args) or answered,
+            run_id=run_id,
+            sections={"batch": solver.batch_info()},
+        )
+    except EndpointNotConfigured as exc:
+        _err(str(exc).replace("optiwise eval:", "optiwise eval batch-import --continue-repairs:"))
+        return 2
+    except _Stop as exc:
+        _err(str(exc))
+        return exc.status
+    except (
+        UnknownDatasetError,
+        DataNotFoundError,
+        RunConfigMismatch,
+        BatchFormatError,
+        KeyError,
+        OSError,
+    ) as exc:
+        _err(f"error: {exc}")
+        return 1
 
 
 def _eval_rescore(args: argparse.Namespace) -> int:

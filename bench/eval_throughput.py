@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Eval throughput: how close an eval run gets to the LLM's latency bound, and resume cost.
+
+A toy dataset of N problems (default 200) cycles over the LP sample problems
+(datasets/samples/*.yaml; ``--all-samples``: every class) that the agent solves in one
+LLM call; a loopback OpenAI-compatible stub answers each with that sample's own
+reference formulation after sleeping ``--latency`` seconds (default 1).
+The stub runs in its own process, so its threads do not compete for our GIL (a real
+LLM server does not share our CPU either). Each problem goes through the whole stack:
+the eval runner (semaphore, scoring, results.jsonl with fsync), AgentSolver, the
+agent graph, the real ``openai`` client over loopback HTTP, checking, solving.
+
+For every concurrency C (default 1, 16, 64) the wall time is compared with
+
+- the ideal N x L / C, and
+- ceil(N / C) x L: requests go out in rounds of C, so when C does not divide N
+  the last round is partly empty and the ideal cannot be reached (200 at C=64 needs
+  4 rounds: 4 s, not 3.125 s). A run of C x ceil(N/C) problems (whole rounds) is
+  added at the top concurrency to show the ratio without that artefact.
+
+"harness only" rows replace the agent by a solver that sleeps L and answers: what the
+runner alone costs. "agent, no HTTP" rows run the same agent over an in-process FakeLLM
+that sleeps L: the difference to the "agent" rows is the openai client, httpx and the
+loopback socket. Per problem the table shows the mean latency above L (the time a
+problem spent outside the LLM call) and our process's CPU time per problem.
+
+Resume: the finished top-concurrency run is run again (every id is skipped), once in
+process (prepare_run + execute) and once through the real command line in a fresh
+interpreter (``optiwise eval --dataset toy --run-id ...``), imports included.
+Targets: >= 90% of the ideal at concurrency 64 (see the rounds note), resume < 2 s.
+
+Usage: python bench/eval_throughput.py [--quick] [--problems 200] [--latency 1.0]
+                                       [--concurrency 1,16,64] [--c1-problems N]
+                                       [--all-samples] [--agent-only] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent.api import OptimizationAgent  # noqa: E402
+from agent.llm import OpenAIChatModel  # noqa: E402
+from agent.settings import LLMSettings  # noqa: E402
+from agent.stub_server import StubServer  # noqa: E402
+from evals.agent_solver import AgentSolver  # noqa: E402
+from evals.loaders import Dataset  # noqa: E402
+from evals.problems import Problem, normalize_answer  # noqa: E402
+from evals.results import read_results  # noqa: E402
+from evals.runner import Solver, execute, prepare_run  # noqa: E402
+
+SAMPLES = ROOT / "datasets" / "samples"
+TARGET_RATIO = 0.9
+TARGET_RESUME_S = 2.0
+MODEL = "stub-model"
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    problem: str
+    formulation: dict[str, Any]
+    objective: float | None
+    model_class: str
+
+
+def load_samples() -> list[Sample]:
+    out = []
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        answer = data.get("answer") or {}
+        out.append(
+            Sample(
+                id=str(data["id"]),
+                problem=str(data["problem"]).strip(),
+                formulation=data["formulation"],
+                objective=answer.get("objective") if answer.get("status") == "optimal" else None,
+                model_class=str(data.get("model_class") or ""),
+            )
+        )
+    return out
+
+
+def toy_dataset(samples: list[Sample], n: int) -> Dataset:
+    problems = tuple(
+        Problem(
+            id=f"q{i:04d}-{s.id}",
+            dataset="toy.samples",
+            question=s.problem,
+            answer=normalize_answer(s.objective if s.objective is not None else "infeasible"),
+        )
+        for i, s in ((i, samples[i % len(samples)]) for i in range(n))
+    )
+    return Dataset(name="toy.samples", family="toy", variant="samples", problems=problems)
+
+
+# ---------------------------------------------------------------- the stub
+
+
+class Replier:
+    """The stub's handler: the reference formulation of the problem the request names."""
+
+    def __init__(self, replies: Mapping[str, str]) -> None:
+        self.replies = dict(replies)
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        text = str(body["messages"][-1]["content"]).split("## Problem\n\n", 1)[-1]
+        for problem, reply in self.replies.items():
+            if text.startswith(problem):
+                return reply
+        return '{"error": "unknown problem"}'
+
+
+def serve_stub(replies: dict[str, str], conn: Connection) -> None:
+    """The stub in its own process; the parent sets its latency through ``conn``."""
+    with StubServer(handler=Replier(replies)) as stub:
+        conn.send(stub.base_url)
+        while True:
+            message = conn.recv()
+            if message == "stop":
+                return
+            if message == "in_flight":
+                conn.send(stub.max_in_flight)
+                continue
+            stub.latency = float(message)
+            stub.max_in_flight = 0
+            conn.send("ok")
+
+
+@contextlib.contextmanager
+def remote_stub(samples: list[Sample]) -> Iterator[tuple[str, Connection]]:
+    replies = {s.problem: json.dumps(s.formulation) for s in samples}
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    process = ctx.Process(target=serve_stub, args=(replies, theirs), daemon=True)
+    process.start()
+    try:
+        yield str(ours.recv()), ours
+    finally:
+        ours.send("stop")
+        process.join(timeout=5)
+        if process.is_alive():
+            process.terminate()
+
+
+def set_latency(control: Connection, latency: float) -> None:
+    control.send(latency)
+    control.recv()
+
+
+def make_agent(base_url: str) -> OptimizationAgent:
+    settings = LLMSettings(
+        base_url=base_url,
+        api_key=SecretStr("bench-key"),
+        model=MODEL,
+        timeout=120.0,
+        max_retries=0,
+        cache_dir=None,
+    )
+    return OptimizationAgent(llm=OpenAIChatModel(settings), max_repairs=1)
+
+
+@contextlib.contextmanager
+def quiet_fd1() -> Iterator[None]:
+    """Solver banners written by C code to fd 1 go to stderr, so the report stays clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class SleepingSolver:
+    """The harness alone: sleeps like the LLM, then answers the reference value."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+
+    async def solve(self, problem: Problem) -> dict[str, Any]:
+        await asyncio.sleep(self.latency)
+        answer = problem.answer
+        if answer.kind == "infeasible":
+            return {"status": "infeasible", "trace_id": "t"}
+        return {"status": "optimal", "objective": answer.value, "trace_id": "t"}
+
+
+# ------------------------------------------------------------------ timing
+
+
+@dataclass
+class Row:
+    kind: str
+    concurrency: int
+    problems: int
+    latency_s: float
+    wall_s: float
+    ideal_s: float
+    bound_s: float
+    ratio_ideal: float
+    ratio_bound: float
+    mean_extra_ms: float
+    cpu_ms_per_problem: float
+    accuracy: float | None
+    statuses: dict[str, int] = field(default_factory=dict)
+    peak_in_flight: int | None = None
+
+
+def timed_run(
+    kind: str,
+    dataset: Dataset,
+    solver: Solver,
+    out: Path,
+    run_id: str,
+    concurrency: int,
+    latency: float,
+    control: Connection | None = None,
+) -> Row:
+    plan = prepare_run(
+        dataset, model_name=MODEL, out_dir=out, run_id=run_id, concurrency=concurrency
+    )
+    n = len(plan.problems)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    summary = asyncio.run(execute(plan, solver, progress=False))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    results = read_results(plan.results_path)
+    extra = statistics.fmean(r.latency_s for r in results) - latency
+    peak = None
+    if control is not None:
+        control.send("in_flight")
+        peak = int(control.recv())
+    ideal = n * latency / concurrency
+    bound = math.ceil(n / concurrency) * latency
+    row = Row(
+        kind=kind,
+        concurrency=concurrency,
+        problems=n,
+        latency_s=latency,
+        wall_s=wall,
+        ideal_s=ideal,
+        bound_s=bound,
+        ratio_ideal=ideal / wall,
+        ratio_bound=bound / wall,
+        mean_extra_ms=1000 * extra,
+        cpu_ms_per_problem=1000 * cpu / n,
+        accuracy=summary.accuracy,
+        statuses=dict(summary.status_counts),
+        peak_in_flight=peak,
+    )
+    print(
+        f"  {kind:<13} C={concurrency:>3} N={n:>3}: {wall:6.2f} s (ideal {ideal:.2f} s "
+        f"{row.ratio_ideal:.1%}, rounds bound {bound:.2f} s {row.ratio_bound:.1%}); "
+        f"+{row.mean_extra_ms:.1f} ms/problem over L, CPU {row.cpu_ms_per_problem:.1f} ms/problem",
+        file=sys.stderr,
+    )
+    return row
+
+
+def pick_samples(samples: list[Sample], base_url: str, all_samples: bool) -> list[Sample]:
+    """The LP samples (all samples with ``all_samples``) that the agent solves in one call.
+
+    A repair round would double a problem's latency, and a slow MILP or NLP solve is
+    CPU work that no concurrency hides on a small machine: this bench measures the eval
+    pipeline, so by default it uses the class most benchmark problems belong to (LP).
+    """
+    agent = make_agent(base_url)
+    chosen = [s for s in samples if all_samples or s.model_class == "LP"]
+
+    async def probe() -> list[Any]:
+        return [await agent.asolve(s.problem) for s in chosen]
+
+    results = asyncio.run(probe())
+    return [
+        s
+        for s, r in zip(chosen, results, strict=True)
+        if r.status == "optimal" and len(r.trace.llm_calls) == 1
+    ]
+
+
+def fake_agent(samples: list[Sample], latency: float) -> OptimizationAgent:
+    """The same agent over an in-process FakeLLM that sleeps ``latency``: no HTTP stack."""
+    from agent.fake import FakeLLM
+
+    replier = Replier({s.problem: json.dumps(s.formulation) for s in samples})
+    fake = FakeLLM(
+        rules=[(lambda _text: True, lambda messages: replier({"messages": messages}))],
+        model=MODEL,
+        latency=latency,
+    )
+    return OptimizationAgent(llm=fake, max_repairs=1)
+
+
+# ------------------------------------------------------------------- resume
+
+REGISTRY = """
+[[dataset]]
+name = "toy.samples"
+family = "toy"
+variant = "samples"
+title = "bench problems"
+repo = "optiwise/bench"
+commit = "0000000"
+path = "toy.jsonl"
+local_path = "toy/samples.jsonl"
+format = "jsonl"
+license = "MIT"
+count = {count}
+id_field = "id"
+"""
+
+
+def resume_in_process(dataset: Dataset, solver: Solver, out: Path, run_id: str) -> float:
+    t0 = time.perf_counter()
+    plan = prepare_run(dataset, model_name=MODEL, out_dir=out, run_id=run_id, concurrency=64)
+    summary = asyncio.run(execute(plan, solver, progress=False))
+    elapsed = time.perf_counter() - t0
+    assert summary.complete and summary.n_done == len(dataset.problems)
+    return elapsed
+
+
+def resume_cli(dataset: Dataset, out: Path, run_id: str, base_url: str) -> tuple[float, float]:
+    """``optiwise eval`` on the finished run in a fresh interpreter; and the CLI's start-up.
+
+    The start-up is Python plus the command line's own imports (``optiwise --help``);
+    the agent (LangGraph, openai) is imported only when a problem is left to solve.
+    """
+    data = out / "data"
+    (data / "toy").mkdir(parents=True, exist_ok=True)
+    records = [
+        {"id": p.id, "en_question": p.question, "en_answer": p.answer.raw} for p in dataset.problems
+    ]
+    (data / "toy" / "samples.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
+    registry = out / "registry.toml"
+    registry.write_text(REGISTRY.format(count=len(records)), encoding="utf-8")
+    env = {**os.environ, "OPTIWISE_REGISTRY": str(registry)}
+    command = [
+        sys.executable,
+        "-m",
+        "agent.cli",
+        "eval",
+        "--dataset",
+        "toy.samples",
+        "--model",
+        MODEL,
+        "--base-url",
+        base_url,
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--run-id",
+        run_id,
+        "--no-progress",
+        "--json",
+    ]
+    t0 = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"optiwise eval failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n_done"] == len(records), summary
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import agent.cli; agent.cli.build_parser()"],
+        cwd=ROOT,
+        check=True,
+    )
+    return elapsed, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------- report
+
+
+def report(rows: list[Row], resume: dict[str, float], top: int, fast: list[Sample]) -> None:
+    print("\n## Eval throughput (stub latency L per request, stub in its own process)\n")
+    print(f"problems cycle over {len(fast)} samples: {', '.join(s.id for s in fast)}\n")
+    print(
+        "| run | C | N | L s | wall s | ideal N·L/C s | ideal / wall | ceil(N/C)·L s | "
+        "bound / wall | mean latency − L ms | CPU ms / problem | peak in flight | accuracy |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        acc = "–" if r.accuracy is None else f"{r.accuracy:.0%}"
+        peak = "–" if r.peak_in_flight is None else str(r.peak_in_flight)
+        print(
+            f"| {r.kind} | {r.concurrency} | {r.problems} | {r.latency_s:g} | {r.wall_s:.2f} | "
+            f"{r.ideal_s:.2f} | {r.ratio_ideal:.1%} | {r.bound_s:.2f} | {r.ratio_bound:.1%} | "
+            f"{r.mean_extra_ms:.1f} | {r.cpu_ms_per_problem:.1f} | {peak} | {acc} |"
+        )
+    agent_rows = [r for r in rows if r.kind == "agent" and r.concurrency == top]
+    if agent_rows:
+        main, *whole = agent_rows
+        verdict = "PASS" if main.ratio_ideal >= TARGET_RATIO else "below"
+        print(
+            f"\nagent at concurrency {top}, {main.problems} problems: {main.ratio_ideal:.1%} of "
+            f"the ideal N·L/C (target >= {TARGET_RATIO:.0%}: {verdict}); {main.ratio_bound:.1%} "
+            f"of the ceil(N/C)·L bound; overhead wall − bound = {main.wall_s - main.bound_s:.2f} s"
+        )
+        if main.problems % top:
+            best = main.ideal_s / main.bound_s
+            print(
+                f"note: {main.problems} problems at C={top} take {math.ceil(main.problems / top)} "
+                f"rounds; with zero overhead the ideal ratio cannot exceed {best:.1%}."
+            )
+        for w in whole:
+            verdict = "PASS" if w.ratio_ideal >= TARGET_RATIO else "below"
+            print(
+                f"whole rounds ({w.problems} problems at C={top}): {w.ratio_ideal:.1%} of the "
+                f"ideal (target >= {TARGET_RATIO:.0%}: {verdict})"
+            )
+    if resume:
+        verdict = "PASS" if resume["cli_s"] < TARGET_RESUME_S else "over"
+        print(
+            f"\nresume of a finished {resume['problems']:.0f}-problem run: in process "
+            f"{1000 * resume['in_process_first_s']:.0f} ms the first time, "
+            f"{1000 * resume['in_process_s']:.0f} ms best of 3; `optiwise eval` in a fresh "
+            "interpreter "
+            f"{resume['cli_s']:.2f} s, of which {resume['imports_s']:.2f} s is starting Python and "
+            f"building the command line (target < {TARGET_RESUME_S:.0f} s: {verdict})"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="16 problems at concurrency 1")
+    parser.add_argument("--problems", type=int, default=200, help="problems per run (N)")
+    parser.add_argument("--latency", type=float, default=1.0, help="stub seconds per request")
+    parser.add_argument("--concurrency", default="1,16,64", help="levels, e.g. 16,64")
+    parser.add_argument("--c1-problems", type=int, help="problems at concurrency 1")
+    parser.add_argument(
+        "--all-samples", action="store_true", help="every sample class, not only LP"
+    )
+    parser.add_argument(
+        "--agent-only", action="store_true", help="skip the harness-only and no-HTTP rows"
+    )
+    parser.add_argument("--json", metavar="OUT", help="also write every record as JSON")
+    args = parser.parse_args(argv)
+    levels = sorted({int(x) for x in args.concurrency.split(",") if x.strip()})
+    top = max(levels)
+    c1 = args.c1_problems or (16 if args.quick else args.problems)
+    samples = load_samples()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"# Eval throughput (Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {load:.2f} at start)"
+    )
+    t_start = time.perf_counter()
+    rows: list[Row] = []
+    resume: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="optiwise-bench-") as tmp, quiet_fd1():
+        out = Path(tmp)
+        with remote_stub(samples) as (base_url, control):
+            fast = pick_samples(samples, base_url, args.all_samples)
+            agent = make_agent(base_url)
+            solver = AgentSolver(agent)
+            warm = toy_dataset(fast, min(64, args.problems))
+            timed_run("warm-up", warm, solver, out, "warm", 64, 0.0, control)
+            set_latency(control, args.latency)
+            for c in levels:
+                n = c1 if c == 1 else args.problems
+                dataset = toy_dataset(fast, n)
+                if not args.agent_only:
+                    rows.append(
+                        timed_run(
+                            "harness only",
+                            dataset,
+                            SleepingSolver(args.latency),
+                            out,
+                            f"h{c}",
+                            c,
+                            args.latency,
+                        )
+                    )
+                if c > 1 and not args.agent_only:
+                    rows.append(
+                        timed_run(
+                            "agent, no HTTP",
+                            dataset,
+                            AgentSolver(fake_agent(fast, args.latency)),
+                            out,
+                            f"f{c}",
+                            c,
+                            args.latency,
+                        )
+                    )
+                rows.append(
+                    timed_run("agent", dataset, solver, out, f"c{c}", c, args.latency, control)
+                )
+            if args.problems % top:
+                whole = toy_dataset(fast, top * math.ceil(args.problems / top))
+                rows.append(
+                    timed_run("agent", whole, solver, out, f"w{top}", top, args.latency, control)
+                )
+            finished = toy_dataset(fast, args.problems)
+            resume["problems"] = float(args.problems)
+            times = [resume_in_process(finished, solver, out, f"c{top}") for _ in range(3)]
+            resume["in_process_first_s"], resume["in_process_s"] = times[0], min(times)
+            resume["cli_s"], resume["imports_s"] = resume_cli(finished, out, f"c{top}", base_url)
+    report(rows, resume, top, fast)
+    if c1 != args.problems and 1 in levels:
+        print(
+            f"concurrency 1 ran {c1} problems (not {args.problems}): at L = {args.latency:g} s the "
+            f"full size takes {args.problems * args.latency:.0f} s; pass --c1-problems to change."
+        )
+    print(f"\n(total bench time {time.perf_counter() - t_start:.1f} s)")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "samples": [s.id for s in fast],
+                    "rows": [asdict(r) for r in rows],
+                    "resume": resume,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The LLM agent as an eval :class:`~evals.runner.Solver`.
+
+:class:`AgentSolver` sends a benchmark problem's text to
+:meth:`agent.OptimizationAgent.asolve` and turns the :class:`~agent.api.AgentResult`
+into the runner's outcome mapping: the final answer, the answer before any
+repair round (what papers report "without self-correction"), the repair
+rounds, the kinds of errors met, tokens, cost, latency, the trace id and the
+formulation::
+
+    from agent import OptimizationAgent
+    from evals import run_eval
+    from evals.agent_solver import AgentSolver
+
+    solver = AgentSolver(OptimizationAgent(model="gpt-4o-mini", max_repairs=3))
+    summary = run_eval("nl4opt", solver, model_name="gpt-4o-mini")
+
+:func:`agent_info` describes the agent for a run's ``config.json`` (model,
+endpoint, strategy, samples, repair rounds, prompt-set digest; never the key).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals.problems import Problem
+
+if TYPE_CHECKING:
+    from agent.api import AgentResult, OptimizationAgent
+
+__all__ = [
+    "AgentSolver",
+    "EndpointNotConfigured",
+    "agent_info",
+    "outcome_from_result",
+    "save_trace",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+NO_ENDPOINT = """\
+optiwise eval: no LLM endpoint is configured.
+Set one of:
+  export OPENAI_API_KEY=sk-...                      # OpenAI
+  export OPENAI_BASE_URL=http://localhost:11434/v1  # a local OpenAI-compatible server
+or pass --base-url URL (and --model NAME). Without an endpoint, score stored
+formulations with --formulations DIR, or import an OpenAI batch output with
+`optiwise eval batch-import`."""
+
+
+class EndpointNotConfigured(RuntimeError):
+    """No API key and no base URL: the agent has nowhere to send its requests."""
+
+    def __init__(self, message: str = NO_ENDPOINT) -> None:
+        super().__init__(message)
+
+
+def _first_attempt(result: AgentResult) -> tuple[str, float | None]:
+    """The answer before repair; with several samples, their first attempts' vote."""
+    from agent.api import SOLVED, AgentResult, vote
+
+    if len(result.candidates) <= 1:
+        status = result.first_attempt_status
+        objective = result.first_attempt_objective if status in SOLVED else None
+        return status, objective
+    firsts = []
+    for c in result.candidates:
+        status = c.first_attempt_status
+        objective = c.first_attempt_objective if status in SOLVED else None
+        firsts.append(AgentResult(status=status, objective=objective))
+    tally = vote(firsts, result.votes["rtol"] if result.votes else 1e-6)
+    pick = tally["winner_candidate"]
+    chosen = firsts[pick if pick is not None else 0]
+    return chosen.status, chosen.objective
+
+
+def outcome_from_result(result: AgentResult) -> dict[str, Any]:
+    """The runner's outcome mapping (see :class:`~evals.runner.SolveOutcome`) of one run."""
+    first_status, first_objective = _first_attempt(result)
+    usage = result.usage
+    return {
+        "status": result.status,
+        "objective": result.objective,
+        "first_status": first_status,
+        "first_objective": first_objective,
+        "repair_rounds": result.repairs,
+        "error_categories": list(result.error_categories),
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "latency_s": result.duration_s,
+        "trace_id": result.trace.id,
+        "formulation": result.formulation,
+        "message": result.message,
+    }
+
+
+def agent_info(agent: OptimizationAgent) -> dict[str, Any]:
+    """What a run's ``config.json`` records about the agent (no API key, ever)."""
+    llm = agent.llm
+    settings = getattr(llm, "settings", None)
+    config = agent.config
+    info: dict[str, Any] = {
+        "llm": type(llm).__name__,
+        "model": getattr(llm, "model_name", None),
+        "base_url": None,
+        "strategy": config.strategy,
+        "samples": config.samples,
+        "max_repairs": config.max_repairs,
+        "review": config.review,
+        "time_limit": config.time_limit,
+        "backend": config.backend,
+        "examples": config.examples,
+        "sample_temperature": config.sample_temperature if config.samples > 1 else None,
+        "prompts_digest": agent.prompts.digest(),
+    }
+    if settings is not None:
+        info.update(
+            base_url=settings.base_url or DEFAULT_BASE_URL,
+            temperature=settings.temperature,
+            seed=settings.seed,
+            max_tokens=settings.max_tokens,
+            json_mode=settings.json_mode,
+            cache_dir=str(settings.cache_dir) if settings.cache_dir is not None else None,
+        )
+    return info
+
+
+class AgentSolver:
+    """A :class:`~evals.runner.Solver` that asks an :class:`~agent.OptimizationAgent`.
+
+    One agent serves every problem (its chat model is safe to share between
+    asyncio tasks). With ``trace_dir`` set, each run's trace is written to
+    ``trace_dir/<trace id>.json``, the id the result line records.
+    """
+
+    def __init__(self, agent: OptimizationAgent, *, trace_dir: str | Path | None = None) -> None:
+        self.agent = agent
+        self.trace_dir = Path(trace_dir) if trace_dir is not None else None
+
+    def __repr__(self) -> str:
+        return f"AgentSolver({self.agent!r})"
+
+    @property
+    def model_name(self) -> str:
+        """The model the agent's chat model sends requests to."""
+        llm = self.agent.llm
+        return str(getattr(llm, "model_name", "") or type(llm).__name__)
+
+    def describe(self) -> dict[str, Any]:
+        """The ``agent`` section of the run's ``config.json``."""
+        return agent_info(self.agent)
+
+    async def solve(self, problem: Problem) -> dict[str, Any]:
+        """Formulate, solve and repair ``problem.question``; the scored outcome."""
+        result = await self.agent.asolve(problem.question)
+        if self.trace_dir is not None:
+            save_trace(result, self.trace_dir)
+        return outcome_from_result(result)
+
+
+def save_trace(result: AgentResult, directory: Path) -> None:
+    """Write ``result``'s trace to ``directory/<trace id>.json`` (an I/O error is ignored)."""
+    try:
+        result.trace.save(directory / f"{result.trace.id}.json")
+    except OSError:
+        pass  # a trace is a convenience; the result line is what counts
