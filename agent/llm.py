@@ -382,6 +382,16 @@ class OpenAIChatModel:
                 params["stream_options"] = {"include_usage": True}
         return params
 
+    def request_params(self, messages: Sequence[ChatMessage], **overrides: Any) -> dict[str, Any]:
+        """The chat-completions body this model would send (no timeout), e.g. for a batch file.
+
+        The same preparation as a live call decides model, temperature, seed, token cap
+        and ``response_format``, so an exported request matches what ``complete`` sends.
+        """
+        params = self._api_params(self._prepare(messages, dict(overrides)), stream=False)
+        params.pop("timeout", None)
+        return params
+
     def _retry_delay(
         self, call: _Call, params: dict[str, Any], exc: Exception, attempt: int
     ) -> float | None:

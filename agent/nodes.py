@@ -327,11 +327,15 @@ def _messages(ctx: RunContext, name: str, **variables: Any) -> list[ChatMessage]
 # ------------------------------------------------------------------ formulate
 
 
-def _formulate_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
-    problem = problem_text(state)
+def formulate_messages(problem: str, ctx: RunContext) -> list[ChatMessage]:
+    """The messages of the first formulate request for ``problem`` (also used by batch export)."""
     examples_dir = str(ctx.config.examples_dir) if ctx.config.examples_dir else None
     examples = render_examples(pick_examples(problem, ctx.config.examples, examples_dir))
-    return LLMRequest("formulate", _messages(ctx, "formulate", problem=problem, examples=examples))
+    return _messages(ctx, "formulate", problem=problem, examples=examples)
+
+
+def _formulate_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
+    return LLMRequest("formulate", formulate_messages(problem_text(state), ctx))
 
 
 def _document_update(

@@ -113,10 +113,7 @@ def formulate_messages(
         config=config or AgentConfig(),
         prompts=prompts or PromptSet.default(),
     )
-    request = nodes._formulate_request({"problem": problem}, ctx)
-    if not isinstance(request, nodes.LLMRequest):
-        raise RuntimeError("the formulate step built no LLM request")
-    return list(request.messages)
+    return nodes.formulate_messages(problem, ctx)
 
 
 def request_body(
@@ -132,10 +129,7 @@ def request_body(
 
     if not isinstance(llm, OpenAIChatModel):
         raise TypeError(f"a batch request needs an OpenAIChatModel, not {type(llm).__name__}")
-    call = llm._prepare(messages, {"json": True, "cache": False, **overrides})
-    params = llm._api_params(call, stream=False)
-    params.pop("timeout", None)
-    return params
+    return llm.request_params(messages, **{"json": True, "cache": False, **overrides})
 
 
 def batch_request(agent: OptimizationAgent, dataset: str, problem: Problem) -> dict[str, Any]:
