@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from spec_example import TRANSPORT
 
 from modeling import compile_model, solve
 from modeling.diagnostics import (
@@ -36,36 +37,6 @@ from modeling.diagnostics import (
 from modeling.result import SolveResult, Status
 
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
-
-TRANSPORT: dict[str, Any] = {
-    "name": "transport",
-    "sets": {"Plants": ["seattle", "san_diego"], "Markets": ["new_york", "chicago", "topeka"]},
-    "parameters": {
-        "supply": {"index": ["Plants"], "values": [350, 600]},
-        "demand": {
-            "index": ["Markets"],
-            "values": {"new_york": 325, "chicago": 300, "topeka": 275},
-        },
-        "cost": {"index": ["Plants", "Markets"], "values": [[2.5, 1.7, 1.8], [2.5, 1.8, 1.4]]},
-    },
-    "variables": {"ship": {"index": ["Plants", "Markets"], "type": "continuous"}},
-    "objective": {
-        "sense": "minimize",
-        "expression": "sum(cost[p, m] * ship[p, m] for p in Plants for m in Markets)",
-    },
-    "constraints": [
-        {
-            "name": "capacity",
-            "forall": "for p in Plants",
-            "expression": "sum(ship[p, m] for m in Markets) <= supply[p]",
-        },
-        {
-            "name": "meet_demand",
-            "forall": "for m in Markets",
-            "expression": "sum(ship[p, m] for p in Plants) >= demand[m]",
-        },
-    ],
-}
 
 
 def short_supply() -> dict[str, Any]:

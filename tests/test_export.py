@@ -18,6 +18,7 @@ from typing import Any
 
 import highspy
 import pytest
+from spec_example import TRANSPORT
 
 from modeling import compile_model, solve
 from modeling.compiler import ModelClass
@@ -33,35 +34,6 @@ from modeling.result import Status
 
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 
-TRANSPORT: dict[str, Any] = {
-    "name": "transport",
-    "sets": {"Plants": ["seattle", "san_diego"], "Markets": ["new_york", "chicago", "topeka"]},
-    "parameters": {
-        "supply": {"index": ["Plants"], "values": [350, 600]},
-        "demand": {
-            "index": ["Markets"],
-            "values": {"new_york": 325, "chicago": 300, "topeka": 275},
-        },
-        "cost": {"index": ["Plants", "Markets"], "values": [[2.5, 1.7, 1.8], [2.5, 1.8, 1.4]]},
-    },
-    "variables": {"ship": {"index": ["Plants", "Markets"], "type": "continuous"}},
-    "objective": {
-        "sense": "minimize",
-        "expression": "sum(cost[p, m] * ship[p, m] for p in Plants for m in Markets)",
-    },
-    "constraints": [
-        {
-            "name": "capacity",
-            "forall": "for p in Plants",
-            "expression": "sum(ship[p, m] for m in Markets) <= supply[p]",
-        },
-        {
-            "name": "meet_demand",
-            "forall": "for m in Markets",
-            "expression": "sum(ship[p, m] for p in Plants) >= demand[m]",
-        },
-    ],
-}
 
 KNAPSACK: dict[str, Any] = {
     "name": "knapsack",
