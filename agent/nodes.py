@@ -945,7 +945,8 @@ def _explain_text(state: AgentState, ctx: RunContext) -> str:
 def _explain_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
     text = _explain_text(state, ctx)
     outcome = outcome_line(state, ctx)
-    base: Update = {"answer": text + (f"\n{outcome}" if outcome else ""), "outcome": outcome}
+    extra = f"\n{outcome}" if outcome and outcome not in text else ""
+    base: Update = {"answer": text + extra, "outcome": outcome}
     if not ctx.config.explain_with_llm or state.get("fatal"):
         return base
     result = {
@@ -962,6 +963,8 @@ def _explain_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
 def _explain_finish(state: AgentState, ctx: RunContext, outcome: LLMOutcome) -> Update:
     text = _explain_text(state, ctx)
     line = outcome_line(state, ctx)
+    if line and line in text:  # e.g. an LLM failure is both the explanation and the outcome
+        line = ""
     if outcome.error is not None or not outcome.text.strip():
         return {"answer": text + (f"\n{line}" if line else ""), "outcome": line}
     return {"answer": outcome.text.strip() + (f"\n\n{line}" if line else ""), "outcome": line}

@@ -437,3 +437,14 @@ def test_the_code_route_result_is_reported_like_any_other(
     assert result.strategy == "code" and result.attempts[0].source == "code"
     assert seen["max_repairs"] == 1 and "timeout_s" in seen
     assert any(e["kind"] == "code_route" for e in result.trace.events)
+
+
+def test_an_llm_failure_is_reported_once() -> None:
+    from agent import OptimizationAgent
+    from agent.errors import AuthError
+    from agent.fake import FakeLLM
+
+    agent = OptimizationAgent(llm=FakeLLM([AuthError("bad key")]), max_repairs=0)
+    result = agent.solve("Maximize 3x subject to x <= 4.")
+    assert result.status == "error"
+    assert result.answer.count("bad key") == 1, result.answer
