@@ -682,6 +682,15 @@ def _render_message(m: dict[str, Any], k: int) -> None:
             for name, rows in m["solution"].items():
                 st.markdown(f"**{name}**")
                 st.dataframe(pd.DataFrame(rows), hide_index=True)
+            charted = [(n, r) for n, r in m["solution"].items() if len(r) > 1]
+            if charted:
+                name, rows = max(charted, key=lambda item: len(item[1]))
+                st.caption(f"{name} (nonzero values)")
+                st.bar_chart(
+                    pd.DataFrame(
+                        {"value": [r["value"] for r in rows]}, index=[str(r["index"]) for r in rows]
+                    )
+                )
     doc = m.get("formulation")
     if doc:
         with st.expander("Formulation", expanded=False):

@@ -172,6 +172,7 @@ def test_chat_turn_through_the_stub_solves_and_a_follow_up_shows_a_diff(
     text = " ".join(m.value for m in reply.markdown)
     assert "2,528" in text or "2528" in text
     assert any(len(df.value) > 0 for df in reply.dataframe)
+    assert len(reply.get("vega_lite_chart")) >= 1  # the solution as a chart
 
     at.chat_input[0].set_value(f"Demand at {first} falls by 20.").run()
     assert not at.exception, at.exception
