@@ -133,6 +133,8 @@ def test_type_a_problem_and_see_the_solution(
                 ".some(e => e.innerText.includes('2,528') || e.innerText.includes('2528'))",
                 timeout=60_000,
             )
+            # the chart draws after the text; give it a moment so the screenshot shows it
+            page.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(timeout=15_000)
             page.wait_for_timeout(800)
             texts = page.locator('[data-testid="stChatMessage"]').all_inner_texts()
             page.screenshot(path=str(shot), full_page=True)
