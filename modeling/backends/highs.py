@@ -7,6 +7,8 @@ No modeling layer in between: the constraint matrix goes over as CSR arrays
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import sys
 import threading
@@ -67,10 +69,16 @@ def _hp() -> Any:
                     with open(os.devnull, "w") as devnull:
                         os.dup2(devnull.fileno(), 1)
                         highspy.Highs()
+                        _flush_c_stdout()  # a pipe's C buffer would print it later
                 finally:
                     os.dup2(saved, 1)
                     os.close(saved)
     return highspy
+
+
+def _flush_c_stdout() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
 
 
 def silence_banner() -> None:
@@ -78,10 +86,9 @@ def silence_banner() -> None:
     _hp()
 
 
+@functools.cache
 def version() -> str:
-    hp = _hp()
-    h = hp.Highs()
-    return str(h.version())
+    return str(_hp().Highs().version())
 
 
 def build(
