@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from spec_example import TRANSPORT as SPEC_TRANSPORT
 
 import modeling
 from modeling import Status, Termination
@@ -80,35 +81,7 @@ def close(a: float | None, b: float | None, rel: float = REL) -> bool:
 
 # ------------------------------------------------------------------ fixtures
 
-TRANSPORT: Doc = {
-    "name": "transport",
-    "sets": {"Plants": ["seattle", "san_diego"], "Markets": ["new_york", "chicago", "topeka"]},
-    "parameters": {
-        "supply": {"index": ["Plants"], "values": [350, 600]},
-        "demand": {
-            "index": ["Markets"],
-            "values": {"new_york": 325, "chicago": 300, "topeka": 275},
-        },
-        "cost": {"index": ["Plants", "Markets"], "values": [[2.5, 1.7, 1.8], [2.5, 1.8, 1.4]]},
-    },
-    "variables": {"ship": {"index": ["Plants", "Markets"]}},
-    "objective": {
-        "sense": "minimize",
-        "expression": "sum(cost[p, m] * ship[p, m] for p in Plants for m in Markets)",
-    },
-    "constraints": [
-        {
-            "name": "capacity",
-            "forall": "for p in Plants",
-            "expression": "sum(ship[p, m] for m in Markets) <= supply[p]",
-        },
-        {
-            "name": "meet_demand",
-            "forall": "for m in Markets",
-            "expression": "sum(ship[p, m] for p in Plants) >= demand[m]",
-        },
-    ],
-}
+TRANSPORT: Doc = SPEC_TRANSPORT
 
 # >= binding (cover), range binding at its upper end (spread), == (fix), slack range (loose);
 # w sits at its bound with a positive reduced cost.
