@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from modeling.cli import jsonable, stdout_to_stderr
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -95,33 +95,13 @@ def read_problem(text: str) -> str:
     return text
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
+def _quiet_stdout() -> contextlib.AbstractContextManager[None]:
     """Solver banners (written by C code to fd 1) go to stderr while the agent runs."""
-    try:
-        from modeling.cli import stdout_to_stderr
-    except ImportError:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-        return
-    with stdout_to_stderr():
-        yield
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
+    return stdout_to_stderr()
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 

@@ -187,23 +187,23 @@ def _file_error(where: str, message: str, hint: str) -> FormulationError:
     return FormulationError([Issue(where, message, hint, code="file")])
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON-safe data: NaN and infinities become null, unknown objects their str()."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, str | int | bool):
         return value
     if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return str(value)
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
