@@ -1,15 +1,23 @@
-"""Shared pytest fixtures: the loopback OpenAI-compatible stub (``llm_stub``)."""
+"""Shared pytest fixtures: the loopback OpenAI-compatible stub (``llm_stub``), test isolation."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.testing import llm_stub  # noqa: F401  (a fixture, used by name)
+from agent.stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def llm_stub() -> Iterator[StubServer]:
+    """A started :class:`StubServer` with an empty script; closed after the test."""
+    with StubServer() as stub:
+        yield stub
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from support import stub_model
 
 import agent
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.llm import ChatMessage, LLMReply
 from agent.stub_server import StubServer
-from agent.testing import llm_stub, stub_model  # noqa: F401
 from agent.tools import (
     apply_changes,
     explain_infeasibility,
@@ -29,7 +29,7 @@ from agent.tools import (
     what_if,
 )
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 def sample(name: str) -> dict[str, Any]:

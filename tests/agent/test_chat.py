@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from support import stub_model
 
 from agent import FakeLLM, OptimizationAgent
 from agent.chat import ChatSession, default_threads_path
 from agent.stub_server import StubServer
-from agent.testing import llm_stub, stub_model  # noqa: F401
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 TRANSPORT = yaml.safe_load((SAMPLES / "transport_basic.yaml").read_text(encoding="utf-8"))
 PROBLEM: str = TRANSPORT["problem"]
 GOOD: dict[str, Any] = TRANSPORT["formulation"]

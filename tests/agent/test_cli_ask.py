@@ -16,9 +16,8 @@ import yaml
 
 from agent.cli import main
 from agent.stub_server import StubServer
-from agent.testing import llm_stub  # noqa: F401
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 TRANSPORT = yaml.safe_load((SAMPLES / "transport_basic.yaml").read_text(encoding="utf-8"))
 PROBLEM: str = TRANSPORT["problem"]
 GOOD: dict[str, Any] = TRANSPORT["formulation"]

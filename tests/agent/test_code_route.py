@@ -8,13 +8,13 @@ import sys
 import textwrap
 
 import pytest
+from support import stub_model
 
 from agent.code_route import asolve_with_code, extract_code, solve_with_code
 from agent.errors import RateLimitError
 from agent.fake import FakeLLM
 from agent.prompts import PromptSet
 from agent.stub_server import StubServer, Text
-from agent.testing import stub_model  # the llm_stub fixture comes from tests/conftest.py
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX sandbox")
 

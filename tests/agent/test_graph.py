@@ -4,10 +4,6 @@ Most cases go through the real ``openai`` client against the loopback stub serve
 (``llm_stub``); the faster unit cases use the in-process ``FakeLLM``. Solvers are real.
 """
 
-# The llm_stub fixture is imported below until tests/conftest.py provides it; pytest
-# then passes it by parameter name, which pyflakes reads as a redefinition.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import copy
@@ -19,13 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from support import stub_model
 
 from agent import AgentResult, FakeLLM, OptimizationAgent
 from agent.errors import TransportError
 from agent.stub_server import Delay, HTTPError, StubServer
-from agent.testing import llm_stub, stub_model  # noqa: F401
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 def _sample(name: str) -> dict[str, Any]:

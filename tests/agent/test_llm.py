@@ -1,9 +1,5 @@
 """The LLM layer through the real ``openai`` client against the loopback stub server."""
 
-# The llm_stub fixture is imported below until tests/conftest.py provides it; pytest
-# then passes it by parameter name, which pyflakes reads as a redefinition.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +16,7 @@ import openai
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import stub_model
 
 from agent import usage as usage_module
 from agent.cache import ResponseCache, request_key
@@ -44,7 +41,6 @@ from agent.llm import (
 )
 from agent.settings import get_settings, settings_context
 from agent.stub_server import Delay, Drop, HTTPError, StubServer, Text
-from agent.testing import llm_stub, stub_model, stub_settings  # noqa: F401
 from agent.usage import Usage, cost_usd, price_for, register_price
 
 HELLO = [system("You are terse."), user("Say hello.")]

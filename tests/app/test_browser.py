@@ -25,7 +25,7 @@ import yaml
 
 from agent.stub_server import StubServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = ROOT / "test-output"
 FLAGS = [

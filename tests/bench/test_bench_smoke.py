@@ -14,7 +14,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "modeling_overhead.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "modeling_overhead.py"
 ALWAYS = ("highspy", "optiwise_highs", "pyomo_hand", "pulp_hand")
 
 

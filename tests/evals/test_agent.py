@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 import yaml
+from support import stub_model
 
 from agent import OptimizationAgent
 from agent.stub_server import StubServer
-from agent.testing import stub_model
 from evals import cli
 from evals.agent_solver import AgentSolver
 from evals.loaders import Dataset
 from evals.problems import Problem, normalize_answer
 from evals.runner import execute, prepare_run, run_eval
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 ALL = ("sirl", "optimind", "mamo", "orlm", "optmath")
 LOOSE = {"sirl": False, "optimind": False, "mamo": False, "orlm": True, "optmath": True}
 

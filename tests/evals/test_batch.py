@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from support import stub_model
 
 from agent import OptimizationAgent
 from agent.stub_server import StubServer
-from agent.testing import stub_model
 from agent.usage import Usage
 from evals import cli
 from evals.agent_solver import AgentSolver
@@ -21,7 +21,7 @@ from evals.loaders import Dataset
 from evals.problems import Problem, normalize_answer
 from evals.runner import run_eval
 
-SAMPLES = Path(__file__).resolve().parents[1] / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 NAMES = ["production_mix", "transport_basic", "min_cost_flow", "inventory_planning"]
 ALL = ("sirl", "optimind", "mamo", "orlm", "optmath")
 

@@ -22,7 +22,7 @@ from evals.registry import DatasetEntry, is_present, list_datasets
 def data_dir() -> Path:
     env = os.environ.get("OPTIWISE_DATA_DIR")
     return (
-        Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+        Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
     )
 
 

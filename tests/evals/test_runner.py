@@ -361,7 +361,7 @@ def test_cli_eval_with_formulations_runs_a_registered_dataset(
 ) -> None:
     env = os.environ.get("OPTIWISE_DATA_DIR")
     root = (
-        Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+        Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
     )
     if not (root / "complexor" / "llmopt" / "complexor.jsonl").exists():
         pytest.skip("no benchmark mirror")

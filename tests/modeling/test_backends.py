@@ -551,7 +551,7 @@ def test_rows_without_variables_are_checked() -> None:
 
 # ------------------------------------------------------------------- samples
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 SAMPLES = sorted(SAMPLES_DIR.glob("*.yaml"))
 
 

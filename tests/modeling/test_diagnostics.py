@@ -36,7 +36,7 @@ from modeling.diagnostics import (
 )
 from modeling.result import SolveResult, Status
 
-SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 def short_supply() -> dict[str, Any]:

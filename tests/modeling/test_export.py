@@ -32,7 +32,7 @@ from modeling.export import (
 )
 from modeling.result import Status
 
-SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 KNAPSACK: dict[str, Any] = {

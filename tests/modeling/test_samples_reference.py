@@ -22,7 +22,7 @@ import pyscipopt
 import pytest
 import yaml
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "datasets" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 SAMPLE_IDS = sorted(p.stem for p in SAMPLES_DIR.glob("*.yaml"))
 
 REQUIRED_KEYS = {"id", "title", "model_class", "tags", "problem", "answer", "formulation"}
