@@ -21,8 +21,6 @@ for a Pyomo script run in a sandbox instead (:mod:`agent.code_route`), and
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import json
 import threading
 import time
@@ -32,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from agent import code_route
+from agent.code_route import CodeRouteResult
 from agent.context import AgentConfig, RunContext
 from agent.graph import compiled_solve_graph
 from agent.llm import ChatModel, OpenAIChatModel
@@ -268,51 +268,43 @@ def _from_state(
     )
 
 
-def _code_route_result(out: Any, text: str, ctx: RunContext, t0: float) -> AgentResult:
-    """What ``agent.code_route`` returned (a ``CodeRouteResult``), as an AgentResult."""
-    if isinstance(out, AgentResult):
-        out.strategy = "code"
-        return out
-    get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
-    status = str(get("status", "error") or "error")
-    objective = get("objective", None)
-    objective = float(objective) if objective is not None and status in SOLVED else None
-    error = get("error", None)
+def _code_route_result(out: CodeRouteResult, text: str, ctx: RunContext, t0: float) -> AgentResult:
+    """What :func:`agent.code_route.asolve_with_code` returned, as an AgentResult.
+
+    Each script is an attempt; its text goes in ``Attempt.message``.
+    """
+    status = out.status
+    objective = out.objective if status in SOLVED else None
     attempts: list[Attempt] = []
-    for k, a in enumerate(get("attempts", None) or []):
-        a_get = a.get if isinstance(a, Mapping) else lambda key, d=None, a=a: getattr(a, key, d)
-        a_error = a_get("error", None)
-        a_obj = a_get("objective", None)
-        errors = [{"location": "script", "message": str(a_error), "hint": "", "code": "code"}]
+    for a in out.attempts:
+        errors = [{"location": "script", "message": str(a.error), "hint": "", "code": "code"}]
         attempts.append(
             Attempt(
-                round=int(a_get("round", k) or k),
+                round=a.round,
                 source="code",
                 document=None,
-                status=str(a_get("status", "error") or "error"),
-                objective=float(a_obj) if a_obj is not None else None,
-                errors=errors if a_error else [],
-                categories=["code"] if a_error else [],
-                message=str(a_get("code", "") or ""),
+                status=a.status,
+                objective=a.objective,
+                errors=errors if a.error else [],
+                categories=["code"] if a.error else [],
+                message=a.code,
             )
         )
-    usage = get("usage", None)
-    to_dict = getattr(out, "to_dict", None)
-    ctx.trace.add("code_route", ctx.candidate, result=to_dict() if callable(to_dict) else str(out))
-    if status in SOLVED:
+    ctx.trace.add("code_route", ctx.candidate, result=out.to_dict())
+    if status in SOLVED and objective is not None:
         answer = f"The Pyomo script written by the LLM reports {status}, objective {objective:g}."
-    elif error:
-        answer = f"The code route found no answer: {error}"
+    elif out.error:
+        answer = f"The code route found no answer: {out.error}"
     else:
         answer = f"The Pyomo script written by the LLM reports the model {status}."
     return AgentResult(
         status=status,
         objective=objective,
         answer=answer,
-        message=str(error or ""),
+        message=str(out.error or ""),
         attempts=attempts,
         trace=ctx.trace,
-        usage=usage if isinstance(usage, Usage) else Usage(),
+        usage=out.usage,
         repairs=max(0, len(attempts) - 1),
         error_categories=["code"] if any(a.errors for a in attempts) else [],
         strategy="code",
@@ -445,34 +437,14 @@ class OptimizationAgent:
     async def _run_code(self, text: str, ctx: RunContext) -> AgentResult:
         t0 = time.perf_counter()
         try:
-            module = importlib.import_module("agent.code_route")
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("agent.code_route", "agent.sandbox"):
-                raise
-            message = (
-                "The code strategy is not available: agent.code_route is not installed "
-                "in this version. Use strategy='formulation'."
+            out = await code_route.asolve_with_code(
+                text,
+                self.llm,
+                timeout_s=self.config.time_limit or 60.0,
+                max_repairs=self.config.max_repairs,
+                prompts=self.prompts,
+                llm_options=dict(ctx.llm_overrides),
             )
-            ctx.trace.note(message, ctx.candidate)
-            return _error_result(text, message, ctx.trace, "code", t0)
-        func = getattr(module, "asolve_with_code", None) or module.solve_with_code
-        wanted = {
-            "timeout_s": self.config.time_limit or 60.0,
-            "time_limit": self.config.time_limit,
-            "max_repairs": self.config.max_repairs,
-            "prompts": self.prompts,
-            "llm_options": dict(ctx.llm_overrides),
-        }
-        params = inspect.signature(func).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            kwargs = {k: v for k, v in wanted.items() if k != "time_limit"}
-        else:
-            kwargs = {k: v for k, v in wanted.items() if k in params}
-        try:
-            if inspect.iscoroutinefunction(func):
-                out = await func(text, self.llm, **kwargs)
-            else:
-                out = await asyncio.to_thread(func, text, self.llm, **kwargs)
         except Exception as exc:
             message = f"The code route failed: {type(exc).__name__}: {exc}"
             ctx.trace.note(message, ctx.candidate, traceback=traceback.format_exc(limit=8))

@@ -8,13 +8,15 @@ assembles them.  Handlers import their heavy dependencies lazily so that
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-# Modules that expose ``register(subparsers)``; missing ones are skipped so a
-# partial install still gives a working CLI.
-_COMMAND_MODULES = ("modeling.cli", "agent.cli_ask", "evals.cli")
+import evals.cli
+import modeling.cli
+from agent import cli_ask
+
+# Each part of the project registers its own subcommands.
+_COMMAND_MODULES = (modeling.cli, cli_ask, evals.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Formulate, solve and evaluate optimization models.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+    for module in _COMMAND_MODULES:
         module.register(sub)
     return parser
 

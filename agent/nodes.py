@@ -41,6 +41,7 @@ from agent.tools import (
     solve_document,
     yaml_diff,
 )
+from modeling import diagnostics
 from modeling.compiler import compile_model
 from modeling.errors import FormulationError
 
@@ -610,38 +611,27 @@ def _fractional(solution: Mapping[str, Any], names: list[str]) -> tuple[str, flo
 
 
 def _diagnostic_findings(ctx: RunContext) -> list[dict[str, Any]]:
-    """Findings of ``modeling.diagnostics.sanity_check`` when that module exists."""
-    from agent.tools import _diagnostics
-
-    diag = _diagnostics()
+    """Findings of :func:`modeling.diagnostics.sanity_check` the LLM can act on."""
     result = ctx.scratch.last_result
-    if diag is None or result is None or not hasattr(diag, "sanity_check"):
+    if result is None:
         return []
-    try:
-        found = list(diag.sanity_check(result))
-    except Exception as exc:
-        ctx.trace.note(f"sanity_check failed: {exc!r}", ctx.candidate)
-        return []
+    found = diagnostics.sanity_check(result)
     out = []
     for f in found:
-        severity = str(getattr(f, "severity", "") or "").lower()
-        code = str(getattr(f, "code", "") or "")
         # Violated rows and bounds, absurd magnitudes and a do-nothing maximum point at
         # the formulation; big-M coefficient spans and solver tolerances do not.
         if not (
-            (severity == "error" and code != "integrality")
-            or code in ("magnitude", "zero_solution")
+            (f.severity == "error" and f.code != "integrality")
+            or f.code in ("magnitude", "zero_solution")
         ):
-            if severity in ("error", "warning"):
+            if f.severity in ("error", "warning"):
                 ctx.trace.note(f"sanity finding not sent to repair: {f}", ctx.candidate)
             continue
-        label = str(getattr(f, "label", "") or "")
-        message = str(getattr(f, "message", "") or f)
+        label, message = f.label, f.message or str(f)
         out.append(
             _issue(
-                str(getattr(f, "location", "") or "solution"),
+                f.location or "solution",
                 f"{label} {message}".strip() if label and label not in message else message,
-                str(getattr(f, "hint", "") or ""),
                 code="sanity",
             )
         )
@@ -713,12 +703,7 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
         if ctx.config.sanity:
             findings = sanity_findings(state, ctx)
     elif status in ("infeasible", "infeasible_or_unbounded"):
-        detail = ""
-        if doc is not None:
-            try:
-                detail = explain_infeasibility(doc, ctx.config.backend, ctx.config.time_limit)
-            except Exception as exc:
-                ctx.trace.note(f"infeasibility analysis failed: {exc!r}", ctx.candidate)
+        detail = explain_infeasibility(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
                 **_issue(
@@ -735,12 +720,7 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
             }
         )
     elif status == "unbounded":
-        detail = ""
-        if doc is not None:
-            try:
-                detail = explain_unboundedness(doc, ctx.config.time_limit)
-            except Exception as exc:
-                ctx.trace.note(f"unboundedness analysis failed: {exc!r}", ctx.candidate)
+        detail = explain_unboundedness(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
                 **_issue(
@@ -1109,14 +1089,12 @@ def diagnose(state: AgentState, ctx: RunContext) -> Update:
         text = "There is no formulation yet: describe the problem first."
     elif status in ("infeasible", "infeasible_or_unbounded"):
         text = "The model has no feasible solution.\n" + explain_infeasibility(
-            doc, ctx.config.backend, ctx.config.time_limit
+            doc, ctx.config.time_limit
         )
     elif status == "unbounded":
         text = "The model is unbounded.\n" + explain_unboundedness(doc, ctx.config.time_limit)
     else:
-        text = f"The current model is {status}, not infeasible.\n" + sensitivity_report(
-            doc, ctx.scratch.last_result, ctx.config.backend
-        )
+        text = f"The current model is {status}, not infeasible.\n" + sensitivity_report(doc)
     return {"diagnosis": text, "answer": text, "outcome": ""}
 
 

@@ -9,16 +9,14 @@ the agent graph, the chat and the app alike::
     print(explain_infeasibility(doc))
     minimize_function("(x - 1)**2 + (y + 2)**2", {"x": (-5, 5), "y": (-5, 5)}).values
 
-Diagnostics come from :mod:`modeling.diagnostics` when it is installed; where
-it is not, the tools fall back to simpler methods of their own (a deletion
-filter over the constraints for the IIS, duals for sensitivity) and say so.
+Diagnoses (IIS, unboundedness, sensitivity) are :mod:`modeling.diagnostics`'
+own reports, so chat and ``optiwise explain`` give the same answer.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -29,10 +27,11 @@ import numpy as np
 import yaml
 
 import modeling
+from modeling import diagnostics
 from modeling import expressions as ex
 from modeling.compiler import CompiledModel
-from modeling.errors import FormulationError, did_you_mean
-from modeling.result import SolveResult, Status
+from modeling.errors import did_you_mean
+from modeling.result import SolveResult
 
 __all__ = [
     "Comparison",
@@ -55,14 +54,6 @@ __all__ = [
 ]
 
 _ZERO = 1e-9
-
-
-def _diagnostics() -> Any:
-    """``modeling.diagnostics`` or None while it does not exist."""
-    try:
-        return importlib.import_module("modeling.diagnostics")
-    except ImportError:
-        return None
 
 
 def format_number(x: float | None, digits: int = 6) -> str:
@@ -132,144 +123,39 @@ def binding_constraints(result: SolveResult, limit: int = 50) -> list[str]:
     return out
 
 
-# ----------------------------------------------------------- infeasibility
+# ------------------------------------------------------------ diagnostics
 
 
-def _without_objective(f: modeling.Formulation) -> dict[str, Any]:
-    data = f.to_dict()
-    data["objective"] = {"sense": "minimize", "expression": "0"}
-    return data
-
-
-def _infeasible(doc: dict[str, Any], backend: str, time_limit: float | None) -> bool:
-    r = solve_document(doc, backend, time_limit)
-    return r.status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED)
-
-
-def _deletion_filter(
-    doc: Mapping[str, Any], backend: str = "auto", time_limit: float | None = 10.0
-) -> tuple[list[int], bool] | None:
-    """Indices of a minimal infeasible set of constraints, and whether bounds alone conflict.
-
-    Works on whole constraints of the document (all instances of one ``forall``
-    at once): drop each in turn and keep it dropped if the rest is still
-    infeasible. None if the model is not infeasible at all.
-    """
-    f = modeling.load(dict(doc))
-    base = _without_objective(f)
-    if not _infeasible(base, backend, time_limit):
-        return None
-    if _infeasible({**base, "constraints": []}, backend, time_limit):
-        return [], True
-    keep = list(range(len(f.constraints)))
-    for k in list(keep):
-        trial = [i for i in keep if i != k]
-        cons = [base["constraints"][i] for i in trial]
-        if _infeasible({**base, "constraints": cons}, backend, time_limit):
-            keep = trial
-    return keep, False
-
-
-def _report_text(name: str, source: Any, time_limit: float | None) -> tuple[str, str]:
-    """``(text, note)`` of a ``modeling.diagnostics`` report; text '' when unavailable."""
-    diag = _diagnostics()
-    func = getattr(diag, name, None) if diag is not None else None
-    if func is None:
-        return "", ""
-    try:
-        report = func(source) if time_limit is None else func(source, time_limit=time_limit)
-        return str(report.to_text() if hasattr(report, "to_text") else report), ""
-    except Exception as exc:  # a diagnostics failure must not hide the fallback
-        return "", f" (modeling.diagnostics.{name} failed: {exc})"
-
-
-def explain_infeasibility(
-    doc: Mapping[str, Any], backend: str = "auto", time_limit: float | None = 30.0
-) -> str:
+def explain_infeasibility(doc: Mapping[str, Any], time_limit: float | None = 30.0) -> str:
     """Why a model has no solution, in the formulation's own names (an IIS as text).
 
-    Uses ``modeling.diagnostics.explain_infeasible`` (instances, data and bounds
-    involved); without it, a deletion filter over the document's constraints.
+    The same report as ``optiwise explain`` (:func:`modeling.diagnostics.explain_infeasible`);
+    a diagnosis that cannot be made says why instead.
     """
-    text, fallback_note = _report_text("explain_infeasible", dict(doc), time_limit or 30.0)
-    if text:
-        return text
     try:
-        found = _deletion_filter(doc, backend, time_limit)
-    except FormulationError as exc:
-        return f"The document is not valid, so it has no feasibility to explain: {exc}"
-    if found is None:
-        return "The model is not infeasible: it has a feasible solution."
-    keep, bounds_only = found
-    if bounds_only:
-        return (
-            "The variables' own bounds contradict each other (a lower bound above an "
-            "upper bound), before any constraint is applied." + fallback_note
-        )
-    f = modeling.load(dict(doc))
-    lines = [
-        "These constraints cannot all hold together (with the variables' bounds); "
-        "relaxing or removing any one of them makes the model feasible:"
-    ]
-    for k in keep:
-        c = f.constraints[k]
-        where = f" {c.forall}" if c.forall else ""
-        desc = f" — {c.description}" if c.description else ""
-        lines.append(f"- {c.name} (constraints[{k}]): {c.expression}{where}{desc}")
-    return "\n".join(lines) + fallback_note
+        return diagnostics.explain_infeasible(dict(doc), time_limit=time_limit or 30.0).to_text()
+    except diagnostics.DiagnosticsError as exc:
+        return f"No infeasibility to explain: {exc}"
 
 
 def explain_unboundedness(doc: Mapping[str, Any], time_limit: float | None = 30.0) -> str:
-    """Which variables can grow without limit (``modeling.diagnostics.explain_unbounded``)."""
-    text, note = _report_text("explain_unbounded", dict(doc), time_limit or 30.0)
-    if text:
-        return text
-    return (
-        "The objective improves without limit: a limit is missing (a capacity, budget or "
-        "demand), a constraint points the wrong way, or the sense is wrong." + note
-    )
+    """Which variables can grow without limit (:func:`modeling.diagnostics.explain_unbounded`)."""
+    try:
+        return diagnostics.explain_unbounded(dict(doc), time_limit=time_limit or 30.0).to_text()
+    except diagnostics.DiagnosticsError as exc:
+        return f"No unboundedness to explain: {exc}"
 
 
-def sensitivity_report(
-    doc: Mapping[str, Any],
-    result: SolveResult | None = None,
-    backend: str = "auto",
-    limit: int = 15,
-) -> str:
-    """Shadow prices, slacks, reduced costs and ranging of an LP, as text."""
-    text, _note = _report_text("sensitivity", dict(doc), None)
-    if text:
-        return text
-    r = result if result is not None else solve_document(doc, backend)
-    if not r.status.has_solution:
-        return f"No sensitivity information: the model is {r.status}."
-    if r.model_class not in ("LP", None) or not r.duals:
-        return (
-            f"Sensitivity (shadow prices) is only defined for linear programs; this model is a "
-            f"{r.model_class}."
-        )
-    lines = ["Shadow prices (change of the objective per unit of right-hand side):"]
-    count = 0
-    for name, value in r.duals.items():
-        items = value.items() if isinstance(value, dict) else [((), value)]
-        for key, dual in items:
-            if abs(dual) > _ZERO and count < limit:
-                label = f"{name}[{', '.join(map(str, key))}]" if key else name
-                lines.append(f"- {label}: {format_number(dual)}")
-                count += 1
-    if count == 0:
-        lines.append("- none: no constraint limits the objective at the margin")
-    reduced = []
-    for name, value in r.reduced_costs.items():
-        items = value.items() if isinstance(value, dict) else [((), value)]
-        for key, rc in items:
-            if abs(rc) > _ZERO:
-                label = f"{name}[{', '.join(map(str, key))}]" if key else name
-                reduced.append(f"- {label}: {format_number(rc)}")
-    if reduced:
-        lines.append("Reduced costs (objective change per unit forced into the solution):")
-        lines.extend(reduced[:limit])
-    return "\n".join(lines)
+def sensitivity_report(doc: Mapping[str, Any]) -> str:
+    """Shadow prices, slacks, reduced costs and ranging of an LP, as text.
+
+    :func:`modeling.diagnostics.sensitivity`; for a model that has none (a MILP, an
+    infeasible LP) the reason why.
+    """
+    try:
+        return diagnostics.sensitivity(dict(doc)).to_text()
+    except diagnostics.DiagnosticsError as exc:
+        return f"No sensitivity information: {exc}"
 
 
 # ------------------------------------------------------------------ what-if

@@ -220,15 +220,13 @@ def test_apply_changes_handles_each_value_form_and_rejects_bad_input() -> None:
         apply_changes(doc, {"grid": 3})
 
 
-def test_explain_infeasibility_has_a_fallback_without_diagnostics(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_explain_infeasibility_gives_the_same_answer_as_optiwise_explain() -> None:
+    from modeling import diagnostics
+
     doc = sample("infeasible_feed_blend")["formulation"]
-    assert "min_protein" in explain_infeasibility(doc)  # modeling.diagnostics
-    monkeypatch.setattr("agent.tools._diagnostics", lambda: None)
-    text = explain_infeasibility(doc)  # our own deletion filter over the constraints
+    text = explain_infeasibility(doc)
     assert "min_protein" in text and "max_fat" in text
-    assert "cannot all hold together" in text
+    assert text == diagnostics.explain(doc).to_text()
 
 
 def test_sensitivity_report_names_the_binding_constraints() -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,8 @@ import pytest
 import yaml
 from support import stub_model
 
-from agent import AgentResult, FakeLLM, OptimizationAgent
+from agent import AgentResult, FakeLLM, OptimizationAgent, code_route
+from agent.code_route import CodeAttempt, CodeRouteResult
 from agent.errors import TransportError
 from agent.stub_server import Delay, HTTPError, StubServer
 
@@ -366,25 +365,14 @@ def test_asolve_runs_without_blocking_and_matches_solve() -> None:
     assert result.objective == pytest.approx(OPTIMUM)
 
 
-def test_the_code_strategy_reports_a_clear_error_while_the_route_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(sys.modules, "agent.code_route", None)  # as if not written yet
-    result = OptimizationAgent(llm=FakeLLM([]), strategy="code").solve(PROBLEM)
-    assert result.status == "error"
-    assert "agent.code_route" in result.message and "strategy='formulation'" in result.message
-
-
 def test_both_strategies_vote_together(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
 
-    def solve_with_code(text: str, llm: object, time_limit: float | None = None) -> Any:
+    async def asolve_with_code(text: str, llm: object, **kwargs: Any) -> CodeRouteResult:
         seen.append(text)
-        return {"status": "optimal", "objective": OPTIMUM + 1e-9, "code": "print('...')"}
+        return CodeRouteResult("optimal", OPTIMUM + 1e-9, "print('...')")
 
-    route = types.ModuleType("agent.code_route")
-    route.solve_with_code = solve_with_code  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "agent.code_route", route)
+    monkeypatch.setattr(code_route, "asolve_with_code", asolve_with_code)
     result = OptimizationAgent(llm=FakeLLM([js(GOOD)]), strategy="both").solve(PROBLEM)
 
     assert seen == [PROBLEM]
@@ -418,13 +406,12 @@ def test_integrality_is_asked_for_only_by_decisions_about_counts(
 def test_the_code_route_result_is_reported_like_any_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code_route = pytest.importorskip("agent.code_route")
-    attempt = code_route.CodeAttempt(0, "print(1)", "optimal", OPTIMUM, None)
+    attempt = CodeAttempt(0, "print(1)", "optimal", OPTIMUM, None)
     seen: dict[str, Any] = {}
 
     async def asolve_with_code(text: str, llm: object, **kwargs: Any) -> Any:
         seen.update(kwargs)
-        return code_route.CodeRouteResult("optimal", OPTIMUM, "print(1)", [attempt])
+        return CodeRouteResult("optimal", OPTIMUM, "print(1)", [attempt])
 
     monkeypatch.setattr(code_route, "asolve_with_code", asolve_with_code)
     result = OptimizationAgent(llm=FakeLLM([]), strategy="code", max_repairs=1).solve(PROBLEM)
