@@ -1,9 +1,8 @@
 """Where benchmark files live, and downloading them with a hash check.
 
-Data are looked up, in order, in ``--data-dir`` (or ``$OPTIWISE_DATA_DIR``),
-a folder laid out like ``shared/benchmarks``, and then in the user cache
-(``$OPTIWISE_CACHE_HOME/benchmarks``, default ``~/.cache/optiwise/benchmarks``),
-which ``optiwise data fetch NAME`` fills from
+Where data are looked up (``--data-dir`` / ``$OPTIWISE_DATA_DIR``, then the
+user cache) is decided in :mod:`evals.datadir`.  ``optiwise data fetch NAME``
+fills the cache (or ``--data-dir``) from
 ``https://raw.githubusercontent.com/{repo}/{commit}/{path}`` (the base URL can
 be changed with ``$OPTIWISE_RAW_BASE_URL``, e.g. to a local mirror).
 
@@ -11,7 +10,7 @@ Every download is written to a temporary file next to its destination and
 renamed only after its sha256 matched the registry, so a failed or
 interrupted fetch leaves nothing half-written behind.  Per-problem folder
 datasets are fetched file by file, checked against their manifest hash and
-stored packed (one JSONL record per folder), exactly as in the shared mirror.
+stored packed (one JSONL record per folder), the layout a mirror folder has too.
 """
 
 from __future__ import annotations
@@ -29,10 +28,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.datadir import (
+    CACHE_ENV,
+    DATA_DIR_ENV,
+    DataNotFoundError,
+    cache_dir,
+    data_roots,
+    locate,
+    locate_relative,
+    require,
+)
 from evals.registry import AuxFile, DatasetEntry
 
-DATA_DIR_ENV = "OPTIWISE_DATA_DIR"
-CACHE_ENV = "OPTIWISE_CACHE_HOME"
+# Lookup lives in evals.datadir; its names stay importable from here, where
+# callers found them before it existed.
+__all__ = [
+    "CACHE_ENV",
+    "DATA_DIR_ENV",
+    "DEFAULT_RAW_BASE",
+    "RAW_BASE_ENV",
+    "ChecksumError",
+    "DataNotFoundError",
+    "FetchError",
+    "FetchReport",
+    "cache_dir",
+    "data_roots",
+    "fetch",
+    "fetch_file",
+    "folder_file_hashes",
+    "locate",
+    "locate_relative",
+    "manifest_sha256",
+    "packed_file_hashes",
+    "raw_base_url",
+    "raw_url",
+    "require",
+    "sha256_bytes",
+    "sha256_file",
+]
+
 RAW_BASE_ENV = "OPTIWISE_RAW_BASE_URL"
 DEFAULT_RAW_BASE = "https://raw.githubusercontent.com"
 
@@ -54,57 +88,6 @@ class ChecksumError(FetchError):
             "saved. The upstream file changed or the download was altered; check the commit "
             "in datasets/benchmarks.toml before updating its hash."
         )
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A registered dataset is in none of the data folders."""
-
-
-def cache_dir() -> Path:
-    """The user cache for downloaded benchmarks."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root).expanduser() / "benchmarks"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "optiwise" / "benchmarks"
-
-
-def data_roots(data_dir: str | Path | None = None) -> list[Path]:
-    """Folders searched for benchmark files: the explicit one (or env), then the cache."""
-    roots: list[Path] = []
-    explicit = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    if explicit:
-        roots.append(Path(explicit).expanduser())
-    roots.append(cache_dir())
-    return roots
-
-
-def locate(entry: DatasetEntry, data_dir: str | Path | None = None) -> Path | None:
-    """The first existing copy of ``entry.local_path`` under the data roots."""
-    return locate_relative(entry.local_path, data_dir)
-
-
-def locate_relative(relative: str, data_dir: str | Path | None = None) -> Path | None:
-    """The first existing ``root / relative`` under the data roots, or None."""
-    for root in data_roots(data_dir):
-        candidate = root / relative
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def require(entry: DatasetEntry, data_dir: str | Path | None = None) -> Path:
-    """Like :func:`locate` but raises with the command that fixes it."""
-    path = locate(entry, data_dir)
-    if path is None:
-        where = ", ".join(str(r) for r in data_roots(data_dir))
-        raise DataNotFoundError(
-            f"{entry.name} is not downloaded (looked for {entry.local_path} in {where}). "
-            f"Run `optiwise data fetch {entry.name}`, or point --data-dir / "
-            f"${DATA_DIR_ENV} at a mirror."
-        )
-    return path
 
 
 def sha256_bytes(data: bytes) -> str:

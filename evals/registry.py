@@ -4,7 +4,10 @@
 pinned commit, path(s), license, problem count and sha256, plus how to read
 it (format, which fields hold question, answer and id).  This module loads
 that file into pydantic models and resolves short aliases (``nl4opt``) to the
-variant judged best (see ``datasets/README.md`` for the reasons).
+variant judged best (see ``datasets/README.md`` for the reasons).  The file
+ships as package data (``modeling/_data/benchmarks.toml``) and is read through
+:mod:`importlib.resources`, so an installed wheel finds it too; where the
+data of a variant are on disk is :mod:`evals.datadir`'s concern.
 
 >>> from evals.registry import get
 >>> get("mamo_easy").name
@@ -17,10 +20,14 @@ import os
 import re
 import tomllib
 from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evals.datadir import locate
 
 REGISTRY_ENV = "OPTIWISE_REGISTRY"
 
@@ -28,12 +35,15 @@ Format = Literal["json", "jsonl", "csv", "parquet", "nl4opt", "folders"]
 AnswerEncoding = Literal["value", "results", "status_obj", "samples", "solution", "none"]
 
 
-def default_registry_path() -> Path:
-    """``$OPTIWISE_REGISTRY``, else ``datasets/benchmarks.toml`` in the checkout."""
+def packaged_registry() -> Traversable:
+    """The registry shipped with optiwise (``datasets/benchmarks.toml`` in a checkout)."""
+    return files("modeling").joinpath("_data", "benchmarks.toml")
+
+
+def default_registry_path() -> Path | Traversable:
+    """``$OPTIWISE_REGISTRY``, else the packaged :func:`packaged_registry`."""
     env = os.environ.get(REGISTRY_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "datasets" / "benchmarks.toml"
+    return Path(env) if env else packaged_registry()
 
 
 class UnknownDatasetError(KeyError):
@@ -90,9 +100,10 @@ class DatasetEntry(BaseModel):
 
     ``path`` is the file (or, for ``format = "folders"``, the folder of
     per-problem directories) in the upstream repository at ``commit``;
-    ``local_path`` is where it sits in a mirror laid out like
-    ``shared/benchmarks`` (per-problem folders are mirrored as one packed
-    JSONL: one record per folder, keys = file names).  ``sha256`` is the
+    ``local_path`` is where it sits under a data folder (a mirror given by
+    ``$OPTIWISE_DATA_DIR``, or the user cache ``optiwise data fetch`` fills; see
+    :mod:`evals.datadir`).  Per-problem folders are stored as one packed
+    JSONL: one record per folder, keys = file names.  ``sha256`` is the
     file's hash, ``manifest_sha256`` the hash over ``"<folder>/<file> <sha256>"``
     lines of a folder dataset; either may be None when unknown.
     ``mirror_sha256`` is the hash of the mirror's own file where it is not a
@@ -232,10 +243,27 @@ def _load_cached(path: str, mtime_ns: int) -> Registry:
     return parse_registry(Path(path).read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=1)
+def _load_packaged() -> Registry:
+    return parse_registry(packaged_registry().read_text(encoding="utf-8"))
+
+
 def load_registry(path: str | Path | None = None) -> Registry:
-    """Load (and cache, until the file changes) the registry TOML."""
-    target = Path(path) if path is not None else default_registry_path()
-    return _load_cached(str(target), target.stat().st_mtime_ns)
+    """Load (and cache, until the file changes) the registry TOML.
+
+    ``path`` (or ``$OPTIWISE_REGISTRY``) reads another registry file, as the
+    tests do with small toy registries; the default is the packaged one.
+    """
+    target = default_registry_path() if path is None else Path(path)
+    if not isinstance(target, Path):
+        return _load_packaged()
+    try:
+        mtime_ns = target.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{target}: no registry file here (check ${REGISTRY_ENV} or the path given)"
+        ) from None
+    return _load_cached(str(target), mtime_ns)
 
 
 def get(name: str, *, registry: Registry | None = None) -> DatasetEntry:
@@ -247,8 +275,6 @@ def is_present(
     name: str, *, data_dir: str | Path | None = None, registry: Registry | None = None
 ) -> bool:
     """Whether a variant's data are in a data folder (mirror or cache)."""
-    from evals.fetch import locate  # evals.fetch imports this module
-
     return locate(get(name, registry=registry), data_dir) is not None
 
 
