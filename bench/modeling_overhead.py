@@ -211,6 +211,9 @@ def route_highspy(inst: Instance, time_limit: float) -> RouteRun:
     import highspy
 
     d = inst.data
+    # HiGHS sizes one global thread scheduler at its first run; an explicit other count
+    # later fails with model status "Not Set" unless the scheduler is reset first.
+    highspy.Highs.resetGlobalScheduler(True)
     t0 = time.perf_counter()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
