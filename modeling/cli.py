@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib
 import json
 import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modeling._stdio import redirect_stdout
 from modeling.errors import FormulationError, Issue
+from modeling.format import format_number
 
 if TYPE_CHECKING:
     from modeling.compiler import CompiledModel
@@ -35,7 +36,6 @@ EXIT_INVALID = 2
 
 MAX_ROWS = 50  # rows of the value and binding-constraint tables before truncating
 _ZERO = 1e-9  # values at most this far from 0 are left out of the report
-_BINDING_TOL = 1e-7
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -207,35 +207,12 @@ def _print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def _flush_c_stdio() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).fflush(None)
+def stdout_to_stderr() -> contextlib.AbstractContextManager[None]:
+    """Send standard output (fd 1 included) to standard error: solver banners stay off --json.
 
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to standard output (fd 1 included) to standard error.
-
-    Solvers print banners from C code (HiGHS: "Running HiGHS ...") straight to
-    file descriptor 1, bypassing ``sys.stdout``; C stdio buffers are flushed
-    before fd 1 is restored so that nothing leaks out later.
+    The same redirection every backend uses (:func:`modeling._stdio.redirect_stdout`).
     """
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-    saved: int | None
-    try:
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    except OSError:
-        saved = None
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        _flush_c_stdio()
-        if saved is not None:
-            os.dup2(saved, 1)
-            os.close(saved)
+    return redirect_stdout("stderr")
 
 
 def exit_code(status: str) -> int:
@@ -252,14 +229,8 @@ def exit_code(status: str) -> int:
 
 
 def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if not math.isfinite(x):
-        return str(x)
-    r = round(x)
-    if abs(x - r) <= 1e-9 * max(1.0, abs(x)):
-        return str(int(r))
-    return f"{x:.10g}"
+    """The CLI's numbers: :func:`modeling.format.format_number` with 10 significant digits."""
+    return format_number(x, digits=10)
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -322,36 +293,25 @@ def _value_rows(result: SolveResult) -> list[tuple[str, str]]:
 
 
 def _binding_rows(result: SolveResult) -> list[tuple[str, str, str, str]]:
-    """Linear constraints whose activity is at a bound: (name, activity, bound, dual)."""
-    import numpy as np
+    """Constraints holding at a bound (name, activity, bound, dual).
+
+    Which constraints bind is :func:`modeling.diagnostics.binding_constraints`'
+    rule, so this table lists what ``optiwise explain`` and the agent list.
+    """
+    from modeling.diagnostics import binding_constraints
 
     model, x = result.model, result.x
-    if model is None or x is None or model.nrows == 0:
+    if model is None or x is None:
         return []
-    r, c, v = model.A
-    act = np.bincount(r, weights=v * x[c], minlength=model.nrows)
-    lb, ub = model.row_lb, model.row_ub
     duals = result.row_duals
     rows: list[tuple[str, str, str, str]] = []
-    for blk in model.con_blocks:
-        if not blk.linear:
-            continue
-        for k in range(blk.count):
-            i = blk.row_start + k
-            a = float(act[i])
-            at_lo = math.isfinite(lb[i]) and abs(a - lb[i]) <= _BINDING_TOL * max(1.0, abs(lb[i]))
-            at_hi = math.isfinite(ub[i]) and abs(a - ub[i]) <= _BINDING_TOL * max(1.0, abs(ub[i]))
-            if not (at_lo or at_hi):
-                continue
-            if at_lo and at_hi:
-                bound = f"= {_fmt(float(lb[i]))}"
-            elif at_hi:
-                bound = f"<= {_fmt(float(ub[i]))}"
-            else:
-                bound = f">= {_fmt(float(lb[i]))}"
-            dual = _fmt(float(duals[i])) if duals is not None and i < len(duals) else ""
-            # Activity and bound both leave out the constant terms of the constraint.
-            rows.append((blk.label(k), _fmt(a), bound, dual))
+    for b in binding_constraints(model, x):
+        op = {"equal": "=", "upper": "<=", "lower": ">="}[b.side]
+        dual = ""
+        if duals is not None and b.row is not None and b.row < len(duals):
+            dual = _fmt(float(duals[b.row]))
+        # Activity and bound both leave out the constant terms of the constraint.
+        rows.append((b.label, _fmt(b.activity), f"{op} {_fmt(b.bound)}", dual))
     return rows
 
 

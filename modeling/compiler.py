@@ -24,7 +24,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +59,9 @@ from modeling.expressions import (
     parse_relation,
 )
 from modeling.formulation import Formulation, check_names, load
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 Tree = tuple[Any, ...]
 MAX_TERMS = 50_000_000  # bindings in one frame, and columns in one model
@@ -775,8 +779,26 @@ class CompiledModel:
     model_class: ModelClass = ModelClass.LP
     convex: bool | None = None
 
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """The linear rows as an ``nrows x ncols`` CSR matrix, built once per model.
+
+        Duplicate entries are summed and zeros dropped (``x - x`` is no term), so
+        ``matrix.nnz`` counts real nonzeros. Every backend and diagnosis reads
+        this one copy instead of converting the COO triplets :attr:`A` itself;
+        treat it as read-only.
+        """
+        import scipy.sparse as sp
+
+        r, c, v = self.A
+        a = sp.csr_matrix((v, (r, c)), shape=(self.nrows, self.ncols))
+        a.sum_duplicates()
+        a.eliminate_zeros()
+        return a
+
     @property
     def integer(self) -> bool:
+        """True when some column is integer or binary."""
         return bool(np.any(self.col_type > 0))
 
     @property

@@ -58,13 +58,15 @@ from modeling.expressions import (
     Sum,
     parse_forall,
 )
+from modeling.format import format_number
 from modeling.formulation import Formulation
 from modeling.result import SolveResult, Status
 
 Source = Formulation | Mapping[str, Any] | str | Path
 
 DEFAULT_TIME_LIMIT = 30.0
-_BINDING_TOL = 1e-7
+BINDING_TOL = 1e-6
+"""Relative distance from a bound within which a constraint counts as binding."""
 _MAX_TERMS = 12  # terms of a constraint instance shown before "… more"
 _MAX_PARAM_ENTRIES = 8  # entries of one parameter shown per instance
 _MAX_VALUES = 50  # rows of value tables in text reports
@@ -81,19 +83,6 @@ class DiagnosticsError(ValueError):
 
 
 # ------------------------------------------------------------------ formatting
-
-
-def fmt_number(x: float | None) -> str:
-    """A number as a person writes it: ``300``, ``2.5``, ``inf``; ``-`` when absent."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    x = float(x)
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    r = round(x)
-    if abs(x - r) <= 1e-9 * max(1.0, abs(x)) and abs(r) < 1e15:
-        return str(int(r))
-    return f"{x:.6g}"
 
 
 def _json_num(x: float | None) -> float | None:
@@ -129,7 +118,7 @@ def _linear_text(terms: Sequence[tuple[str, float]], limit: int = _MAX_TERMS) ->
     for label, coef in terms[:limit]:
         sign = "-" if coef < 0 else "+"
         mag = abs(coef)
-        body = label if mag == 1 else f"{fmt_number(mag)} {label}"
+        body = label if mag == 1 else f"{format_number(mag)} {label}"
         if not parts:
             parts.append(f"-{body}" if sign == "-" else body)
         else:
@@ -142,12 +131,12 @@ def _linear_text(terms: Sequence[tuple[str, float]], limit: int = _MAX_TERMS) ->
 def _relation_text(body: str, lo: float, hi: float) -> str:
     if math.isfinite(lo) and math.isfinite(hi):
         if lo == hi:
-            return f"{body} == {fmt_number(lo)}"
-        return f"{fmt_number(lo)} <= {body} <= {fmt_number(hi)}"
+            return f"{body} == {format_number(lo)}"
+        return f"{format_number(lo)} <= {body} <= {format_number(hi)}"
     if math.isfinite(lo):
-        return f"{body} >= {fmt_number(lo)}"
+        return f"{body} >= {format_number(lo)}"
     if math.isfinite(hi):
-        return f"{body} <= {fmt_number(hi)}"
+        return f"{body} <= {format_number(hi)}"
     return f"{body} (free)"
 
 
@@ -391,7 +380,7 @@ def _data_text(data: Mapping[str, float]) -> str:
         if k.endswith("[…]"):
             parts.append(f"{k[:-3]}[…] ({int(v)} more)")
         else:
-            parts.append(f"{k} = {fmt_number(v)}")
+            parts.append(f"{k} = {format_number(v)}")
     return ", ".join(parts)
 
 
@@ -600,8 +589,8 @@ class UnboundedReport(Report):
             [
                 v.label,
                 v.direction,
-                fmt_number(v.step),
-                fmt_number(v.objective_coefficient),
+                format_number(v.step),
+                format_number(v.objective_coefficient),
                 v.bounds,
             ]
             for v in self.variables
@@ -701,7 +690,7 @@ class ConstraintSensitivity:
 
     @property
     def binding(self) -> bool:
-        return abs(self.slack) <= _BINDING_TOL * max(1.0, abs(self.rhs))
+        return abs(self.slack) <= BINDING_TOL * max(1.0, abs(self.rhs))
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -750,7 +739,7 @@ class SensitivityReport(Report):
     def to_text(self) -> str:
         lines = [
             f"Optimal{f' ({self.name})' if self.name else ''}: objective = "
-            f"{fmt_number(self.objective)} ({self.sense}).",
+            f"{format_number(self.objective)} ({self.sense}).",
         ]
         if self.note:
             lines.append(self.note)
@@ -759,11 +748,11 @@ class SensitivityReport(Report):
         crow = [
             [
                 c.label,
-                fmt_number(c.activity),
-                fmt_number(c.rhs),
-                fmt_number(c.slack),
-                fmt_number(c.dual),
-                f"[{fmt_number(c.rhs_lower)}, {fmt_number(c.rhs_upper)}]",
+                format_number(c.activity),
+                format_number(c.rhs),
+                format_number(c.slack),
+                format_number(c.dual),
+                f"[{format_number(c.rhs_lower)}, {format_number(c.rhs_upper)}]",
                 "yes" if c.binding else "",
             ]
             for c in self.constraints
@@ -779,10 +768,10 @@ class SensitivityReport(Report):
         vrow = [
             [
                 v.label,
-                fmt_number(v.value),
-                fmt_number(v.reduced_cost),
-                fmt_number(v.cost),
-                f"[{fmt_number(v.cost_lower)}, {fmt_number(v.cost_upper)}]",
+                format_number(v.value),
+                format_number(v.reduced_cost),
+                format_number(v.cost),
+                f"[{format_number(v.cost_lower)}, {format_number(v.cost_upper)}]",
             ]
             for v in self.variables
         ]
@@ -815,11 +804,20 @@ class SensitivityReport(Report):
 
 @dataclass
 class BindingConstraint:
+    """A constraint instance holding at one of its bounds at a point."""
+
     label: str
+    """The instance in the document's names, e.g. ``supply['seattle']``."""
     location: str
+    """Where the constraint sits in the document, e.g. ``constraints[0]``."""
     activity: float
+    """The body's value at the point (constant terms moved to the bound)."""
     bound: float
+    """The bound it holds at (the lower one for equalities)."""
     side: Literal["lower", "upper", "equal"]
+    """Which bound: ``equal`` when both sides hold (an equality or a tight range)."""
+    row: int | None = None
+    """The row of the compiled linear matrix, ``None`` for a nonlinear instance."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -850,7 +848,7 @@ class SolutionReport(Report):
     def to_text(self) -> str:
         head = f"Status: {self.status}"
         if self.objective is not None:
-            head += f", objective = {fmt_number(self.objective)}"
+            head += f", objective = {format_number(self.objective)}"
         if self.model_class:
             head += f" ({self.model_class}"
             head += f", {self.solver})" if self.solver else ")"
@@ -864,7 +862,7 @@ class SolutionReport(Report):
             lines += ["", "Nonzero values:"]
             lines += _table(
                 ["variable", "value"],
-                [[lab, fmt_number(v)] for lab, v in self.values[:_MAX_VALUES]],
+                [[lab, format_number(v)] for lab, v in self.values[:_MAX_VALUES]],
             )
             if len(self.values) > _MAX_VALUES:
                 lines.append(f"  … and {len(self.values) - _MAX_VALUES} more")
@@ -873,7 +871,7 @@ class SolutionReport(Report):
             lines += _table(
                 ["constraint", "activity", "bound", "side", "location"],
                 [
-                    [b.label, fmt_number(b.activity), fmt_number(b.bound), b.side, b.location]
+                    [b.label, format_number(b.activity), format_number(b.bound), b.side, b.location]
                     for b in self.binding[:_MAX_VALUES]
                 ],
             )
@@ -985,7 +983,7 @@ class _Describer:
             note = (note + "; " if note else "") + "integer variable"
         return IISMember(
             kind="bound",
-            label=f"{label} {op} {fmt_number(value)}",
+            label=f"{label} {op} {format_number(value)}",
             name=name,
             key=key,
             location=f"variables.{name}.{side}",
@@ -1460,10 +1458,10 @@ def _bounds_text(model: CompiledModel, col: int) -> str:
     if math.isinf(lo) and math.isinf(hi):
         return "free"
     if math.isinf(hi):
-        return f">= {fmt_number(lo)}, no upper bound"
+        return f">= {format_number(lo)}, no upper bound"
     if math.isinf(lo):
-        return f"<= {fmt_number(hi)}, no lower bound"
-    return f"in [{fmt_number(lo)}, {fmt_number(hi)}]"
+        return f"<= {format_number(hi)}, no lower bound"
+    return f"in [{format_number(lo)}, {format_number(hi)}]"
 
 
 def explain_unbounded(
@@ -1706,7 +1704,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                 "error",
                 "integrality",
                 labels.column(j),
-                f"is {fmt_number(x[j])}, not an integer (off by {f:.3g})",
+                f"is {format_number(x[j])}, not an integer (off by {f:.3g})",
                 f"variables.{name}.type",
                 float(x[j]),
             )
@@ -1724,7 +1722,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                     "error",
                     "bound",
                     labels.column(j),
-                    f"is {fmt_number(x[j])} but must be {op} {fmt_number(ref[j])}",
+                    f"is {format_number(x[j])} but must be {op} {format_number(ref[j])}",
                     f"variables.{name}.{side}",
                     float(x[j]),
                 )
@@ -1742,7 +1740,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                     "constraint",
                     labels.instance(blk, k),
                     f"is violated by {viol[i]:.3g}: "
-                    + _relation_text(fmt_number(act[i]), model.row_lb[i], model.row_ub[i]),
+                    + _relation_text(format_number(act[i]), model.row_lb[i], model.row_ub[i]),
                     f"constraints[{blk.index}]",
                     float(viol[i]),
                 )
@@ -1771,7 +1769,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                         "error",
                         "constraint",
                         labels.instance(blk, k),
-                        f"is violated by {gap:.3g}: " + _relation_text(fmt_number(v), lo, hi),
+                        f"is violated by {gap:.3g}: " + _relation_text(format_number(v), lo, hi),
                         f"constraints[{blk.index}]",
                         gap,
                     )
@@ -1786,8 +1784,8 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                     "warning",
                     "objective",
                     "objective",
-                    f"the solver reported {fmt_number(result.objective)} but the values give "
-                    f"{fmt_number(obj)}",
+                    f"the solver reported {format_number(result.objective)} but the values give "
+                    f"{format_number(obj)}",
                     "objective.expression",
                     obj,
                 )
@@ -1801,7 +1799,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
                 "warning",
                 "magnitude",
                 labels.column(j),
-                f"is {fmt_number(x[j])}: values above 1e9 usually mean a missing bound or a "
+                f"is {format_number(x[j])}: values above 1e9 usually mean a missing bound or a "
                 "unit slip (e.g. dollars vs millions)",
                 f"variables.{name}",
                 float(x[j]),
@@ -1869,7 +1867,7 @@ def _coefficient_findings(model: CompiledModel, labels: _Labels) -> list[Finding
                 "warning",
                 "magnitude",
                 hi[1],
-                f"is {fmt_number(hi[0])}: coefficients above 1e9 (a big-M?) make solvers "
+                f"is {format_number(hi[0])}: coefficients above 1e9 (a big-M?) make solvers "
                 "unreliable; use the smallest valid bound",
                 hi[2],
                 hi[0],
@@ -1881,8 +1879,8 @@ def _coefficient_findings(model: CompiledModel, labels: _Labels) -> list[Finding
                 "warning",
                 "coefficients",
                 "model",
-                f"coefficients span {hi[0] / lo[0]:.2g} (from {fmt_number(lo[0])} in {lo[1]} to "
-                f"{fmt_number(hi[0])} in {hi[1]}): rescale units so they span less than 1e9",
+                f"coefficients span {hi[0] / lo[0]:.2g} (from {format_number(lo[0])} in {lo[1]} to "
+                f"{format_number(hi[0])} in {hi[1]}): rescale units so they span less than 1e9",
                 hi[2],
                 hi[0] / lo[0],
             )
@@ -1893,19 +1891,35 @@ def _coefficient_findings(model: CompiledModel, labels: _Labels) -> list[Finding
 # ------------------------------------------------------------------ the dispatcher
 
 
-def _binding(model: CompiledModel, x: np.ndarray) -> list[BindingConstraint]:
+def binding_constraints(
+    model: CompiledModel, x: np.ndarray, tol: float = BINDING_TOL
+) -> list[BindingConstraint]:
+    """The constraint instances holding at a bound at ``x``: optiwise's one rule for "binding".
+
+    An instance binds when its activity lies within ``tol * max(1, |bound|)`` of a
+    finite bound. Linear and nonlinear instances both count, and so do
+    equalities (they always bind; ``side`` is ``"equal"``), so that the CLI
+    report, ``optiwise explain`` and the agent all list the same constraints.
+
+    >>> m = compile_model({"variables": {"x": {}}, "constraints": ["x <= 4"],
+    ...                    "objective": {"sense": "max", "expression": "x"}})
+    >>> [b.label for b in binding_constraints(m, np.array([4.0]))]
+    ['constraints[0]']
+    """
     out: list[BindingConstraint] = []
     labels = _Labels(model)
-    act = _csr(model) @ x if model.nrows else np.zeros(0)
+    x = np.asarray(x, dtype=float)
+    act = model.matrix @ x if model.nrows else np.zeros(0)
     for blk in model.con_blocks:
         for k in range(blk.count):
+            row: int | None = None
             if blk.linear:
-                i = blk.row_start + k
-                a, lo, hi = float(act[i]), float(model.row_lb[i]), float(model.row_ub[i])
+                row = blk.row_start + k
+                a, lo, hi = float(act[row]), float(model.row_lb[row]), float(model.row_ub[row])
             else:
                 a, lo, hi = eval_tree(blk.trees[k], x), float(blk.lb[k]), float(blk.ub[k])
-            at_lo = math.isfinite(lo) and abs(a - lo) <= _BINDING_TOL * max(1.0, abs(lo)) * 10
-            at_hi = math.isfinite(hi) and abs(a - hi) <= _BINDING_TOL * max(1.0, abs(hi)) * 10
+            at_lo = math.isfinite(lo) and abs(a - lo) <= tol * max(1.0, abs(lo))
+            at_hi = math.isfinite(hi) and abs(a - hi) <= tol * max(1.0, abs(hi))
             if not (at_lo or at_hi):
                 continue
             side: Literal["lower", "upper", "equal"] = (
@@ -1918,6 +1932,7 @@ def _binding(model: CompiledModel, x: np.ndarray) -> list[BindingConstraint]:
                     a,
                     lo if at_lo else hi,
                     side,
+                    row,
                 )
             )
     return out
@@ -1933,7 +1948,7 @@ def solution_report(result: SolveResult) -> SolutionReport:
         labels = _Labels(model)
         for j in np.flatnonzero(np.abs(x) > 1e-9).tolist():
             values.append((labels.column(j), float(x[j])))
-        binding = _binding(model, x)
+        binding = binding_constraints(model, x)
     return SolutionReport(
         status=str(result.status),
         objective=result.objective,
@@ -1995,10 +2010,12 @@ __all__ = [
     "UnboundedReport",
     "UnboundedVariable",
     "VariableSensitivity",
+    "binding_constraints",
     "eval_tree",
     "explain",
     "explain_infeasible",
     "explain_unbounded",
+    "format_number",
     "objective_value",
     "sanity_check",
     "sensitivity",

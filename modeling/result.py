@@ -22,16 +22,29 @@ if TYPE_CHECKING:
 
 
 class Status(StrEnum):
-    """What the result is (spec v1 vocabulary)."""
+    """What the result is (spec v1 vocabulary): a point, a proof, or why there is neither.
+
+    Read it with the properties, not by comparing strings: ``status.has_solution``
+    (a point to read values from) and ``status.decided`` (the solve reached an
+    answer). :class:`Termination` says why the solver stopped.
+    """
 
     OPTIMAL = "optimal"
+    """A point proven optimal (within the MIP gap for integer models)."""
     FEASIBLE = "feasible"
+    """A point satisfying every constraint, not proven optimal (a limit stopped the search)."""
     INFEASIBLE = "infeasible"
+    """Proven: no point satisfies every constraint and bound."""
     UNBOUNDED = "unbounded"
+    """Proven: feasible points exist and the objective improves without limit."""
     INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    """The solver proved one of the two but not which; a feasibility re-solve could not tell."""
     TIME_LIMIT = "time_limit"
+    """The time limit ran out before any feasible point was found."""
     ERROR = "error"
+    """The solver or optiwise failed; ``message`` says how."""
     INVALID = "invalid"
+    """The document breaks the spec; ``errors`` holds the located issues."""
 
     @property
     def decided(self) -> bool:
@@ -40,29 +53,49 @@ class Status(StrEnum):
 
     @property
     def has_solution(self) -> bool:
+        """True when the result carries a point (``optimal`` or ``feasible``).
+
+        The one test for "are there values to read?", instead of comparing status
+        strings against a tuple.
+        """
         return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
 class Termination(StrEnum):
-    """Why the solver stopped."""
+    """Why the solver stopped (orthogonal to :class:`Status`, as in Pyomo's contrib results)."""
 
     OPTIMAL = "optimal"
+    """It proved optimality (or an empty model needed no solve)."""
     INFEASIBLE = "infeasible"
+    """It proved that no point is feasible."""
     UNBOUNDED = "unbounded"
+    """It proved that the objective improves without limit."""
     INFEASIBLE_OR_UNBOUNDED = "infeasible_or_unbounded"
+    """It proved that no optimum exists, without saying whether the model is infeasible."""
     TIME_LIMIT = "time_limit"
+    """The ``time_limit`` ran out."""
     ITERATION_LIMIT = "iteration_limit"
+    """An iteration or node limit stopped it."""
     SOLUTION_LIMIT = "solution_limit"
+    """It found as many solutions as it was asked for."""
     OBJECTIVE_LIMIT = "objective_limit"
+    """The objective reached a target or cutoff it was given."""
     INTERRUPTED = "interrupted"
+    """A user or signal interrupted it."""
     NUMERICAL = "numerical_difficulties"
+    """Numerical trouble stopped it; rescaling the data often helps."""
     ERROR = "error"
+    """It failed (or could not be started); the result's ``message`` says how."""
     INVALID = "invalid_model"
+    """The model was rejected before solving (bad document or data the solver refuses)."""
     UNKNOWN = "unknown"
+    """The solver reported a status optiwise does not know; the message keeps its words."""
 
 
 @dataclass(frozen=True)
 class Timings:
+    """Seconds spent in each stage of one solve."""
+
     compile_s: float = 0.0  # formulation -> compiled model
     build_s: float = 0.0  # compiled model -> solver's model
     solve_s: float = 0.0  # the solver itself
@@ -99,6 +132,7 @@ class SolveResult:
 
     @cached_property
     def reduced_costs(self) -> dict[str, Any]:
+        """name -> reduced cost (scalar) or {index tuple: reduced cost}; LPs with duals only."""
         if self.reduced is None or self.model is None:
             return {}
         return _by_block(self.model, self.reduced)

@@ -7,10 +7,7 @@ No modeling layer in between: the constraint matrix goes over as CSR arrays
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
-import os
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from modeling._stdio import redirect_stdout
 from modeling.backends.base import (
     Availability,
     BackendError,
@@ -63,22 +61,9 @@ def _hp() -> Any:
         with _QUIET_LOCK:
             if not _quieted:
                 _quieted = True
-                sys.stdout.flush()
-                saved = os.dup(1)
-                try:
-                    with open(os.devnull, "w") as devnull:
-                        os.dup2(devnull.fileno(), 1)
-                        highspy.Highs()
-                        _flush_c_stdout()  # a pipe's C buffer would print it later
-                finally:
-                    os.dup2(saved, 1)
-                    os.close(saved)
+                with redirect_stdout("devnull"):
+                    highspy.Highs()
     return highspy
-
-
-def _flush_c_stdout() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).fflush(None)
 
 
 def silence_banner() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modeling._stdio import redirect_stdout
 from modeling.backends.base import (
     SOLVE_LOCK,
     Availability,
@@ -26,7 +27,6 @@ from modeling.backends.base import (
 )
 from modeling.backends.highs import fit_highs_threads
 from modeling.backends.pyomo import (
-    quiet_stdout,
     rest_point,
     row_matrix,
     trivial_outcome,
@@ -174,7 +174,7 @@ class PulpBackend:
             )
         try:
             pulp = _pulp()
-            with quiet_stdout():
+            with redirect_stdout():
                 ok = bool(self._solver(solver, SolverOptions(), integer=True).available())
         except Exception as exc:
             return Availability(False, f"PuLP cannot run {solver!r} ({exc})")
@@ -226,7 +226,7 @@ class PulpBackend:
             raise BackendError(avail.reason)
         pm = PulpModel(model)
         t1 = time.perf_counter()
-        with quiet_stdout(not options.verbose):
+        with redirect_stdout(enabled=not options.verbose):
             status, term, message, has = self._run(pm, solver, options)
             t2 = time.perf_counter()
             if status is Status.INFEASIBLE_OR_UNBOUNDED:

@@ -16,22 +16,19 @@ HiGHS and SCIP run through Pyomo's new solver interface
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import logging
 import math
-import os
 import re
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from modeling._stdio import redirect_stdout
 from modeling.backends.base import (
     SOLVE_LOCK,
     Availability,
@@ -98,63 +95,6 @@ def _pyo() -> Any:
     import pyomo.environ as pyo
 
     return pyo
-
-
-# --------------------------------------------------------------- quiet stdout
-
-_QUIET_LOCK = threading.Lock()
-_QUIET_DEPTH = 0
-_QUIET_SAVED: tuple[int | None, Any] | None = None  # (saved fd 1, saved sys.stdout)
-
-
-def _flush_c_stdio() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).fflush(None)
-
-
-@contextlib.contextmanager
-def quiet_stdout(enabled: bool = True) -> Iterator[None]:
-    """Send whatever a solver writes to standard output to standard error instead.
-
-    Why: ``optiwise solve --json`` promises a stdout holding one JSON object, but
-    HiGHS prints a banner from C++ the first time it is constructed and Pyomo
-    logs to ``sys.stdout``. Redirecting file descriptor 1 (and ``sys.stdout``)
-    catches both; nested and concurrent uses share one redirection, undone when
-    the last one ends.
-    """
-    global _QUIET_DEPTH, _QUIET_SAVED
-    if not enabled:
-        yield
-        return
-    with _QUIET_LOCK:
-        if _QUIET_DEPTH == 0:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-            _flush_c_stdio()
-            fd: int | None
-            try:
-                fd = os.dup(1)
-                os.dup2(2, 1)
-            except OSError:
-                fd = None
-            _QUIET_SAVED = (fd, sys.stdout)
-            sys.stdout = sys.stderr
-        _QUIET_DEPTH += 1
-    try:
-        yield
-    finally:
-        with _QUIET_LOCK:
-            _QUIET_DEPTH -= 1
-            if _QUIET_DEPTH == 0 and _QUIET_SAVED is not None:
-                fd, stream = _QUIET_SAVED
-                _QUIET_SAVED = None
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                _flush_c_stdio()
-                sys.stdout = stream
-                if fd is not None:
-                    os.dup2(fd, 1)
-                    os.close(fd)
 
 
 # ------------------------------------------------------------ building models
@@ -604,7 +544,7 @@ class PyomoBackend:
         try:
             from pyomo.common.log import LoggingIntercept
 
-            with quiet_stdout(), LoggingIntercept(buf, "pyomo", logging.WARNING):
+            with redirect_stdout(), LoggingIntercept(buf, "pyomo", logging.WARNING):
                 if s in _CONTRIB_ALIASES or s in _contrib_names():
                     opt = _contrib_factory(_CONTRIB_ALIASES.get(s, s))
                     avail = opt.available()
@@ -666,7 +606,7 @@ class PyomoBackend:
             raise BackendError(avail.reason)
         built = _build(model)
         t1 = time.perf_counter()
-        with quiet_stdout(not options.verbose):
+        with redirect_stdout(enabled=not options.verbose):
             out = self._run(built, model, solver, options)
             status = _status_of(out.termination, out.has_solution)
             message = out.raw
