@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import FUNCTIONS, RESERVED
+from modeling.limits import MAX_EXPONENT, literal_value, value_issue
+
+# A chain of + and - longer than this is built as a balanced tree (depth log2 n), so
+# that a flat sum of any length never meets a recursion limit downstream (compiler,
+# exports, backends).  Shorter chains keep the exact shape they were written in.
+BALANCE_ABOVE = 32
+# Python's own parser recurses once per operator of a chain and gives up near 3,000;
+# longer chains are grouped into parenthesised runs of this many terms before parsing.
+_GROUP = 256
 
 # ---------------------------------------------------------------- node types
 
@@ -202,6 +212,8 @@ class _Builder:
             if any(isinstance(i, ast.Slice) for i in items):
                 raise self.fail(node, "slices are not allowed", "index with set elements")
             return Index(node.value.id, tuple(self.expr(i) for i in items))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+            return self.chain(node)
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Pow):
                 return Pow(self.expr(node.left), self.expr(node.right))
@@ -254,6 +266,23 @@ class _Builder:
         what = _NODE_NAMES.get(type(node), type(node).__name__)
         raise self.fail(node, f"{what} is not allowed in expressions")
 
+    def chain(self, node: ast.BinOp) -> Node:
+        """``a + b - c + …`` walked iteratively; long chains become balanced trees."""
+        terms: list[tuple[str, ast.expr]] = []
+        cur: ast.expr = node
+        while isinstance(cur, ast.BinOp) and isinstance(cur.op, ast.Add | ast.Sub):
+            terms.append(("+" if isinstance(cur.op, ast.Add) else "-", cur.right))
+            cur = cur.left
+        terms.append(("+", cur))
+        terms.reverse()
+        built = [(sign, self.expr(t)) for sign, t in terms]
+        if len(built) <= BALANCE_ABOVE:
+            out = built[0][1]
+            for sign, t in built[1:]:
+                out = BinOp(sign, out, t)
+            return out
+        return balanced_sum(built)
+
     def generators(self, comps: list[ast.comprehension]) -> tuple[Generator, ...]:
         gens = []
         for comp in comps:
@@ -290,7 +319,15 @@ class _Builder:
             )
         fname = node.func.id
         if node.keywords:
-            raise self.fail(node, f"{fname}() takes no keyword arguments")
+            names = ", ".join(f"{k.arg}=" for k in node.keywords if k.arg)
+            hint = (
+                f"write sum(...) + 1 instead of {names}"
+                if fname == "sum" and "start=" in names
+                else "pass plain arguments only"
+            )
+            raise self.fail(
+                node, f"{fname}() takes no keyword arguments ({names or '**'})", hint, code="sum"
+            )
         if fname == "sum" or (fname in ("min", "max") and len(node.args) == 1):
             if len(node.args) != 1 or not isinstance(node.args[0], ast.GeneratorExp | ast.ListComp):
                 raise self.fail(
@@ -323,20 +360,139 @@ class _Builder:
         return Call(fname, args)
 
 
+def balanced_sum(items: list[tuple[str, Node]]) -> Node:
+    """``±t1 ± t2 ± …`` as a tree of depth log2(n) with the same value.
+
+    Pairs are merged level by level: ``(s1, a), (s2, b)`` becomes
+    ``(s1, a + b)`` when the signs agree and ``(s1, a - b)`` otherwise, since
+    ``-a - b == -(a + b)`` and ``-a + b == -(a - b)``.  The first term of a
+    chain is always positive, so the root needs no negation.
+    """
+    level = list(items)
+    while len(level) > 1:
+        nxt: list[tuple[str, Node]] = []
+        for k in range(0, len(level) - 1, 2):
+            (s1, a), (s2, b) = level[k], level[k + 1]
+            nxt.append((s1, BinOp("+" if s1 == s2 else "-", a, b)))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    sign, node = level[0]
+    return node if sign == "+" else Neg(node)
+
+
+_TOKEN = re.compile(
+    r"\s+|[A-Za-z_][A-Za-z0-9_]*|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[jJ]?"
+    r"|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\*\*|//|==|!=|<=|>=|:=|->|."
+)
+_SUM_LEVEL_WORDS = frozenset({"for", "in", "if", "else", "and", "or", "not", "is", "lambda"})
+
+
+def group_long_chains(text: str) -> str:
+    """Wrap runs of a very long ``+``/``-`` chain in parentheses, keeping its value.
+
+    ``t0 + t1 - t2 + …`` with thousands of terms becomes
+    ``(t0 + … + t255) + (- t256 + …) + …``: each run keeps its own signs
+    (a run that began after ``-`` starts with a unary minus), so Python's
+    parser sees chains of at most :data:`_GROUP` terms per level.  Texts
+    without such chains are returned unchanged.
+    """
+    if text.count("+") + text.count("-") <= _GROUP:
+        return text
+    # per bracket level: where the current region starts and its binary + / - operators
+    stack: list[tuple[int, list[tuple[int, str]]]] = [(0, [])]
+    edits: list[tuple[int, int, str]] = []  # (offset, length replaced, replacement)
+    prev_operand = False
+
+    def close_region(end: int, restart: int) -> None:
+        start, ops = stack[-1]
+        if len(ops) > _GROUP:
+            edits.append((start, 0, "("))
+            for k in range(_GROUP, len(ops), _GROUP):
+                at, sign = ops[k]
+                edits.append((at, 1, f") + ({sign}"))
+            edits.append((end, 0, ")"))
+        stack[-1] = (restart, [])
+
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        at = m.start()
+        if tok.isspace():
+            continue
+        if tok in ("(", "[", "{"):
+            stack.append((m.end(), []))
+            prev_operand = False
+        elif tok in (")", "]", "}"):
+            close_region(at, at)
+            if len(stack) > 1:
+                stack.pop()
+            prev_operand = True
+        elif tok in ("+", "-") and prev_operand:
+            stack[-1][1].append((at, tok))
+            prev_operand = False
+        elif tok in ("*", "/", "**", ".", "+", "-"):  # + and - here are unary
+            prev_operand = False
+        elif tok in _SUM_LEVEL_WORDS or not (tok[0].isalnum() or tok[0] in "_.'\""):
+            close_region(at, m.end())
+            prev_operand = False
+        else:
+            prev_operand = True
+    while stack:
+        close_region(len(text), len(text))
+        stack.pop()
+    pieces: list[str] = []
+    pos = 0
+    for at, length, piece in sorted(edits, key=lambda e: (e[0], -e[1])):
+        pieces.append(text[pos:at])
+        pieces.append(piece)
+        pos = max(pos, at + length) if at >= pos else pos
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
 def _parse_ast(text: str, mode: str = "eval") -> ast.AST:
     if not isinstance(text, str) or not text.strip():
         raise ParseFailure("is empty", "write an expression")
     try:
-        return ast.parse(text.strip(), mode=mode)
+        return ast.parse(group_long_chains(text.strip()), mode=mode)
     except SyntaxError as exc:
         msg = exc.msg or "syntax error"
-        hint = ""
-        if "=" in text and "==" not in text and "<=" not in text and ">=" not in text:
+        if "Exceeds the limit" in msg and "digits" in msg:
+            raise ParseFailure(
+                "has a number with more than 4,300 digits",
+                "write it with an exponent, e.g. 1.5e30 (values of 1e20 and more are "
+                "infinite to solvers)",
+                code="value",
+            ) from None
+        if "Generator expression must be parenthesized" in msg:
+            raise ParseFailure(
+                "gives sum(), min() or max() more than the generator",
+                "they take one generator only: write sum(x[i] for i in I) + 1, not "
+                "sum(..., start=1)",
+                code="sum",
+            ) from None
+        hint = "check brackets and operators"
+        if "'=='" in msg or _lone_equals(text):
             hint = "use == for equality"
-        return_hint = hint or "check brackets and operators"
-        raise ParseFailure(f"is not a valid expression ({msg})", return_hint) from None
+        raise ParseFailure(f"is not a valid expression ({msg})", hint) from None
     except (ValueError, RecursionError, MemoryError):
         raise ParseFailure("cannot be parsed", "simplify the expression") from None
+
+
+def _lone_equals(text: str) -> bool:
+    """A single '=' outside brackets (an attempted equation), not a keyword argument."""
+    depth = 0
+    for k, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            before = text[k - 1] if k else ""
+            after = text[k + 1] if k + 1 < len(text) else ""
+            if before not in "=<>!" and after != "=":
+                return True
+    return False
 
 
 def parse_expression(text: str) -> Node:
@@ -505,6 +661,49 @@ class _Checker:
                 self.condition(c, scope)
         return scope
 
+    def power(self, node: Pow) -> bool:
+        """Refuse powers no solver can take; False when reported (skip the operands).
+
+        Constant powers are evaluated without overflow (``2**2**2**2**2**2`` is
+        too large, not "a negative base"); a variable base takes a constant
+        exponent of magnitude at most :data:`~modeling.limits.MAX_EXPONENT`,
+        since solver interfaces multiply integer powers out term by term.
+        """
+        whole = literal_value(node)
+        if whole is not None:
+            if math.isinf(whole):
+                self.add(
+                    "a constant power is too large to compute",
+                    "write the number with an exponent, e.g. 1e30, and keep it below 1e20",
+                    code="value",
+                )
+                return False
+            if math.isnan(whole):
+                self.add(
+                    "a constant power has no real value (a negative base with a fractional "
+                    "exponent, or 0 to a negative power)",
+                    "check the signs of the base and the exponent",
+                    code="value",
+                )
+                return False
+            found = value_issue(whole, self.loc)
+            if found is not None:
+                self.issues.append(found)
+                return False
+            return True
+        k = literal_value(node.exponent)
+        if k is not None and not (math.isfinite(k) and abs(k) <= MAX_EXPONENT):
+            shown = f"{k:g}" if math.isfinite(k) else "too large to compute"
+            self.add(
+                f"the exponent is {shown}; a power of a variable allows at most "
+                f"{MAX_EXPONENT} in magnitude",
+                "rescale the model (a power that large is 0 or astronomically large on any "
+                "range but [-1, 1])",
+                code="exponent",
+            )
+            return False
+        return True
+
     def _kind(self, name: str) -> str:
         if name in self.sym.sets:
             return "set"
@@ -544,7 +743,12 @@ class _Checker:
 
     def value(self, node: Node, scope: dict[str, Bound], constant: bool, where: str) -> None:
         """Check a numeric expression; ``constant`` forbids variables (conditions, indices)."""
-        if isinstance(node, Num | Str):
+        if isinstance(node, Num):
+            found = value_issue(node.value, self.loc)
+            if found is not None:
+                self.issues.append(found)
+            return
+        if isinstance(node, Str):
             return
         if isinstance(node, Name):
             n = node.id
@@ -636,8 +840,9 @@ class _Checker:
             self.value(node.operand, scope, constant, where)
             return
         if isinstance(node, Pow):
-            self.value(node.base, scope, constant, where)
-            self.value(node.exponent, scope, True, "an exponent")
+            if self.power(node):
+                self.value(node.base, scope, constant, where)
+                self.value(node.exponent, scope, True, "an exponent")
             return
         if isinstance(node, Call):
             for a in node.args:
@@ -688,32 +893,109 @@ def check_constant(
     return issues
 
 
+def children(n: Node) -> list[Node]:
+    """The direct sub-expressions of a node (generator conditions included)."""
+    if isinstance(n, Index):
+        return list(n.items)
+    if isinstance(n, BinOp):
+        return [n.left, n.right]
+    if isinstance(n, Neg | Not):
+        return [n.operand]
+    if isinstance(n, Pow):
+        return [n.base, n.exponent]
+    if isinstance(n, Call):
+        return list(n.args)
+    if isinstance(n, Sum | Aggregate):
+        out = [n.body]
+        for g in n.gens:
+            out.extend(g.conds)
+        return out
+    if isinstance(n, Compare):
+        return [n.left, *n.rights]
+    if isinstance(n, BoolOp):
+        return list(n.values)
+    return []
+
+
 def walk(node: Node) -> list[Node]:
-    """Every node of a tree, depth first (generator conditions included)."""
+    """Every node of a tree, depth first, without recursion (generator conditions included)."""
     out: list[Node] = []
     stack: list[Node] = [node]
     while stack:
         n = stack.pop()
         out.append(n)
-        if isinstance(n, Index):
-            stack.extend(n.items)
-        elif isinstance(n, BinOp):
-            stack.extend((n.left, n.right))
-        elif isinstance(n, Neg):
-            stack.append(n.operand)
-        elif isinstance(n, Pow):
-            stack.extend((n.base, n.exponent))
-        elif isinstance(n, Call):
-            stack.extend(n.args)
-        elif isinstance(n, Sum | Aggregate):
-            stack.append(n.body)
-            for g in n.gens:
-                stack.extend(g.conds)
-        elif isinstance(n, Compare):
-            stack.append(n.left)
-            stack.extend(n.rights)
-        elif isinstance(n, BoolOp):
-            stack.extend(n.values)
-        elif isinstance(n, Not):
-            stack.append(n.operand)
+        stack.extend(reversed(children(n)))
     return out
+
+
+def raw_expression_issues(data: Mapping[str, object]) -> list[Issue]:
+    """Problems of the expressions of a document whose *shape* is broken, best effort.
+
+    :func:`modeling.formulation.load` stops at shape errors (a wrong type, a
+    missing key); this reads the names the raw document declares and checks
+    every expression it can find, so that one report lists both kinds.
+    """
+    sets = data.get("sets")
+    params = data.get("parameters")
+    variables = data.get("variables")
+    set_dims: dict[str, int] = {}
+    if isinstance(sets, Mapping):
+        for name, spec in sets.items():
+            dim = 1
+            if isinstance(spec, list) and spec and isinstance(spec[0], list | tuple):
+                dim = max(len(spec[0]), 1)
+            set_dims[str(name)] = dim
+
+    def index_of(spec: object) -> list[str]:
+        if isinstance(spec, Mapping):
+            idx = spec.get("index")
+            if isinstance(idx, str):
+                return [idx]
+            if isinstance(idx, list):
+                return [str(i) for i in idx]
+        return []
+
+    sym = Symbols(
+        set_dims,
+        {str(k): index_of(v) for k, v in params.items()} if isinstance(params, Mapping) else {},
+        {str(k): index_of(v) for k, v in variables.items()}
+        if isinstance(variables, Mapping)
+        else {},
+    )
+    issues: list[Issue] = []
+    objective = data.get("objective")
+    if isinstance(objective, Mapping) and isinstance(objective.get("expression"), str):
+        loc = "objective.expression"
+        try:
+            issues.extend(check_expression(parse_expression(objective["expression"]), sym, loc))
+        except ParseFailure as exc:
+            issues.append(Issue(loc, exc.message, exc.hint, exc.code))
+    constraints = data.get("constraints")
+    items: list[tuple[str, object]] = []
+    if isinstance(constraints, list):
+        items = [(f"constraints[{k}]", c) for k, c in enumerate(constraints)]
+    for where, c in items:
+        if not isinstance(c, Mapping) or not isinstance(c.get("expression"), str):
+            continue
+        scope: dict[str, Bound] = {}
+        forall = c.get("forall")
+        if isinstance(forall, str) and forall.strip():
+            text = forall.strip()
+            if not text.startswith("for"):
+                text = "for " + text
+            try:
+                found, scope = check_bounds(parse_forall(text), sym, f"{where}.forall")
+                issues.extend(found)
+            except ParseFailure as exc:
+                issues.append(Issue(f"{where}.forall", exc.message, exc.hint, exc.code))
+                continue
+        loc = f"{where}.expression"
+        try:
+            rel = parse_relation(c["expression"])
+        except ParseFailure as exc:
+            issues.append(Issue(loc, exc.message, exc.hint, exc.code))
+            continue
+        for part in (rel.lhs, rel.rhs) if rel.body is None else (rel.lo, rel.body, rel.hi):
+            if part is not None:
+                issues.extend(check_expression(part, sym, loc, scope))
+    return issues

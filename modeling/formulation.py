@@ -286,9 +286,96 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
     return issues
 
 
+class _Duplicate(Exception):
+    """A key written twice in one mapping (raised while reading, located afterwards)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping.
+
+    Plain YAML keeps the last value silently, so two ``constraints:`` blocks
+    would become a different model with no warning.  Keys brought in by a
+    ``<<`` merge may be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _Duplicate(str(key))
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+        return super().construct_mapping(node, deep=deep)
+
+
+def _no_duplicate_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+def _duplicate_issue(text: str, key: str, origin: str) -> Issue:
+    """Where a duplicated key is, with the lines of both copies when they can be found."""
+    found = _find_duplicate(text, key)
+    if found is not None:
+        path, marks = found
+        (l1, c1), (l2, c2) = marks
+        shown = f"lines {l1} and {l2}" if l1 != l2 else f"line {l1}, columns {c1} and {c2}"
+        return Issue(
+            path,
+            f"'{key}' is written twice in the same mapping ({shown}); "
+            "only the last one would be kept",
+            f"merge the two '{key}' entries into one",
+            code="duplicate",
+        )
+    return Issue(
+        origin,
+        f"the key '{key}' is written twice in the same mapping; only one would be kept",
+        f"merge the two '{key}' entries into one",
+        code="duplicate",
+    )
+
+
+def _find_duplicate(text: str, key: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """The path of the duplicated key and the (line, column) of both copies."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            marks: dict[str, tuple[int, int]] = {}
+            for k_node, v_node in node.value:
+                name = str(getattr(k_node, "value", ""))
+                here = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
+                if name == key and name in marks:
+                    return _loc((*path, name)), [marks[name], here]
+                marks.setdefault(name, here)
+                stack.append((v_node, (*path, name)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, (*path, k)) for k, v in enumerate(node.value))
+    return None
+
+
 def _read_text(text: str, origin: str = "document") -> Any:
     try:
         return _read_text_inner(text, origin)
+    except _Duplicate as dup:
+        raise FormulationError([_duplicate_issue(text, dup.key, origin)]) from None
     except RecursionError:
         raise FormulationError(
             [
@@ -306,11 +393,11 @@ def _read_text_inner(text: str, origin: str) -> Any:
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_no_duplicate_pairs)
         except json.JSONDecodeError as exc:
             # YAML is a superset of JSON for most documents; try it before failing.
             try:
-                return yaml.safe_load(text)
+                return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
             except yaml.YAMLError:
                 raise FormulationError(
                     [
@@ -323,7 +410,7 @@ def _read_text_inner(text: str, origin: str) -> Any:
                     ]
                 ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.constructor.ConstructorError as exc:
         raise FormulationError(
             [
@@ -395,7 +482,8 @@ def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
     try:
         return Formulation.model_validate(dict(data))
     except ValidationError as exc:
-        raise FormulationError(_pydantic_issues(exc)) from None
+        issues = _pydantic_issues(exc)
+        raise FormulationError(issues + _expression_issues(data, issues)) from None
     except RecursionError:
         raise FormulationError(
             [
@@ -407,6 +495,35 @@ def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
                 )
             ]
         ) from None
+
+
+_SECTIONS = frozenset({"sets", "parameters", "variables"})
+
+
+def _expression_issues(data: Mapping[str, Any], shape: list[Issue]) -> list[Issue]:
+    """Expression problems of a document with shape errors, so one report has both.
+
+    Expressions under a location already reported (say a constraint that is
+    not a mapping) are left to that report.
+    """
+    from modeling.expressions import raw_expression_issues  # imports this module
+
+    try:
+        found = raw_expression_issues(data)
+    except RecursionError:
+        return []
+    reported = {i.location for i in shape}
+    # a section or a member that is not a mapping declares no (usable) names: only
+    # syntax and values are checked then; a bad field (variables.x.type) keeps x known
+    names_known = not any(
+        r == "document" or (r.split(".")[0] in _SECTIONS and r.count(".") < 2) for r in reported
+    )
+    return [
+        i
+        for i in found
+        if not any(i.location == r or i.location.startswith(r + ".") for r in reported)
+        and (names_known or i.code not in ("undefined", "index", "shadow", "constant"))
+    ]
 
 
 def check_names(f: Formulation) -> list[Issue]:
