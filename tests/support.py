@@ -6,6 +6,7 @@ Imported as ``from support import ...``; ``pyproject.toml`` puts ``tests/`` on
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,18 @@ from agent.stub_server import StubServer
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "datasets" / "samples"
 
-__all__ = ["ROOT", "SAMPLES", "stub_model", "stub_settings"]
+__all__ = ["ROOT", "SAMPLES", "benchmark_mirror", "stub_model", "stub_settings"]
+
+
+def benchmark_mirror() -> Path:
+    """The benchmark mirror of a test marked ``@pytest.mark.needs_data``.
+
+    The marker (see ``conftest.py``) has already skipped the test when
+    ``$OPTIWISE_DATA_DIR`` is not a folder, so here it is one.
+    """
+    root = os.environ.get("OPTIWISE_DATA_DIR")
+    assert root, "mark the test @pytest.mark.needs_data: it reads the benchmark mirror"
+    return Path(root)
 
 
 def stub_settings(stub: StubServer, **overrides: Any) -> LLMSettings:

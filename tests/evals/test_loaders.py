@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import benchmark_mirror
 
 from evals.loaders import DataFormatError, load, load_entry, load_problems
 from evals.problems import (
@@ -19,23 +19,13 @@ from evals.problems import (
 from evals.registry import DatasetEntry, is_present, list_datasets
 
 
-def data_dir() -> Path:
-    env = os.environ.get("OPTIWISE_DATA_DIR")
-    return (
-        Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-    )
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPTIWISE_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def mirror() -> Path:
-    root = data_dir()
-    if not root.is_dir():
-        pytest.skip(f"no benchmark mirror at {root}")
-    return root
+    return benchmark_mirror()  # the test is marked needs_data
 
 
 # --------------------------------------------------------------------------- answers
@@ -361,6 +351,7 @@ def test_load_without_data_says_how_to_fetch(tmp_path: Path) -> None:
         load("optmath", data_dir=tmp_path)
 
 
+@pytest.mark.needs_data
 def test_load_problems_resolves_aliases() -> None:
     root = mirror()
     assert is_present("mamo_complex", data_dir=root)
@@ -371,11 +362,12 @@ def test_load_problems_resolves_aliases() -> None:
 # --------------------------------------------------------------------------- the mirror
 
 
-@pytest.mark.parametrize("entry", list_datasets(), ids=lambda e: e.name)
+@pytest.mark.parametrize(
+    "entry",
+    [pytest.param(e, marks=pytest.mark.needs_data(e.name), id=e.name) for e in list_datasets()],
+)
 def test_every_registered_variant_loads_with_its_count(entry: DatasetEntry) -> None:
     root = mirror()
-    if not (root / entry.local_path).exists():
-        pytest.skip(f"{entry.local_path} not in the mirror")
     dataset = load(entry, data_dir=root)
     assert len(dataset) == entry.count
     assert len({p.id for p in dataset.problems}) == entry.count
@@ -387,6 +379,7 @@ def _answers(name: str) -> dict[str, Answer]:
     return {p.id: p.answer for p in load(name, data_dir=mirror()).problems}
 
 
+@pytest.mark.needs_data
 def test_known_label_facts_in_the_mirror() -> None:
     nl4opt = _answers("nl4opt")
     assert sum(a.kind == "infeasible" for a in nl4opt.values()) == 17
@@ -405,6 +398,7 @@ def test_known_label_facts_in_the_mirror() -> None:
     assert all(a.kind == "unknown" for a in _answers("nl4opt.competition_test").values())
 
 
+@pytest.mark.needs_data
 def test_metadata_from_records_and_summary_files() -> None:
     v1 = load("industryor.orlm_v1", data_dir=mirror())
     assert {p.metadata["difficulty"] for p in v1.problems} == {"Easy", "Medium", "Hard"}

@@ -1,4 +1,4 @@
-"""The benchmark registry: names, aliases, validation, hashes against the shared mirror."""
+"""The benchmark registry: names, aliases, validation, hashes against the mirror."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support import benchmark_mirror
 
 from evals import cli
 from evals.fetch import manifest_sha256, packed_file_hashes, sha256_file
@@ -35,11 +36,9 @@ ALIASES = {
 }
 
 
-def data_dir() -> Path:
+def data_dir() -> Path | None:
     env = os.environ.get("OPTIWISE_DATA_DIR")
-    return (
-        Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-    )
+    return Path(env) if env else None
 
 
 def test_every_alias_resolves_to_a_variant_of_its_family() -> None:
@@ -135,10 +134,9 @@ def test_alias_to_unknown_target_is_rejected() -> None:
         parse_registry(text)
 
 
+@pytest.mark.needs_data
 def test_mirror_files_match_registered_hashes() -> None:
-    root = data_dir()
-    if not root.is_dir():
-        pytest.skip(f"no benchmark mirror at {root}")
+    root = benchmark_mirror()
     checked = 0
     for entry in list_datasets():
         path = root / entry.local_path
@@ -164,7 +162,9 @@ def test_data_list_json_reports_every_dataset(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPTIWISE_CACHE_HOME", str(tmp_path / "cache"))
-    args = _parser().parse_args(["data", "list", "--json", "--data-dir", str(data_dir())])
+    mirror = data_dir()
+    folder = mirror if mirror is not None else tmp_path / "empty"
+    args = _parser().parse_args(["data", "list", "--json", "--data-dir", str(folder)])
     assert args.handler(args) == 0
     rows = json.loads(capsys.readouterr().out)
     names = {r["name"] for r in rows}
@@ -174,7 +174,7 @@ def test_data_list_json_reports_every_dataset(
     by_name = {r["name"]: r for r in rows}
     assert by_name["nl4opt.sirl"]["aliases"] == ["nl4opt"]
     assert by_name["optmath.official"]["present"] is False
-    if data_dir().is_dir():
+    if mirror is not None and mirror.is_dir():
         assert by_name["mamo_easy.sirl_fixed"]["present"] is True
 
 

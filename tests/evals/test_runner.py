@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import benchmark_mirror
 
 from evals import cli
 from evals.formulations import FormulationSolver
@@ -356,15 +356,11 @@ def test_formulations_are_scored_and_missing_files_fail(tmp_path: Path) -> None:
     assert summary.protocols["sirl"].correct == 2
 
 
+@pytest.mark.needs_data("complexor.llmopt")
 def test_cli_eval_with_formulations_runs_a_registered_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = os.environ.get("OPTIWISE_DATA_DIR")
-    root = (
-        Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
-    )
-    if not (root / "complexor" / "llmopt" / "complexor.jsonl").exists():
-        pytest.skip("no benchmark mirror")
+    root = benchmark_mirror()
     monkeypatch.setattr("evals.formulations._default_solve", lambda: fake_solve)
     folder = tmp_path / "forms"
     folder.mkdir()
