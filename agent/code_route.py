@@ -24,11 +24,16 @@ so it is tunable like every prompt; otherwise from a built-in text.
 An exhausted budget or a failed LLM call ends with status ``"error"`` and an
 ``error`` that says what went wrong; it never raises for what the LLM or its
 script did. Read :mod:`agent.sandbox` for what the sandbox does and does not
-protect against.
+protect against. Where the sandbox cannot isolate scripts (no bubblewrap, user
+namespaces disabled) the route refuses before asking the LLM anything, with
+status ``"error"`` and an ``error`` that says why and how to opt out
+(``isolate=False``, ``OPTIWISE_UNSAFE_NO_ISOLATION=1`` or
+``optiwise ask --unsafe-no-isolation``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Collection, Mapping
@@ -38,7 +43,7 @@ from typing import Any
 from agent.errors import LLMError
 from agent.llm import ChatMessage, ChatModel, LLMReply, assistant, user
 from agent.prompts import PromptSet
-from agent.sandbox import SandboxResult, arun_python, run_python
+from agent.sandbox import IsolationUnavailable, SandboxResult, arun_python, isolation, run_python
 from agent.usage import Usage
 
 __all__ = [
@@ -284,6 +289,9 @@ class _Session:
         self.messages = [*self.messages, assistant(reply.content), user(repair)]
         return None
 
+    def refused(self, exc: IsolationUnavailable) -> CodeRouteResult:
+        return self._result("error", None, None, f"the code route is unavailable: {exc}")
+
     def llm_failed(self, exc: LLMError) -> CodeRouteResult:
         tries = getattr(exc, "attempts", 1)
         code = self.attempts[-1].code if self.attempts else None
@@ -323,15 +331,21 @@ def solve_with_code(
     cpu_s: float | None = None,
     repair_statuses: Collection[str] = ("error",),
     llm_options: Mapping[str, Any] | None = None,
+    isolate: bool | None = None,
 ) -> CodeRouteResult:
     """Solve the problem ``text`` by having ``llm`` write a Pyomo script; see the module doc.
 
     ``timeout_s``, ``memory_mb`` and ``cpu_s`` limit each script run;
     ``llm_options`` are passed to every LLM call (``temperature``, ``cache_tag``
-    to draw distinct samples when voting, ...).
+    to draw distinct samples when voting, ...); ``isolate``: see
+    :func:`agent.sandbox.isolation` (None: isolate unless the environment opts out).
     """
     session = _Session(text, prompts, max_repairs, repair_statuses)
     options = dict(llm_options or {})
+    try:
+        isolated = isolation(isolate)
+    except IsolationUnavailable as exc:
+        return session.refused(exc)
     while True:
         try:
             reply = llm.complete(session.messages, **options)
@@ -339,7 +353,9 @@ def solve_with_code(
             return session.llm_failed(exc)
         taken = session.take_reply(reply)
         if isinstance(taken, str):
-            run = run_python(taken, timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s)
+            run = run_python(
+                taken, timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s, isolate=isolated
+            )
             attempt = session.judge(taken, run, reply)
         else:
             attempt = taken
@@ -359,11 +375,16 @@ async def asolve_with_code(
     cpu_s: float | None = None,
     repair_statuses: Collection[str] = ("error",),
     llm_options: Mapping[str, Any] | None = None,
+    isolate: bool | None = None,
 ) -> CodeRouteResult:
     """Async :func:`solve_with_code`; scripts run in worker threads, and cancelling
     the task kills a running script at once."""
     session = _Session(text, prompts, max_repairs, repair_statuses)
     options = dict(llm_options or {})
+    try:
+        isolated = await asyncio.to_thread(isolation, isolate)
+    except IsolationUnavailable as exc:
+        return session.refused(exc)
     while True:
         try:
             reply = await llm.acomplete(session.messages, **options)
@@ -371,7 +392,9 @@ async def asolve_with_code(
             return session.llm_failed(exc)
         taken = session.take_reply(reply)
         if isinstance(taken, str):
-            run = await arun_python(taken, timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s)
+            run = await arun_python(
+                taken, timeout_s=timeout_s, memory_mb=memory_mb, cpu_s=cpu_s, isolate=isolated
+            )
             attempt = session.judge(taken, run, reply)
         else:
             attempt = taken

@@ -34,26 +34,54 @@ What a run does:
 - parses the result line (see :func:`parse_protocol`) with ``json``, never
   ``eval``, and validates it with pydantic.
 
-What it does **not** do: it is not a security boundary. The script runs as our
-user, with our file-system permissions (it can read and write anything we can,
-outside its temporary directory too) and with network access; a process that
-calls ``setsid`` escapes the group kill; ``RLIMIT_AS`` bounds address space
-rather than resident memory, and the kernel's OOM killer is outside our
-control. The limits stop accidents (endless loops, runaway memory, output
-floods, a leaked API key in an environment dump), not an adversary. For
-hostile code run this inside a container or VM without network.
+Isolation (the default, :func:`isolation`): the script runs under bubblewrap
+(``bwrap``, Debian/Ubuntu/Fedora package ``bubblewrap``), the small setuid-free
+sandbox tool that Flatpak is built on: it uses unprivileged Linux namespaces,
+needs no daemon and no root, and is kept up to date by every distribution.
+Inside it the script has
+
+- no network (a new network namespace: only its own loopback);
+- no view of other processes (a new PID namespace with a fresh ``/proc``:
+  our ``/proc/<pid>/environ``, hence the API key, does not exist there);
+- no file system but read-only binds of ``/usr`` (and the ``/lib*``, ``/bin``
+  links), the dynamic loader's cache, the Python runtime and the venv, a fresh
+  ``/dev`` and ``/proc``, an empty ``tmpfs`` ``/tmp`` and its work folder, the
+  only place it can write (``/etc/passwd``, the user's home, the repository are
+  absent);
+- a new session (no terminal to inject keystrokes into) and ``--die-with-parent``;
+  when the script exits or is killed, the whole PID namespace goes with it, so a
+  ``setsid`` or double-forked grandchild cannot outlive the run;
+- limits on processes (``RLIMIT_NPROC``, ``max_procs`` processes and threads)
+  and on memory: ``memory_mb`` of address space per process, and the resident
+  memory of *all* its processes together polled every 50 ms and the run killed
+  when the sum exceeds ``memory_mb``. Run as root (CI), the script additionally
+  drops to an unused uid (``RLIMIT_NPROC`` does not bind root) and no user
+  namespace is made, so no capability is left.
+
+Not isolated: the CPU time of the machine (``cpu_s`` and the wall clock bound
+it), the kernel itself (a kernel exploit escapes any namespace), the files of
+the Python runtime and the venv (readable), and memory between two 50 ms polls
+(a burst above ``memory_mb`` is killed at the next poll, not refused). Where
+bubblewrap is missing or user namespaces are disabled, :func:`run_python`
+raises :class:`IsolationUnavailable` unless the caller opts out with
+``isolate=False`` or the environment variable ``OPTIWISE_UNSAFE_NO_ISOLATION=1``;
+then the script runs as a plain child process with the limits above and none
+of the isolation (it can read what we can and reach the network).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
+import random
 import re
 import resource
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +98,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 __all__ = [
     "PROTOCOL_MARKER",
     "STATUSES",
+    "UNSAFE_ENV",
+    "IsolationUnavailable",
     "KilledBy",
     "Limits",
     "ProtocolError",
@@ -77,6 +107,8 @@ __all__ = [
     "SandboxResult",
     "arun_python",
     "child_environment",
+    "isolation",
+    "isolation_problem",
     "parse_protocol",
     "run_python",
 ]
@@ -117,6 +149,233 @@ _SCRIPT_NAME = "script.py"
 _READ_CHUNK = 65536
 _EXIT_GRACE_S = 1.0  # after the script exits, how long to drain pipes held by stragglers
 _KILL_DRAIN_S = 0.5  # after a kill, how long to collect what was already written
+_MEMORY_POLL_S = 0.05  # how often the resident memory of all the script's processes is summed
+
+UNSAFE_ENV = "OPTIWISE_UNSAFE_NO_ISOLATION"
+"""Set to ``1`` to run LLM-written scripts without isolation where bubblewrap is unavailable."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+# Root runs the script as an unused uid from this range (random per run, so that
+# concurrent runs do not share one RLIMIT_NPROC budget).
+_ROOT_UID_RANGE = (2_000_000, 2_999_999)
+_BWRAP_HINT = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
+    "bubblewrap), or, knowing that the LLM-written script can then read your files, your API "
+    f"key and reach the network, opt out with {UNSAFE_ENV}=1 (optiwise ask "
+    "--unsafe-no-isolation)"
+)
+
+# Runs inside the sandbox, before the script: our code, not the LLM's. Limits are set
+# here rather than before bwrap so that RLIMIT_NPROC counts the processes of the new
+# user namespace only, and so that root can drop to an unprivileged uid first.
+_LAUNCHER = """\
+import json, os, resource, sys
+cfg = json.loads(sys.argv[1])
+for res, soft, hard in cfg["rlimits"]:
+    resource.setrlimit(res, (soft, hard))
+if os.getuid() == 0 and cfg["uid"] is not None:
+    os.setgroups([])
+    os.setgid(cfg["uid"])
+    os.setuid(cfg["uid"])
+os.execv(cfg["python"], [cfg["python"], "-I", "-u", cfg["script"]])
+"""
+
+
+class IsolationUnavailable(RuntimeError):
+    """The sandbox cannot isolate scripts here; the message says why and what to do."""
+
+
+def _env_opt_out() -> bool:
+    return os.environ.get(UNSAFE_ENV, "").strip().lower() in _TRUE
+
+
+def _runtime_paths() -> list[str]:
+    """Directories the interpreter needs: the venv and the base installation, deduplicated."""
+    candidates = [
+        sys.prefix,
+        sys.exec_prefix,
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    ]
+    paths: list[str] = []
+    for raw in candidates:
+        path = os.path.realpath(raw)
+        if not os.path.isdir(path) or path in ("/", "/usr") or path.startswith("/usr/"):
+            continue
+        if any(path == p or path.startswith(p + os.sep) for p in paths):
+            continue
+        paths = [p for p in paths if not p.startswith(path + os.sep)] + [path]
+    # The venv path as the interpreter sees it (sys.executable may run through a symlink).
+    for raw in (sys.prefix, os.path.dirname(sys.executable)):
+        if os.path.realpath(raw) != raw and os.path.isdir(raw):
+            paths.append(raw)
+    return paths
+
+
+def _bwrap_command(bwrap: str, workdirs: list[str], cwd: str, as_root: bool) -> list[str]:
+    """The bubblewrap arguments: namespaces, read-only runtime, writable work folder."""
+    if as_root:
+        # No user namespace: the launcher drops from real root to an unused uid, which
+        # makes RLIMIT_NPROC binding and leaves no capability (a user namespace would map
+        # the script to uid 0 outside, exempt from RLIMIT_NPROC).
+        spaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        spaces.append("--unshare-cgroup-try")
+    else:
+        spaces = ["--unshare-all"]
+    cmd = [bwrap, *spaces, "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(name):
+            cmd += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            cmd += ["--ro-bind", name, name]
+    for name in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
+        cmd += ["--ro-bind-try", name, name]
+    made: set[str] = set()
+
+    def parents(path: str) -> list[str]:
+        # bwrap makes missing mount points 0700; the dropped uid must traverse them.
+        out = []
+        for parent in reversed(Path(path).parents):
+            name = str(parent)
+            if name != "/" and name not in made:
+                made.add(name)
+                out += ["--perms", "0755", "--dir", name]
+        return out
+
+    for path in _runtime_paths():
+        cmd += [*parents(path), "--ro-bind", path, path]
+    # No tmpfs anywhere: its pages would be memory outside every process's RSS.
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "0755", "--dir", "/tmp"]
+    made.add("/tmp")
+    for path in workdirs:
+        cmd += [*parents(path), "--bind", path, path]
+    # In a user namespace the script owns the sandbox's root and /dev tmpfs: read-only,
+    # so that it cannot fill memory through files there.
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    cmd += ["--chdir", cwd, "--"]
+    return cmd
+
+
+@functools.lru_cache(maxsize=1)
+def isolation_problem() -> str | None:
+    """Why scripts cannot be isolated here (None: bubblewrap works), probed once per process.
+
+    The probe starts the interpreter inside bubblewrap exactly as a run does, so
+    a missing binary, disabled user namespaces (``kernel.unprivileged_userns_clone=0``,
+    Ubuntu's AppArmor restriction) or an unreadable runtime are all caught.
+    """
+    if sys.platform != "linux":
+        return f"the sandbox isolates scripts with Linux namespaces; this is {sys.platform}"
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory(prefix="optiwise-probe-") as tmp:
+        cmd = _bwrap_command(bwrap, [tmp], tmp, os.geteuid() == 0)
+        try:
+            done = subprocess.run(
+                [*cmd, sys.executable, "-I", "-S", "-c", "print('ok')"],
+                capture_output=True,
+                timeout=30,
+                env=child_environment(tmp),
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap could not be started: {exc}"
+    if done.returncode != 0 or done.stdout.strip() != b"ok":
+        detail = _last_line(done.stderr.decode("utf-8", "replace")) or f"exit {done.returncode}"
+        return (
+            f"bubblewrap fails here ({detail}); unprivileged user namespaces may be disabled "
+            "(sysctl kernel.unprivileged_userns_clone, or AppArmor's "
+            "kernel.apparmor_restrict_unprivileged_userns)"
+        )
+    return None
+
+
+def isolation(isolate: bool | None = None) -> bool:
+    """Whether a run isolates its script: True, False (opted out), or raise.
+
+    ``isolate=None`` means isolate unless the environment opts out
+    (:data:`UNSAFE_ENV`); ``True`` insists; ``False`` opts out explicitly.
+    Raises :class:`IsolationUnavailable` when isolation is wanted but bubblewrap
+    cannot provide it, with the reason and the two ways forward.
+    """
+    if isolate is False or (isolate is None and _env_opt_out()):
+        return False
+    problem = isolation_problem()
+    if problem is not None:
+        raise IsolationUnavailable(
+            f"refusing to run LLM-written code without isolation: {problem}; {_BWRAP_HINT}"
+        )
+    return True
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+class _MemoryWatch:
+    """Sums the resident memory (and CPU time) of every process in the sandbox's PID namespace.
+
+    The CPU time is sampled too because the rusage that ``wait4`` returns for
+    bubblewrap does not include the script, which bubblewrap's init reaps.
+    """
+
+    def __init__(self, bwrap_pid: int, limit_mb: int | None) -> None:
+        self.bwrap_pid = bwrap_pid
+        self.limit_bytes = None if limit_mb is None else limit_mb * 1024 * 1024
+        self.outer = _pid_namespace(os.getpid())
+        self.namespace: str | None = None
+        self.peak_bytes = 0
+        self.cpu_s = 0.0
+        self.next_poll = 0.0
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def _find_namespace(self) -> str | None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == self.bwrap_pid:
+                ns = _pid_namespace(int(entry.name))
+                if ns is not None and ns != self.outer:
+                    return ns
+        return None
+
+    def exceeded(self, now: float) -> bool:
+        """True when the sandbox's processes together hold more than the limit."""
+        if now < self.next_poll:
+            return False
+        self.next_poll = now + _MEMORY_POLL_S
+        if self.namespace is None:
+            self.namespace = self._find_namespace()
+            if self.namespace is None:
+                return False
+        total = 0
+        ticks = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or _pid_namespace(int(entry.name)) != self.namespace:
+                continue
+            try:
+                with open(f"/proc/{entry.name}/statm", "rb") as fh:
+                    total += int(fh.read().split()[1]) * self.page
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                # utime, stime, cutime, cstime (fields 14-17 of proc(5)).
+                ticks += sum(int(x) for x in fields[11:15])
+            except (OSError, ValueError, IndexError):
+                continue
+        self.peak_bytes = max(self.peak_bytes, total)
+        self.cpu_s = max(self.cpu_s, ticks / self.ticks)
+        return self.limit_bytes is not None and total > self.limit_bytes
 
 
 # --------------------------------------------------------------------- protocol
@@ -200,15 +459,22 @@ def parse_protocol(lines: Iterable[str]) -> ProtocolLine:
 
 @dataclass(frozen=True)
 class Limits:
-    """The resource limits of a run (None: not limited)."""
+    """The resource limits of a run (None: not limited).
+
+    ``memory_mb`` bounds each process's address space and, when isolated, the
+    resident memory of all the script's processes together; ``max_procs`` the
+    processes and threads it may have at once (isolated runs only: outside a
+    user namespace ``RLIMIT_NPROC`` would count all of the user's processes).
+    """
 
     timeout_s: float = 30.0
     cpu_s: float | None = None
     memory_mb: int | None = 1024
     nofile: int = 256
     file_mb: int = 64
+    max_procs: int = 64
 
-    def rlimits(self) -> list[tuple[int, tuple[int, int]]]:
+    def rlimits(self, isolated: bool = False) -> list[tuple[int, tuple[int, int]]]:
         """``(resource, (soft, hard))`` pairs, clamped to what this process may grant.
 
         Computed in the parent: the ``preexec_fn`` then only calls ``setrlimit``,
@@ -226,6 +492,8 @@ class Limits:
         wanted.append((resource.RLIMIT_NOFILE, self.nofile, self.nofile))
         size = int(self.file_mb) * 1024 * 1024
         wanted.append((resource.RLIMIT_FSIZE, size, size))
+        if isolated:
+            wanted.append((resource.RLIMIT_NPROC, self.max_procs, self.max_procs))
         out = []
         for res, soft, hard in wanted:
             _, cur_hard = resource.getrlimit(res)
@@ -350,6 +618,7 @@ class SandboxResult:
     stderr_bytes: int = 0
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    isolated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -383,7 +652,8 @@ class SandboxResult:
         if self.killed_by == "cpu":
             return f"the script used its {lim.cpu_s:g} s of CPU time and was stopped"
         if self.killed_by == "memory":
-            return f"the script ran out of memory (limit {lim.memory_mb} MB)"
+            where = " for all its processes together" if self.isolated else ""
+            return f"the script ran out of memory (limit {lim.memory_mb} MB{where})"
         if self.exit_code is None:
             return "the script could not be run to completion"
         if self.exit_code < 0:
@@ -439,7 +709,9 @@ class SandboxResult:
                 "memory_mb": self.limits.memory_mb,
                 "nofile": self.limits.nofile,
                 "file_mb": self.limits.file_mb,
+                "max_procs": self.limits.max_procs,
             },
+            "isolated": self.isolated,
         }
 
 
@@ -534,34 +806,70 @@ def _execute(
     cwd: str | os.PathLike[str] | None,
     max_output_bytes: int,
     cancel: threading.Event | None,
+    isolated: bool,
 ) -> SandboxResult:
     env_names = tuple(env_allow)
     with tempfile.TemporaryDirectory(prefix="optiwise-sandbox-") as tmp:
         script = Path(tmp) / _SCRIPT_NAME
         script.write_text(code, encoding="utf-8")
         env = child_environment(tmp, env_names)
+        workdir = tmp if cwd is None else os.path.realpath(os.fspath(cwd))
+        script_arg = _SCRIPT_NAME if cwd is None else str(script)
+        preexec: Callable[[], None] | None
+        if isolated:
+            as_root = os.geteuid() == 0
+            uid = random.randint(*_ROOT_UID_RANGE) if as_root else None
+            if uid is not None:
+                os.chown(tmp, uid, uid)
+                os.chown(script, uid, uid)
+            binds = [tmp] if cwd is None else [tmp, workdir]
+            launch = {
+                "rlimits": [[res, soft, hard] for res, (soft, hard) in limits.rlimits(True)],
+                "uid": uid,
+                "python": sys.executable,
+                "script": script_arg,
+            }
+            argv = [
+                *_bwrap_command(str(shutil.which("bwrap")), binds, workdir, as_root),
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _LAUNCHER,
+                json.dumps(launch),
+            ]
+            preexec = None
+        else:
+            argv = [sys.executable, "-I", "-u", script_arg]
+            preexec = _preexec(limits.rlimits())
         out, err = _Capture(max_output_bytes), _Capture(max_output_bytes)
         started = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-u", _SCRIPT_NAME if cwd is None else str(script)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=tmp if cwd is None else os.fspath(cwd),
+            cwd=workdir,
             env=env,
             start_new_session=True,
-            preexec_fn=_preexec(limits.rlimits()),
+            preexec_fn=preexec,
             close_fds=True,
         )
-        timed_out = False
+        watch = _MemoryWatch(proc.pid, limits.memory_mb) if isolated else None
+        outcome: _Stop | None = None
         try:
-            timed_out = _pump(proc, out, err, started + limits.timeout_s, cancel)
+            outcome = _pump(proc, out, err, started + limits.timeout_s, cancel, watch)
         finally:
             _killpg(proc.pid)  # leftovers of a finished script, or everything on timeout
             exit_code, cpu_time, rss_mb = _reap(proc, timeout=5.0)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+        if isolated and exit_code is not None and exit_code > 128:
+            exit_code = -(exit_code - 128)  # bwrap reports a signal death as 128 + signal
+        if watch is not None:
+            rss_mb = max(rss_mb, watch.peak_bytes / (1024 * 1024))
+            cpu_time = max(cpu_time or 0.0, watch.cpu_s)
         wall = time.monotonic() - started
         # Our temporary path out of the text: repair prompts stay cacheable and short.
         stdout = _scrub(out.text(), script, tmp)
@@ -572,7 +880,11 @@ def _execute(
             protocol = parse_protocol(out.lines())
         except ProtocolError as exc:
             protocol_error = str(exc)
-        killed_by = _classify(exit_code, timed_out, stderr[-4000:], cpu_time, limits)
+        killed_by: KilledBy | None
+        if outcome == "memory":
+            killed_by = "memory"
+        else:
+            killed_by = _classify(exit_code, outcome == "timeout", stderr[-4000:], cpu_time, limits)
         return SandboxResult(
             stdout=stdout,
             stderr=stderr,
@@ -588,7 +900,11 @@ def _execute(
             stderr_bytes=err.total,
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
+            isolated=isolated,
         )
+
+
+_Stop = Literal["timeout", "memory"]
 
 
 def _pump(
@@ -597,8 +913,11 @@ def _pump(
     err: _Capture,
     deadline: float,
     cancel: threading.Event | None,
-) -> bool:
-    """Read both pipes until they close; kill the group at the deadline. True if timed out.
+    watch: _MemoryWatch | None = None,
+) -> _Stop | None:
+    """Read both pipes until they close; kill the group at the deadline or over memory.
+
+    Returns why we stopped the script (None: it ended by itself).
 
     One thread with a selector, rather than a reader thread per pipe, so that a
     pipe held open by an escaped grandchild cannot leave a thread blocked forever.
@@ -609,6 +928,7 @@ def _pump(
         os.set_blocking(stream.fileno(), False)
         selector.register(stream.fileno(), selectors.EVENT_READ, capture)
     timed_out = False
+    stopped: _Stop | None = None
     stop_at = deadline
     exited = False
     try:
@@ -618,14 +938,15 @@ def _pump(
                 exited = True
                 _killpg(proc.pid)
                 stop_at = min(stop_at, now + _EXIT_GRACE_S)
-            if (
-                not exited
-                and not timed_out
-                and (now >= deadline or (cancel is not None and cancel.is_set()))
-            ):
-                timed_out = True
-                _killpg(proc.pid)
-                stop_at = now + _KILL_DRAIN_S
+            if not exited and not timed_out:
+                if now >= deadline or (cancel is not None and cancel.is_set()):
+                    stopped = "timeout"
+                elif watch is not None and watch.exceeded(now):
+                    stopped = "memory"
+                if stopped is not None:
+                    timed_out = True
+                    _killpg(proc.pid)
+                    stop_at = now + _KILL_DRAIN_S
             if now >= stop_at and (exited or timed_out):
                 break
             for key, _ in selector.select(timeout=max(0.0, min(0.05, stop_at - now))):
@@ -645,11 +966,14 @@ def _pump(
         if _leader_exited(proc):
             exited = True
         elif time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
-            timed_out = True
+            timed_out, stopped = True, "timeout"
+            _killpg(proc.pid)
+        elif watch is not None and watch.exceeded(time.monotonic()):
+            timed_out, stopped = True, "memory"
             _killpg(proc.pid)
         else:
             time.sleep(0.01)
-    return timed_out
+    return stopped
 
 
 def run_python(
@@ -663,21 +987,29 @@ def run_python(
     nofile: int = 256,
     file_mb: int = 64,
     max_output_bytes: int = 64_000,
+    max_procs: int = 64,
+    isolate: bool | None = None,
 ) -> SandboxResult:
-    """Run ``code`` as a script in a limited child process; see the module docstring.
+    """Run ``code`` as a script in an isolated, limited child; see the module docstring.
 
     ``timeout_s`` is wall-clock time; ``cpu_s`` CPU seconds (all threads);
-    ``memory_mb`` address space; ``file_mb`` the size of any file it writes;
-    ``max_output_bytes`` how much of each of stdout and stderr is kept (half
-    from the start, half from the end). ``cwd`` defaults to a fresh temporary
-    directory. Never raises for anything the script does; raises OSError only
-    when the interpreter cannot be started at all.
+    ``memory_mb`` address space per process and, isolated, resident memory of
+    all processes together; ``max_procs`` processes and threads (isolated);
+    ``file_mb`` the size of any file it writes; ``max_output_bytes`` how much
+    of each of stdout and stderr is kept (half from the start, half from the
+    end). ``cwd`` defaults to a fresh temporary directory (a given ``cwd`` is
+    bound writable into the sandbox). ``isolate``: see :func:`isolation`.
+
+    Never raises for anything the script does; raises
+    :class:`IsolationUnavailable` when isolation is wanted and impossible, and
+    OSError only when the interpreter cannot be started at all.
 
     >>> run_python('print("OPTIWISE_RESULT", \\'{"status": "optimal", "objective": 1}\\')').objective
     1.0
     """
-    limits = Limits(timeout_s, cpu_s, memory_mb, nofile, file_mb)
-    return _execute(code, limits, env_allow, cwd, max_output_bytes, None)
+    isolated = isolation(isolate)
+    limits = Limits(timeout_s, cpu_s, memory_mb, nofile, file_mb, max_procs)
+    return _execute(code, limits, env_allow, cwd, max_output_bytes, None, isolated)
 
 
 async def arun_python(
@@ -691,17 +1023,20 @@ async def arun_python(
     nofile: int = 256,
     file_mb: int = 64,
     max_output_bytes: int = 64_000,
+    max_procs: int = 64,
+    isolate: bool | None = None,
 ) -> SandboxResult:
     """Async :func:`run_python`: the run happens in a worker thread.
 
     Cancelling the awaiting task kills the script's process group at once
     (rather than letting it run to its timeout) and then re-raises.
     """
-    limits = Limits(timeout_s, cpu_s, memory_mb, nofile, file_mb)
+    isolated = await asyncio.to_thread(isolation, isolate)  # the first probe starts bwrap
+    limits = Limits(timeout_s, cpu_s, memory_mb, nofile, file_mb, max_procs)
     cancel = threading.Event()
     names = tuple(env_allow)
     task = asyncio.ensure_future(
-        asyncio.to_thread(_execute, code, limits, names, cwd, max_output_bytes, cancel)
+        asyncio.to_thread(_execute, code, limits, names, cwd, max_output_bytes, cancel, isolated)
     )
     try:
         return await asyncio.shield(task)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import textwrap
 
 import pytest
 from support import stub_model
 
+from agent.cli import main
 from agent.code_route import asolve_with_code, extract_code, solve_with_code
 from agent.errors import RateLimitError
 from agent.fake import FakeLLM
 from agent.prompts import PromptSet
+from agent.sandbox import isolation_problem
 from agent.stub_server import StubServer, Text
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX sandbox")
@@ -196,3 +199,53 @@ def test_through_the_stub_server_with_the_real_client(llm_stub: StubServer) -> N
     assert PROBLEM in requests[0].messages[0]["content"]
     assert "cut off" in requests[1].messages[-1]["content"]
     assert result.usage.calls == 2 and result.usage.total > 0
+
+
+# ------------------------------------------------------- optiwise ask, isolation
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch, llm_stub: StubServer) -> StubServer:
+    """The stub as the configured endpoint of ``optiwise ask``, with fast retries."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "OPTIWISE_")) and name != "OPTIWISE_HOME":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_stub.base_url)
+    monkeypatch.setenv("OPTIWISE_RETRY_INITIAL_DELAY", "0.01")
+    monkeypatch.setenv("OPTIWISE_MAX_RETRIES", "1")
+    return llm_stub
+
+
+@pytest.mark.skipif(isolation_problem() is not None, reason=str(isolation_problem()))
+def test_optiwise_ask_strategy_code_solves_end_to_end_in_the_sandbox(
+    endpoint: StubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint.push(fenced(PYOMO_SCRIPT))
+
+    code = main(["ask", "--json", "--strategy", "code", PROBLEM])
+    data = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert (data["status"], data["objective"]) == ("optimal", pytest.approx(11.0))
+    assert len(endpoint.chat_requests) == 1
+
+
+def test_without_isolation_optiwise_ask_refuses_before_asking_the_llm(
+    endpoint: StubServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import agent.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "isolation_problem", lambda: "bubblewrap (bwrap) is not installed")
+    endpoint.push(fenced(plain(7.0)))
+
+    code = main(["ask", "--json", "--strategy", "code", PROBLEM])
+    data = json.loads(capsys.readouterr().out)
+
+    assert code == 1 and data["status"] == "error"
+    text = json.dumps(data)
+    assert "bubblewrap" in text and "OPTIWISE_UNSAFE_NO_ISOLATION" in text
+    assert endpoint.chat_requests == []  # refused before any LLM call
+
+    monkeypatch.setenv("OPTIWISE_UNSAFE_NO_ISOLATION", "1")  # the explicit opt-out
+    assert main(["ask", "--json", "--strategy", "code", PROBLEM]) == 0
+    assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(7.0)

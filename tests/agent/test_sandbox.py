@@ -9,6 +9,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -63,13 +64,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _gone_soon(pid: int, within_s: float = 2.0) -> bool:
+def marked_pids(marker: str) -> list[int]:
+    """Host pids of live processes whose command line holds ``marker``.
+
+    Pids printed inside the sandbox belong to its own PID namespace, so the
+    tests find the script's children on the host by a unique command line.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def gone_soon(marker: str, within_s: float = 3.0) -> bool:
+    """No process with ``marker`` in its command line is left within ``within_s``."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not marked_pids(marker):
             return True
-        time.sleep(0.02)
+        time.sleep(0.05)
     return False
+
+
+def sleeper(marker: str, seconds: int = 60) -> str:
+    """Script lines that start a child sleeping ``seconds``, findable by ``marker``."""
+    return (
+        "import subprocess, sys\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep({seconds})',"
+        f" '{marker}'])\n"
+    )
 
 
 # ---------------------------------------------------------------------- limits
@@ -132,36 +162,23 @@ def test_ignoring_sigxcpu_does_not_escape_the_cpu_limit() -> None:
 
 
 def test_the_whole_process_group_is_killed_at_the_timeout() -> None:
-    code = textwrap.dedent(
-        """
-        import subprocess, sys
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        print("child", child.pid, flush=True)
-        while True:
-            pass
-        """
-    )
-    result = run_python(code, timeout_s=1)
+    marker = f"optiwise-test-{uuid.uuid4().hex}"
+    code = sleeper(marker) + "print('child started', flush=True)\nwhile True:\n    pass\n"
+    result = run_python(code, timeout_s=2)
 
     assert result.killed_by == "timeout"
-    pid = int(result.stdout.split()[1])
-    assert _gone_soon(pid)
+    assert "child started" in result.stdout
+    assert gone_soon(marker)
 
 
 def test_children_left_behind_by_a_finished_script_are_killed() -> None:
-    code = textwrap.dedent(
-        """
-        import subprocess, sys
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        print("child", child.pid)
-        print('{"status": "infeasible", "objective": null}')
-        """
-    )
+    marker = f"optiwise-test-{uuid.uuid4().hex}"
+    code = sleeper(marker) + 'print(\'{"status": "infeasible", "objective": null}\')\n'
     result = run_python(code, timeout_s=10)
 
     assert result.ok and result.status == "infeasible"
     assert result.wall_s < 3  # not waiting for the child that holds the pipes
-    assert _gone_soon(int(result.stdout.split()[1]))
+    assert gone_soon(marker)
 
 
 def test_written_files_are_capped_in_size() -> None:
@@ -319,16 +336,17 @@ def test_async_run_gives_the_same_result() -> None:
     assert result.ok and result.objective == 2.5
 
 
-def test_cancelling_an_async_run_kills_the_script_at_once(tmp_path: Path) -> None:
-    code = "import os\nopen('pid.txt', 'w').write(str(os.getpid()))\nwhile True:\n    pass\n"
+def test_cancelling_an_async_run_kills_the_script_at_once() -> None:
+    marker = f"optiwise-test-{uuid.uuid4().hex}"
+    code = sleeper(marker) + "while True:\n    pass\n"
 
     async def main() -> float:
-        task = asyncio.create_task(arun_python(code, timeout_s=30, cwd=tmp_path))
-        pid_file = tmp_path / "pid.txt"
-        for _ in range(200):
-            if pid_file.exists() and pid_file.read_text():
+        task = asyncio.create_task(arun_python(code, timeout_s=30))
+        for _ in range(250):
+            if marked_pids(marker):
                 break
             await asyncio.sleep(0.02)
+        assert marked_pids(marker), "the script's child never started"
         started = time.monotonic()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -336,4 +354,4 @@ def test_cancelling_an_async_run_kills_the_script_at_once(tmp_path: Path) -> Non
         return time.monotonic() - started
 
     assert asyncio.run(main()) < 2.0
-    assert _gone_soon(int((tmp_path / "pid.txt").read_text()))
+    assert gone_soon(marker)
