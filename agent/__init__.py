@@ -1,4 +1,7 @@
-"""optiwise's agent: the LLM layer, the LangGraph modeling agent, its tools and chat.
+"""optiwise's agent: the LLM layer, the LangGraph modeling agent and chat.
+
+The LLM-free tools it uses live in :mod:`modeling` (``modeling.scenarios``,
+``modeling.blackbox``, ``modeling.diagnostics``).
 
 The public API::
 
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
     from agent.prompts import PromptSet
     from agent.settings import LLMSettings, get_settings, settings_context
     from agent.state import Attempt
-    from agent.tools import minimize_function, what_if
     from agent.trace import Trace
     from agent.usage import Usage
 
@@ -50,9 +52,7 @@ _EXPORTS = {
     "Trace": "agent.trace",
     "Usage": "agent.usage",
     "get_settings": "agent.settings",
-    "minimize_function": "agent.tools",
     "settings_context": "agent.settings",
-    "what_if": "agent.tools",
 }
 
 __all__ = [
@@ -73,9 +73,7 @@ __all__ = [
     "Trace",
     "Usage",
     "get_settings",
-    "minimize_function",
     "settings_context",
-    "what_if",
 ]
 
 

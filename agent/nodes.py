@@ -33,17 +33,15 @@ from agent.state import AgentState, Attempt, Proposal, doc_key, normalize_docume
 from agent.tools import (
     binding_constraints,
     explain_infeasibility,
-    explain_solution,
     explain_unboundedness,
-    format_number,
     sensitivity_report,
-    solution_of,
-    solve_document,
-    yaml_diff,
 )
 from modeling import diagnostics
 from modeling.compiler import compile_model
 from modeling.errors import FormulationError
+from modeling.format import format_number
+from modeling.scenarios import compare, explain_solution, solution_of, yaml_diff
+from modeling.solve import solve as solve_model
 
 __all__ = [
     "LLMOutcome",
@@ -483,7 +481,7 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
     assert doc is not None
     key = doc_key(doc)
     source: Any = ctx.scratch.compiled.get(key) or doc
-    result = solve_document(source, ctx.config.backend, ctx.config.time_limit)
+    result = solve_model(source, backend=ctx.config.backend, time_limit=ctx.config.time_limit)
     ctx.scratch.last_result = result
     ctx.scratch.results[key] = result
     return {
@@ -1127,8 +1125,6 @@ async def aanswer(state: AgentState, ctx: RunContext) -> Update:
 
 def finish_turn(state: AgentState, ctx: RunContext) -> Update:
     """End a chat turn: compare with the previous version, answer, remember the reply."""
-    from agent.tools import compare
-
     answer_text = str(state.get("answer") or "")
     update: Update = {}
     previous = state.get("previous")

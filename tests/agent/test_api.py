@@ -21,13 +21,7 @@ import agent
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.llm import ChatMessage, LLMReply
 from agent.stub_server import StubServer
-from agent.tools import (
-    apply_changes,
-    explain_infeasibility,
-    minimize_function,
-    sensitivity_report,
-    what_if,
-)
+from agent.tools import explain_infeasibility, sensitivity_report
 
 SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
@@ -183,80 +177,20 @@ def test_agent_config_reads_environment_fallbacks(monkeypatch: pytest.MonkeyPatc
 # ---------------------------------------------------------------------- tools
 
 
-def test_what_if_changes_parameters_resolves_and_compares() -> None:
-    doc = TRANSPORT["formulation"]
-    report = what_if(doc, {"demand": {"north": 300}, "supply": {"hillcrest": 400}})
-
-    assert report.before["objective"] == pytest.approx(2528.0)
-    assert report.comparison.delta == pytest.approx(report.after["objective"] - 2528.0)
-    assert report.document["parameters"]["demand"]["values"]["north"] == 300
-    assert report.document["parameters"]["supply"]["values"] == [420, 400]  # list form kept
-    assert doc["parameters"]["demand"]["values"]["north"] == 260  # the input is untouched
-    assert "parameters.supply.values" in report.diff  # hunks are named by their place
-    assert "+      north: 300\n" in report.diff
-    assert "Objective: 2528 →" in report.comparison.to_text()
-
-
-def test_apply_changes_handles_each_value_form_and_rejects_bad_input() -> None:
-    doc = {
-        "sets": {"I": ["a", "b"], "T": {"from": 1, "to": 3}},
-        "parameters": {
-            "budget": 10,
-            "grid": {"index": ["I", "T"], "values": [[1, 2, 3], [4, 5, 6]]},
-            "sparse": {"index": ["I", "T"], "rows": [["a", 1, 7]], "default": 0},
-        },
-        "variables": {"x": {}},
-        "objective": {"sense": "min", "expression": "x"},
-    }
-    new = apply_changes(doc, {"budget": 5000, "grid": {"b,3": 60}, "sparse": {("b", 2): 9}})
-    assert new["parameters"]["budget"] == 5000
-    assert new["parameters"]["grid"]["values"] == [[1, 2, 3], [4, 5, 60]]
-    assert new["parameters"]["sparse"]["rows"] == [["a", 1, 7], ["b", 2, 9.0]]
-    with pytest.raises(ValueError, match="did you mean 'budget'"):
-        apply_changes(doc, {"budgte": 1})
-    with pytest.raises(ValueError, match="not an element of I"):
-        apply_changes(doc, {"grid": {"c,1": 1}})
-    with pytest.raises(ValueError, match="give \\{index: value\\}"):
-        apply_changes(doc, {"grid": 3})
-
-
 def test_explain_infeasibility_gives_the_same_answer_as_optiwise_explain() -> None:
+    import re
+
     from modeling import diagnostics
+
+    def untimed(text: str) -> str:
+        return re.sub(r"\d+\.\d+ s\)", "s)", text)
 
     doc = sample("infeasible_feed_blend")["formulation"]
     text = explain_infeasibility(doc)
     assert "min_protein" in text and "max_fat" in text
-    assert text == diagnostics.explain(doc).to_text()
+    assert untimed(text) == untimed(diagnostics.explain(doc).to_text())
 
 
 def test_sensitivity_report_names_the_binding_constraints() -> None:
     text = sensitivity_report(TRANSPORT["formulation"])
     assert "meet_demand" in text
-
-
-def test_minimize_function_global_local_and_maximize() -> None:
-    rosen = "(1 - x)**2 + 100 * (y - x**2)**2"
-    best = minimize_function(rosen, {"x": (-2, 2), "y": (-1, 3)})
-    assert best.global_search and best.status == "optimal"
-    assert best.values["x"] == pytest.approx(1, abs=1e-4)
-    assert best.values["y"] == pytest.approx(1, abs=1e-4)
-
-    local = minimize_function(
-        "(x - 3)**2 + abs(y) + exp(z)", {"x": None, "y": None, "z": {"lower": 0, "start": 2}}
-    )
-    assert not local.global_search
-    assert local.values["x"] == pytest.approx(3, abs=1e-4)
-    assert local.objective == pytest.approx(1.0, abs=1e-4)
-
-    top = minimize_function("a * t - t**2", {"t": (0, 10)}, sense="maximize", constants={"a": 4})
-    assert top.values["t"] == pytest.approx(2, abs=1e-5)
-    assert top.objective == pytest.approx(4)
-
-
-def test_minimize_function_never_evaluates_python() -> None:
-    with pytest.raises(ValueError):
-        minimize_function("__import__('os').system('echo hi')", {"x": (0, 1)})
-    with pytest.raises(ValueError, match="did you mean 'x'"):
-        minimize_function("xx ** 2", {"x": (0, 1)})
-    with pytest.raises(ValueError, match="not supported"):
-        minimize_function("sum(x for i in I)", {"x": (0, 1)})
