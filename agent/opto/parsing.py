@@ -100,7 +100,7 @@ def _loads_object(text: str) -> dict[str, Any] | None:
 
 
 _PAIR = re.compile(
-    r'"([^"\n]+)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\{[^}]*\}|[^,}\n]+)', re.DOTALL
+    r'"([^"\n]+)"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\{[^}]*\}|[^,}\s"]+)', re.DOTALL
 )
 
 
@@ -219,7 +219,10 @@ def cast_value(param: ParameterNode, value: Any) -> Any:
             raise ValueError(f"{value!r} is not a boolean")
         return bool(value)
     if isinstance(old, (int, float, complex)):
-        number = _literal(value) if isinstance(value, str) else value
+        try:
+            number = _literal(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
         if isinstance(number, bool) or not isinstance(number, (int, float, complex)):
             raise ValueError(f"{value!r} is not a number")
         if isinstance(old, int) and isinstance(number, float):
