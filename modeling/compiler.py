@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -795,6 +795,22 @@ class CompiledModel:
         a.sum_duplicates()
         a.eliminate_zeros()
         return a
+
+    def without_objective(self) -> CompiledModel:
+        """The same constraints and bounds with a zero objective: a pure feasibility problem.
+
+        Solved to tell *infeasible* from *unbounded* when a solver proved only
+        that no optimum exists.
+        """
+        m = replace(
+            self,
+            obj_const=0.0,
+            obj_c=np.zeros(self.ncols),
+            obj_q=(_EMPTY_I, _EMPTY_I, _EMPTY_F),
+            obj_tree=None,
+        )
+        m.model_class, m.convex = _classify(m)
+        return m
 
     @property
     def integer(self) -> bool:

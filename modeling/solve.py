@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from modeling.backends import (
     AUTO_ORDER,
     Backend,
     BackendError,
+    RawSolution,
     SolverOptions,
     get_backend,
     required_capability,
@@ -119,6 +121,8 @@ def solve(
     )
     try:
         raw = be.solve(model, opts)
+        if raw.status is Status.INFEASIBLE_OR_UNBOUNDED:
+            raw = _disambiguate(be, model, opts, raw)
     except Exception as exc:
         return SolveResult(
             Status.ERROR,
@@ -146,4 +150,32 @@ def solve(
         row_duals=raw.row_duals,
         reduced=raw.reduced,
         model=model,
+    )
+
+
+def _disambiguate(
+    be: Backend, model: CompiledModel, options: SolverOptions, raw: RawSolution
+) -> RawSolution:
+    """Infeasible or unbounded? Solve for feasibility alone (a zero objective) to tell.
+
+    A solver (HiGHS' presolve, SCIP, CBC) may prove that no optimum exists without
+    saying why. Any feasible point of the constraints then proves the model
+    unbounded; a proof of infeasibility proves it infeasible; anything else
+    leaves the answer open. One step here for every backend.
+    """
+    check = be.solve(model.without_objective(), options)
+    if check.status.has_solution:
+        status, term = Status.UNBOUNDED, Termination.UNBOUNDED
+    elif check.status is Status.INFEASIBLE:
+        status, term = Status.INFEASIBLE, Termination.INFEASIBLE
+    else:
+        return raw
+    message = f"{raw.message}; re-solved with a zero objective to tell: {status}"
+    return replace(
+        raw,
+        status=status,
+        termination=term,
+        message=message.lstrip("; "),
+        build_s=raw.build_s + check.build_s,
+        solve_s=raw.solve_s + check.solve_s,
     )

@@ -222,8 +222,8 @@ class HighsBackend:
             status, term = Status.INFEASIBLE, Termination.INFEASIBLE
         elif ms == K.kUnbounded:
             status, term = Status.UNBOUNDED, Termination.UNBOUNDED
-        elif ms == K.kUnboundedOrInfeasible:
-            status, term = self._disambiguate(model, options)
+        elif ms == K.kUnboundedOrInfeasible:  # modeling.solve re-solves to tell which
+            status, term = Status.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED
         elif ms in (
             K.kTimeLimit,
             K.kIterationLimit,
@@ -278,17 +278,3 @@ class HighsBackend:
             build_s=t1 - t0,
             solve_s=t2 - t1,
         )
-
-    def _disambiguate(
-        self, model: CompiledModel, options: SolverOptions
-    ) -> tuple[Status, Termination]:
-        """Infeasible or unbounded? Solve for feasibility alone to tell."""
-        hp = _hp()
-        h = build(model, options, objective=False)
-        h.run()
-        ms = h.getModelStatus()
-        if ms in (hp.HighsModelStatus.kOptimal, hp.HighsModelStatus.kModelEmpty):
-            return Status.UNBOUNDED, Termination.UNBOUNDED
-        if ms == hp.HighsModelStatus.kInfeasible:
-            return Status.INFEASIBLE, Termination.INFEASIBLE
-        return Status.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED

@@ -229,10 +229,6 @@ class PulpBackend:
         with redirect_stdout(enabled=not options.verbose):
             status, term, message, has = self._run(pm, solver, options)
             t2 = time.perf_counter()
-            if status is Status.INFEASIBLE_OR_UNBOUNDED:
-                status, term = self._disambiguate(pm, solver, options)
-                message += f"; re-solved with a zero objective to tell: {status}"
-                t2 = time.perf_counter()
             version = self._version(solver)
         x = obj = bound = gap = None
         row_duals = reduced = None
@@ -364,22 +360,6 @@ class PulpBackend:
         if native == "userinterrupt":
             return (Status.FEASIBLE if has else Status.ERROR), Termination.INTERRUPTED
         return Status.ERROR, Termination.UNKNOWN
-
-    def _disambiguate(
-        self, pm: PulpModel, solver: str, options: SolverOptions
-    ) -> tuple[Status, Termination]:
-        """Infeasible or unbounded? Solve for feasibility alone (a zero objective) to tell."""
-        model = pm.model
-        pm.set_objective(np.zeros(model.ncols), 0.0)
-        try:
-            status, _, _, _ = self._run(pm, solver, options)
-        finally:
-            pm.set_objective(model.obj_c, model.obj_const)
-        if status in (Status.OPTIMAL, Status.FEASIBLE):
-            return Status.UNBOUNDED, Termination.UNBOUNDED
-        if status is Status.INFEASIBLE:
-            return Status.INFEASIBLE, Termination.INFEASIBLE
-        return Status.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED
 
     @staticmethod
     def _duals(

@@ -610,10 +610,6 @@ class PyomoBackend:
             out = self._run(built, model, solver, options)
             status = _status_of(out.termination, out.has_solution)
             message = out.raw
-            if status is Status.INFEASIBLE_OR_UNBOUNDED:
-                status, term = self._disambiguate(built, model, solver, options)
-                out.termination = term
-                message += f"; re-solved with a zero objective to tell: {status}"
         t2 = time.perf_counter()
         if label == "scip" and status.has_solution and out.x is not None:
             message += _scip_unbounded_warning(model, out.x)
@@ -637,26 +633,6 @@ class PyomoBackend:
             build_s=t1 - t0,
             solve_s=t2 - t1,
         )
-
-    def _disambiguate(
-        self, built: PyomoBuild, model: CompiledModel, solver: str, options: SolverOptions
-    ) -> tuple[Status, Termination]:
-        """Infeasible or unbounded? Solve for feasibility alone (a zero objective) to tell."""
-        pyo = _pyo()
-        pm = built.model
-        built.objective.deactivate()
-        zero = pyo.Objective(expr=0.0)
-        zname = _add(pm, "_feasibility", zero)
-        try:
-            out = self._run(built, model, solver, options, duals=False)
-        finally:
-            pm.del_component(zname)
-            built.objective.activate()
-        if out.has_solution and out.termination in (Termination.OPTIMAL, Termination.UNKNOWN):
-            return Status.UNBOUNDED, Termination.UNBOUNDED
-        if out.termination is Termination.INFEASIBLE:
-            return Status.INFEASIBLE, Termination.INFEASIBLE
-        return Status.INFEASIBLE_OR_UNBOUNDED, Termination.INFEASIBLE_OR_UNBOUNDED
 
     def _run(
         self,

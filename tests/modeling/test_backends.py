@@ -596,3 +596,33 @@ def test_sample_answers(path: Path, route: Route) -> None:
         expected = modeling.solve(sample["formulation"]).objective
     if answer["status"] == "optimal":
         assert close(r.objective, float(expected)), (r.objective, expected)
+
+
+MIP_UNBOUNDED = {
+    "variables": {"x": {"type": "integer"}, "y": {}},
+    "constraints": [{"name": "gap", "expression": "x - y <= 1.5"}],
+    "objective": {"sense": "max", "expression": "x + y"},
+}
+MIP_INFEASIBLE_FREE = {  # y is free and priced: presolve proves "infeasible or unbounded"
+    "variables": {"x": {"type": "integer"}, "y": {}, "z": {}},
+    "constraints": [
+        {"name": "low", "expression": "x + z >= 0.5"},
+        {"name": "high", "expression": "x + z <= 0.4"},
+    ],
+    "objective": {"sense": "max", "expression": "y"},
+}
+
+
+@pytest.mark.parametrize("backend", ["highs", "pyomo", "pulp"])
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [(MIP_UNBOUNDED, Status.UNBOUNDED), (MIP_INFEASIBLE_FREE, Status.INFEASIBLE)],
+    ids=["unbounded", "infeasible"],
+)
+def test_infeasible_or_unbounded_is_told_apart_on_every_backend(
+    backend: str, doc: dict[str, Any], expected: Status
+) -> None:
+    r = modeling.solve(doc, backend=backend)
+    assert r.status is expected, r.message
+    assert str(r.termination) == str(expected)
+    assert "re-solved with a zero objective" in r.message  # the solver alone could not tell
