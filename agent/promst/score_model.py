@@ -60,7 +60,6 @@ class ScoreModel:
         cfg = self.config
         if len(self.texts) < cfg.min_pairs or max(self.scores) - min(self.scores) < 1e-9:
             return
-        from sklearn.ensemble import GradientBoostingRegressor
         from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
         from sklearn.linear_model import Ridge
         from sklearn.pipeline import make_pipeline, make_union
@@ -71,11 +70,13 @@ class ScoreModel:
                 analyzer="char_wb", ngram_range=(3, 5), n_features=2**14, alternate_sign=False
             ),
         )
-        regressor: Any = (
-            Ridge(alpha=cfg.alpha)
-            if cfg.regressor == "ridge"
-            else GradientBoostingRegressor(n_estimators=100, max_depth=2, random_state=0)
-        )
+        regressor: Any
+        if cfg.regressor == "ridge":
+            regressor = Ridge(alpha=cfg.alpha)
+        else:  # imported only when asked for: sklearn.ensemble is slow to import
+            from sklearn.ensemble import GradientBoostingRegressor
+
+            regressor = GradientBoostingRegressor(n_estimators=100, max_depth=2, random_state=0)
         model = make_pipeline(features, regressor)
         model.fit(self.texts, self.scores)
         self._model = model

@@ -154,8 +154,8 @@ class ScriptedOptimizer:
                 f"Category {found.group(1) if found else 'other'}: the prompt does not prevent it."
             )
         if "For each wrong example" in text:
-            found = sorted(set(re.findall(r"Example \((\w+)\)", text)))
-            return "Reasons: " + ", ".join(f"Category {c}" for c in found)
+            seen = sorted(set(re.findall(r"Example \((\w+)\)", text)))
+            return "Reasons: " + ", ".join(f"Category {c}" for c in seen)
         if "Generate a variation" in text:
             return self._add_filler(prompt, force=True)
         if "Output only the new prompt" in text:

@@ -207,10 +207,12 @@ class BoxNet(Environment):
         occupied = {cell for _, cell in self.boxes.values()}
         claimed: dict[Cell, str] = {}
         ok: list[tuple[str, Cell | None]] = []
-        for box, dest in planned:
-            if dest is None:
-                ok.append((box, dest))
-            elif dest in occupied:
+        for box, goal in planned:
+            if goal is None:
+                ok.append((box, None))
+                continue
+            dest = goal
+            if dest in occupied:
                 errors.append(
                     MoveError(
                         COLLISION,
@@ -231,12 +233,12 @@ class BoxNet(Environment):
             else:
                 claimed[dest] = box
                 ok.append((box, dest))
-        for box, dest in ok:
-            if dest is None:
+        for box, moved_to in ok:
+            if moved_to is None:
                 del self.boxes[box]
                 self.delivered.append(box)
             else:
-                self.boxes[box] = (self.boxes[box][0], dest)
+                self.boxes[box] = (self.boxes[box][0], moved_to)
         return self.result(errors=errors, success=not self.boxes)
 
     def score(self) -> float:
