@@ -78,11 +78,13 @@ def drive(
     evaluate: Callable[[str], Evaluation],
     *,
     max_rounds: int | None = None,
+    on_round: Callable[[list[tuple[Candidate, Evaluation]]], None] | None = None,
 ) -> DriveResult:
     """Propose, evaluate, update until the optimizer is done, the rounds or the budget run out.
 
     On :class:`BudgetExhausted` the candidates of the interrupted round that were
     fully evaluated still reach ``update``, so nothing paid for is lost.
+    ``on_round`` sees each round's results after ``update`` (progress, logs).
     """
     rounds = evaluated = 0
     while not optimizer.done:
@@ -102,7 +104,11 @@ def drive(
         except BudgetExhausted as err:
             if results:
                 optimizer.update(results)
+                if on_round is not None:
+                    on_round(results)
             return DriveResult(rounds, evaluated + len(results), str(err))
         evaluated += len(results)
         optimizer.update(results)
+        if on_round is not None:
+            on_round(results)
     return DriveResult(rounds, evaluated, "search finished")

@@ -22,7 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,12 +249,14 @@ def run_search(
     score_fn: ScoreFunction = partial_credit,
     workers: int = 1,
     evaluate_test: bool = True,
+    on_round: Callable[[list[tuple[Candidate, Evaluation]]], None] | None = None,
 ) -> SearchResult:
     """Optimize ``task.prompt`` on ``task.train``; score the start and the best on ``task.test``.
 
     ``optimizer_llm`` (default: ``task_llm``) writes summaries and prompts; a
     stronger model is usual. Both share ``budget``; the test evaluation runs after
     the search and is not budgeted (it is reported, never used to choose).
+    ``on_round`` is called with each round's (candidate, evaluation) pairs.
     """
     config = config or SearchConfig()
     meter = Meter(budget)
@@ -284,7 +286,7 @@ def run_search(
         episodes += len(ev.episodes)
         return ev
 
-    outcome = drive(search, evaluate)
+    outcome = drive(search, evaluate, on_round=on_round)
     stopped = search.stop_reason or outcome.stopped
     result = SearchResult(
         task=task.name,
