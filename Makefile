@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup lint typecheck pytest browser bench clean
+.PHONY: run test setup lint typecheck pytest system browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check modeling agent evals tests bench app.py
+	$(BIN)/ruff format --check modeling agent evals tests bench app.py $(wildcard ui)
 
 typecheck: setup
 	$(BIN)/mypy
@@ -30,18 +30,29 @@ typecheck: setup
 pytest: setup
 	$(BIN)/python -m pytest -q
 
-# The end-to-end browser test drives Debian's Chromium (no browser download).
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Two Debian packages some tests use: chromium (the end-to-end browser test,
+# driven through Playwright without a browser download) and bubblewrap (the
+# sandbox of the code route). Run as root with apt, a missing one is installed;
+# otherwise the tests that need it skip and say why.
+SYSTEM_PACKAGES := chromium:/usr/bin/chromium bubblewrap:/usr/bin/bwrap
+
+system:
+	@missing=""; \
+	for pair in $(SYSTEM_PACKAGES); do \
+	  [ -x "$${pair#*:}" ] || missing="$$missing $${pair%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium for the browser test"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing Debian packages for the tests:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "chromium is missing and cannot be installed here; the browser test will be skipped"; \
+	    echo "missing and not installable here:$$missing (the tests that need them will skip)"; \
 	  fi; \
 	fi
 
-test: lint typecheck browser pytest
+browser: system
+
+test: lint typecheck system pytest
 
 bench: setup
 	$(BIN)/python bench/modeling_overhead.py
