@@ -269,7 +269,7 @@ def fetch(
     """Download a registered variant (and its auxiliary files) into a data folder.
 
     The destination is ``data_dir`` if given, else the user cache; files land
-    at the same relative paths as in the shared mirror.  A file already there
+    at the same relative paths as in a mirror folder.  A file already there
     with the right hash is kept.  An entry whose sha256 is unknown is saved
     with a warning (reported in ``unverified`` with the computed hash).
     """
