@@ -77,6 +77,9 @@ class BoxNet(Environment):
     def __init__(self, layout: BoxNetLayout) -> None:
         self.layout = layout
         self.max_steps = layout.max_steps
+        self._targets: dict[Cell, list[str]] = {}
+        for colour, cell in sorted(set(layout.targets), key=lambda t: (t[1], t[0])):
+            self._targets.setdefault(cell, []).append(colour)
         self.boxes: dict[str, tuple[str, Cell]] = {}
         self.delivered: list[str] = []
         self.reset()
@@ -111,14 +114,15 @@ class BoxNet(Environment):
         lines = [
             f"Grid of {lay.rows}x{lay.cols} cells [row,col]; one agent per cell, named agent[row,col].",
         ]
-        for r in range(lay.rows):
-            for c in range(lay.cols):
-                here = [n for n, (_, cell) in sorted(self.boxes.items()) if cell == (r, c)]
-                tgts = sorted({col for col, cell in lay.targets if cell == (r, c)})
-                if here or tgts:
-                    lines.append(
-                        f"agent[{r},{c}]: boxes {here or 'none'}; targets {[f'target_{t}' for t in tgts] or 'none'}"
-                    )
+        boxes: dict[Cell, list[str]] = {}
+        for name, (_, cell) in sorted(self.boxes.items()):
+            boxes.setdefault(cell, []).append(name)
+        for cell in sorted(set(boxes) | set(self._targets)):
+            here = boxes.get(cell, [])
+            tgts = [f"target_{t}" for t in self._targets.get(cell, [])]
+            lines.append(
+                f"agent[{cell[0]},{cell[1]}]: boxes {here or 'none'}; targets {tgts or 'none'}"
+            )
         lines.append(f"Delivered: {', '.join(self.delivered) or 'none'}.")
         return "\n".join(lines)
 
