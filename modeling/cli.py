@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import math
 import os
@@ -261,15 +260,8 @@ def _issue_lines(issues: Sequence[Issue]) -> list[str]:
 def model_sizes(model: CompiledModel) -> dict[str, int]:
     """Variables, constraints (instances) and nonzeros of the linear constraint matrix."""
     import numpy as np
-    import scipy.sparse as sp
 
-    r, c, v = model.A
-    nnz = 0
-    if len(v):
-        a = sp.coo_matrix((v, (r, c)), shape=(model.nrows, model.ncols)).tocsr()
-        a.sum_duplicates()
-        a.eliminate_zeros()
-        nnz = int(a.nnz)
+    nnz = int(model.matrix.nnz)
     nonlinear = sum(b.count for b in model.con_blocks if not b.linear)
     return {
         "variables": int(model.ncols),
@@ -483,13 +475,9 @@ def _print_issues(issues: Sequence[Issue], file: Any = None) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    try:
-        export = importlib.import_module("modeling.export")
-    except ImportError as exc:
-        print(f"optiwise export is not available: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    from modeling import export
+
     out: Path | None = Path(args.output) if args.output else None
-    export_error: type[Exception] = getattr(export, "ExportError", ValueError)
     try:
         text = read_source(args.file)
         with stdout_to_stderr():
@@ -507,7 +495,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except FormulationError as exc:
         _print_issues(exc.issues, sys.stderr)
         return EXIT_INVALID
-    except export_error as exc:
+    except export.ExportError as exc:
         print(f"optiwise export: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
@@ -521,16 +509,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    try:
-        diagnostics = importlib.import_module("modeling.diagnostics")
-    except ImportError as exc:
-        message = f"optiwise explain is not available: {exc}"
-        if args.json:
-            _print_json(_error_result(message).to_spec())
-        else:
-            print(message, file=sys.stderr)
-        return EXIT_ERROR
-    diagnostics_error: type[Exception] = getattr(diagnostics, "DiagnosticsError", ValueError)
+    from modeling import diagnostics
+
     try:
         text = read_source(args.file)
         with stdout_to_stderr():
@@ -544,7 +524,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(f"invalid: {_n(len(exc.issues), 'problem')}")
             _print_issues(exc.issues)
         return EXIT_INVALID
-    except diagnostics_error as exc:
+    except diagnostics.DiagnosticsError as exc:
         if args.json:
             _print_json(_error_result(str(exc)).to_spec())
         else:

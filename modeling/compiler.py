@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -853,6 +854,12 @@ class CompiledModel:
         return f"row{row}"
 
 
+Source = Formulation | Mapping[str, Any] | str | Path | CompiledModel
+"""Anything :func:`compile_model` accepts: a document (dict, JSON/YAML text, a
+:class:`~modeling.formulation.Formulation`), a file path (``str`` or ``Path``),
+or an already compiled model (returned as is)."""
+
+
 def _classify(m: CompiledModel) -> tuple[ModelClass, bool | None]:
     integer = m.integer
     if m.obj_tree is not None or m.nonlinear_blocks:
@@ -949,14 +956,26 @@ def _issue_from(exc: ParseFailure | EvalError, loc: str) -> Issue:
     return Issue(loc, exc.message, exc.hint, exc.code)
 
 
-def compile_model(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
-    """Validate and compile a formulation; raise :class:`FormulationError` with every issue."""
+def compile_model(source: Source) -> CompiledModel:
+    """Validate and compile a formulation; raise :class:`FormulationError` with every issue.
+
+    ``source`` is a dict, JSON/YAML text, a file path (``str`` or ``Path``), a
+    :class:`~modeling.formulation.Formulation`, or a :class:`CompiledModel`
+    (returned unchanged, so every entry point can take either).
+
+    >>> m = compile_model({"variables": {"x": {"upper": 4}},
+    ...                    "objective": {"sense": "max", "expression": "3 * x"}})
+    >>> m.model_class, m.ncols, compile_model(m) is m
+    (<ModelClass.LP: 'LP'>, 1, True)
+    """
+    if isinstance(source, CompiledModel):
+        return source
     with np.errstate(all="ignore"):  # non-finite results are checked and reported instead
         return _compile(source)
 
 
-def _compile(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
-    f = load(source)  # type: ignore[arg-type]
+def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledModel:
+    f = load(source)
     issues = check_names(f)
     data = resolve_data(f, issues)
     sym = symbols_of(f, data)
@@ -1191,7 +1210,7 @@ def _compile(source: Formulation | Mapping[str, Any] | str) -> CompiledModel:
     return model
 
 
-def check(source: Formulation | Mapping[str, Any] | str) -> list[Issue]:
+def check(source: Source) -> list[Issue]:
     """Every problem of a document, each located and with a hint; [] when it is valid.
 
     Never raises for a bad document and never runs anything from it.

@@ -26,11 +26,9 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from modeling.backends.base import SolverOptions
 from modeling.compiler import (
@@ -41,6 +39,7 @@ from modeling.compiler import (
     Evaluator,
     Frame,
     ModelClass,
+    Source,
     Tree,
     compile_model,
     instance_label,
@@ -59,10 +58,7 @@ from modeling.expressions import (
     parse_forall,
 )
 from modeling.format import format_number
-from modeling.formulation import Formulation
 from modeling.result import SolveResult, Status
-
-Source = Formulation | Mapping[str, Any] | str | Path
 
 DEFAULT_TIME_LIMIT = 30.0
 BINDING_TOL = 1e-6
@@ -143,7 +139,7 @@ def _relation_text(body: str, lo: float, hi: float) -> str:
 # ------------------------------------------------------------------ model helpers
 
 
-def _model(source: Source | CompiledModel | SolveResult) -> CompiledModel:
+def _model(source: Source | SolveResult) -> CompiledModel:
     """The compiled model of any accepted input; raises FormulationError for bad documents."""
     if isinstance(source, CompiledModel):
         return source
@@ -151,14 +147,7 @@ def _model(source: Source | CompiledModel | SolveResult) -> CompiledModel:
         if source.model is None:
             raise DiagnosticsError("the result carries no model", "solve a valid formulation")
         return source.model
-    return compile_model(str(source) if isinstance(source, Path) else source)
-
-
-def _csr(model: CompiledModel) -> sp.csr_matrix:
-    r, c, v = model.A
-    a = sp.csr_matrix((v, (r, c)), shape=(model.nrows, model.ncols))
-    a.sum_duplicates()
-    return a
+    return compile_model(source)
 
 
 def _block_of_row(model: CompiledModel, row: int) -> tuple[ConBlock, int]:
@@ -908,7 +897,7 @@ class _Describer:
 
     def __init__(self, model: CompiledModel) -> None:
         self.model = model
-        self.A = _csr(model)
+        self.A = model.matrix
         self.data = _InstanceData(model)
         self.labels = _Labels(model)
 
@@ -1063,7 +1052,7 @@ class _LinearOracle:
         self.h: Any = build(base, SolverOptions(extra=extra), objective=False)
         self.rows = np.arange(model.nrows, dtype=np.int32)
         self.cols = np.arange(model.ncols, dtype=np.int32)
-        self.At = _csr(model).T.tocsr()
+        self.At = model.matrix.T.tocsr()
         self.calls = 0
 
     def __call__(self, active: Sequence[Cand]) -> bool | None:
@@ -1291,7 +1280,7 @@ def _highs_iis_seed(model: CompiledModel, deadline: float) -> list[Cand] | None:
 
 
 def explain_infeasible(
-    source: Source | CompiledModel, time_limit: float = DEFAULT_TIME_LIMIT
+    source: Source, time_limit: float = DEFAULT_TIME_LIMIT
 ) -> InfeasibilityReport:
     """An irreducible infeasible subset of constraint instances and bounds, in document names.
 
@@ -1389,7 +1378,7 @@ def _valid_ray(model: CompiledModel, d: np.ndarray, tol: float = 1e-7) -> bool:
     if scale == 0 or not np.all(np.isfinite(d)):
         return False
     d = d / scale
-    ad = _csr(model) @ d if model.nrows else np.zeros(0)
+    ad = model.matrix @ d if model.nrows else np.zeros(0)
     if np.any(ad[np.isfinite(model.row_ub)] > tol) or np.any(ad[np.isfinite(model.row_lb)] < -tol):
         return False
     if np.any(d[np.isfinite(model.col_ub)] > tol) or np.any(d[np.isfinite(model.col_lb)] < -tol):
@@ -1464,9 +1453,7 @@ def _bounds_text(model: CompiledModel, col: int) -> str:
     return f"in [{format_number(lo)}, {format_number(hi)}]"
 
 
-def explain_unbounded(
-    source: Source | CompiledModel, time_limit: float = DEFAULT_TIME_LIMIT
-) -> UnboundedReport:
+def explain_unbounded(source: Source, time_limit: float = DEFAULT_TIME_LIMIT) -> UnboundedReport:
     """The variables that can grow without limit while the objective keeps improving.
 
     For linear models the LP's primal ray from HiGHS (checked against every
@@ -1519,7 +1506,7 @@ def explain_unbounded(
 
 
 def sensitivity(
-    source: Source | CompiledModel, fix_integers: bool = False, time_limit: float | None = None
+    source: Source, fix_integers: bool = False, time_limit: float | None = None
 ) -> SensitivityReport:
     """Shadow prices, slacks, reduced costs and ranging of an LP, in formulation names.
 
@@ -1729,7 +1716,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
             )
 
     if model.nrows:
-        act = _csr(model) @ x
+        act = model.matrix @ x
         viol = np.maximum(model.row_lb - act, act - model.row_ub)
         ref = np.where(model.row_lb - act > act - model.row_ub, model.row_lb, model.row_ub)
         for i in np.flatnonzero(viol > _scaled(tol, ref)).tolist():
@@ -1830,7 +1817,7 @@ def sanity_check(result: SolveResult, tol: float = 1e-6) -> list[Finding]:
 
 def _coefficient_findings(model: CompiledModel, labels: _Labels) -> list[Finding]:
     """Coefficients spanning more than 1e9, or single ones above 1e9 (big-M smells)."""
-    A = _csr(model)
+    A = model.matrix
     out: list[Finding] = []
     coefs: list[tuple[float, str, str]] = []
     if A.nnz:
@@ -1964,7 +1951,7 @@ def solution_report(result: SolveResult) -> SolutionReport:
     )
 
 
-def explain(source: Source | CompiledModel, time_limit: float | None = None) -> Report:
+def explain(source: Source, time_limit: float | None = None) -> Report:
     """Solve and explain: the report a person needs for whatever the solver said.
 
     infeasible → :func:`explain_infeasible`; unbounded → :func:`explain_unbounded`;

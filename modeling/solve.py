@@ -6,7 +6,6 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from modeling.backends import (
@@ -18,12 +17,9 @@ from modeling.backends import (
     get_backend,
     required_capability,
 )
-from modeling.compiler import CompiledModel, compile_model
+from modeling.compiler import CompiledModel, Source, compile_model
 from modeling.errors import FormulationError
-from modeling.formulation import Formulation
 from modeling.result import SolveResult, Status, Termination, Timings
-
-Source = Formulation | Mapping[str, Any] | str | Path
 
 
 def choose_backend(
@@ -54,7 +50,7 @@ def choose_backend(
 
 
 def solve(
-    source: Source | CompiledModel,
+    source: Source,
     backend: str = "auto",
     solver: str | None = None,
     time_limit: float | None = None,
@@ -76,11 +72,7 @@ def solve(
     """
     t0 = time.perf_counter()
     try:
-        model = (
-            source
-            if isinstance(source, CompiledModel)
-            else compile_model(source if not isinstance(source, Path) else str(source))
-        )
+        model = compile_model(source)
     except FormulationError as exc:
         n = len(exc.issues)
         return SolveResult(

@@ -9,7 +9,13 @@ from modeling.backends.base import (
     Backend,
     BackendError,
     Capability,
+    FeasibilityOracle,
+    IISBackend,
+    IISCandidates,
+    LPRanging,
+    RangingBackend,
     RawSolution,
+    RayBackend,
     SolverOptions,
     required_capability,
 )
@@ -38,7 +44,24 @@ def get_backend(name: str) -> Backend:
 
 
 def backend_names() -> list[str]:
+    """Every registered backend, in no particular order of preference."""
     return list(_REGISTRY)
+
+
+def backend_with(capability: Capability) -> Backend | None:
+    """The first backend in AUTO_ORDER that supports ``capability`` and can run here.
+
+    How diagnostics find the solver behind an IIS, a primal ray or ranging
+    without naming one: a second backend declaring the capability plugs in.
+    """
+    for name in AUTO_ORDER:
+        try:
+            be = get_backend(name)
+        except ImportError:
+            continue
+        if be.supports(capability) and be.available():
+            return be
+    return None
 
 
 __all__ = [
@@ -47,9 +70,16 @@ __all__ = [
     "Backend",
     "BackendError",
     "Capability",
+    "FeasibilityOracle",
+    "IISBackend",
+    "IISCandidates",
+    "LPRanging",
+    "RangingBackend",
     "RawSolution",
+    "RayBackend",
     "SolverOptions",
     "backend_names",
+    "backend_with",
     "get_backend",
     "required_capability",
 ]

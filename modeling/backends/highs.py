@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +22,8 @@ from modeling.backends.base import (
     Availability,
     BackendError,
     Capability,
+    IISCandidates,
+    LPRanging,
     RawSolution,
     SolverOptions,
 )
@@ -37,6 +41,7 @@ _CAPS = frozenset(
         Capability.QP,
         Capability.DUALS,
         Capability.IIS,
+        Capability.PRIMAL_RAY,
         Capability.RANGING,
         Capability.TIME_LIMIT,
         Capability.MIP_GAP,
@@ -93,9 +98,7 @@ def build(
         h.setOptionValue(key, value)
 
     n, m = model.ncols, model.nrows
-    r, c, v = model.A
-    A = sp.csr_matrix((v, (r, c)), shape=(m, n))
-    A.sum_duplicates()
+    A = model.matrix
     lp = hp.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = m
@@ -168,6 +171,9 @@ class HighsBackend:
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
         return _CAPS
+
+    def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        return capability in self.capabilities(solver)
 
     def available(self, solver: str | None = None) -> Availability:
         if solver not in (None, "highs"):
@@ -278,3 +284,172 @@ class HighsBackend:
             build_s=t1 - t0,
             solve_s=t2 - t1,
         )
+
+    # -- diagnostics (Capability.IIS, PRIMAL_RAY, RANGING) ---------------------------
+    def feasibility_oracle(self, model: CompiledModel, integer: bool) -> HighsFeasibility:
+        """A warm HiGHS instance deciding feasibility as bounds change (see IISBackend)."""
+        return HighsFeasibility(model, integer)
+
+    def iis(self, model: CompiledModel, time_limit: float) -> IISCandidates | None:
+        """HiGHS's IIS of the continuous relaxation; None when HiGHS finds none or fails.
+
+        HiGHS's irreducible IIS solves many LPs and ignores the time limit, so it
+        is asked for only on small models; larger ones get its cheap infeasible
+        subset from one LP (the caller makes that irreducible).
+        """
+        hp = _hp()
+        strategy = int(hp.IisStrategy.kIisStrategyFromLp)
+        if model.nrows + model.ncols <= IIS_IRREDUCIBLE_MAX:
+            strategy |= int(hp.IisStrategy.kIisStrategyIrreducible)
+        try:
+            h = build(
+                _relaxed(model),
+                SolverOptions(time_limit=max(0.1, time_limit), extra={"iis_strategy": strategy}),
+                objective=False,
+            )
+            h.run()
+            if h.getModelStatus() != hp.HighsModelStatus.kInfeasible:
+                return None
+            status, iis = h.getIis()
+        except Exception:  # an experimental HiGHS facility: never let it break the diagnosis
+            return None
+        if status == hp.HighsStatus.kError or not iis.valid_:
+            return None
+        B = hp.IisBoundStatus
+        lower_ok = (int(B.kIisBoundStatusLower), int(B.kIisBoundStatusBoxed))
+        upper_ok = (int(B.kIisBoundStatusUpper), int(B.kIisBoundStatusBoxed))
+        out = IISCandidates(rows=[int(r) for r in iis.row_index_], lower=[], upper=[])
+        for j, st in zip(list(iis.col_index_), list(iis.col_bound_), strict=False):
+            if st in lower_ok and math.isfinite(model.col_lb[j]):
+                out.lower.append(int(j))
+            if st in upper_ok and math.isfinite(model.col_ub[j]):
+                out.upper.append(int(j))
+        return out
+
+    def primal_ray(self, model: CompiledModel, time_limit: float) -> np.ndarray | None:
+        """HiGHS's primal ray of the continuous relaxation of a linear model, unverified."""
+        hp = _hp()
+        if model.obj_tree is not None or model.nonlinear_blocks or len(model.obj_q[2]):
+            return None
+        try:
+            h: Any = build(
+                _relaxed(model),
+                SolverOptions(time_limit=time_limit, extra={"presolve": "off"}),
+            )
+            h.run()
+            if h.getModelStatus() != hp.HighsModelStatus.kUnbounded:
+                return None
+            _, has, ray = h.getPrimalRay()
+        except Exception:
+            return None
+        return np.asarray(ray, dtype=float)[: model.ncols] if has else None
+
+    def ranging(self, model: CompiledModel, time_limit: float | None) -> LPRanging:
+        """Solve an LP with HiGHS and read its duals, basis and ranging."""
+        hp = _hp()
+        h = build(model, SolverOptions(time_limit=time_limit))
+        h.run()
+        ms = h.getModelStatus()
+        if ms != hp.HighsModelStatus.kOptimal:
+            raise BackendError(f"HiGHS says {h.modelStatusToString(ms)}")
+        sol = h.getSolution()
+        n, m = model.ncols, model.nrows
+        nan_n, nan_m = np.full(n, np.nan), np.full(m, np.nan)
+        cost = (nan_n, nan_n)
+        rhs = objective = (nan_m, nan_m)
+        ranged = False
+        try:
+            st, rng = h.getRanging()
+            if st != hp.HighsStatus.kError and rng.valid:
+                cost = (_arr(rng.col_cost_dn.value_, n), _arr(rng.col_cost_up.value_, n))
+                rhs = (_arr(rng.row_bound_dn.value_, m), _arr(rng.row_bound_up.value_, m))
+                objective = (
+                    _arr(rng.row_bound_dn.objective_, m),
+                    _arr(rng.row_bound_up.objective_, m),
+                )
+                ranged = True
+        except Exception:  # ranging is a bonus: duals are still worth reporting without it
+            pass
+        basic = np.array(
+            [st == hp.HighsBasisStatus.kBasic for st in h.getBasis().col_status], dtype=bool
+        )
+        return LPRanging(
+            objective=float(h.getInfo().objective_function_value),
+            x=_arr(sol.col_value, n),
+            activity=_arr(sol.row_value, m),
+            row_dual=_arr(sol.row_dual, m),
+            col_dual=_arr(sol.col_dual, n),
+            basic=np.concatenate([basic, np.zeros(max(0, n - len(basic)), dtype=bool)])[:n],
+            cost_lower=cost[0],
+            cost_upper=cost[1],
+            rhs_lower=rhs[0],
+            rhs_upper=rhs[1],
+            objective_at_rhs_lower=objective[0],
+            objective_at_rhs_upper=objective[1],
+            ranged=ranged,
+        )
+
+
+IIS_IRREDUCIBLE_MAX = 600
+"""Rows + columns up to which HiGHS's own irreducible IIS is asked for."""
+
+
+def _arr(values: Any, n: int) -> np.ndarray:
+    return np.asarray(values, dtype=float)[:n]
+
+
+def _relaxed(model: CompiledModel) -> CompiledModel:
+    """The continuous relaxation: every column's integrality dropped (bounds kept)."""
+    if not model.integer:
+        return model
+    return replace(model, col_type=np.zeros(model.ncols, dtype=np.int8))
+
+
+class HighsFeasibility:
+    """One HiGHS instance, objective dropped, whose bounds change between checks.
+
+    Every check after the first starts warm. A continuous oracle runs without
+    presolve so that HiGHS leaves a dual (Farkas) ray behind, which names every
+    row the last infeasibility proof used.
+    """
+
+    def __init__(self, model: CompiledModel, integer: bool) -> None:
+        self.model = model
+        self.continuous = not (integer and model.integer)
+        base = _relaxed(model) if self.continuous else model
+        extra = {"presolve": "off"} if self.continuous else {}
+        self.h: Any = build(base, SolverOptions(extra=extra), objective=False)
+        self.rows = np.arange(model.nrows, dtype=np.int32)
+        self.cols = np.arange(model.ncols, dtype=np.int32)
+
+    def is_infeasible(
+        self,
+        row_lb: np.ndarray,
+        row_ub: np.ndarray,
+        col_lb: np.ndarray,
+        col_ub: np.ndarray,
+        time_limit: float,
+    ) -> bool | None:
+        m = self.model
+        if m.nrows:
+            self.h.changeRowsBounds(m.nrows, self.rows, row_lb, row_ub)
+        if m.ncols:
+            self.h.changeColsBounds(m.ncols, self.cols, col_lb, col_ub)
+        self.h.setOptionValue("time_limit", float(time_limit))
+        self.h.run()
+        ms = self.h.getModelStatus()
+        K = _hp().HighsModelStatus
+        if ms in (K.kInfeasible, K.kUnboundedOrInfeasible):
+            return True  # with no objective, "unbounded" is impossible
+        if ms in (K.kOptimal, K.kModelEmpty):
+            return False
+        return None
+
+    def dual_ray(self) -> np.ndarray | None:
+        if not self.continuous:
+            return None
+        try:
+            _, has, ray = self.h.getDualRay()
+        except Exception:
+            return None
+        return np.asarray(ray, dtype=float)[: self.model.nrows] if has else None

@@ -28,7 +28,6 @@ from modeling.backends.base import (
 from modeling.backends.highs import fit_highs_threads
 from modeling.backends.pyomo import (
     rest_point,
-    row_matrix,
     trivial_outcome,
 )
 from modeling.result import Status, Termination
@@ -102,7 +101,7 @@ class PulpModel:
         # no constraint uses to the solver too (their bounds matter).
         self.set_objective(model.obj_c, model.obj_const)
 
-        A = row_matrix(model)
+        A = model.matrix
         indptr = A.indptr.tolist()
         indices = A.indices.tolist()
         data = A.data.tolist()
@@ -155,6 +154,9 @@ class PulpBackend:
 
     def __init__(self) -> None:
         self._avail: dict[str, Availability] = {}
+
+    def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        return capability in self.capabilities(solver)
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
         return _CAPS.get((solver or "highs").lower(), _BASE)

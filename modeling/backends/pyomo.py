@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from modeling._stdio import redirect_stdout
 from modeling.backends.base import (
@@ -252,7 +251,7 @@ def _build(model: CompiledModel) -> PyomoBuild:
             d.setub(ub[j])
             cols[j] = d
 
-    A = row_matrix(model)
+    A = model.matrix
     indptr = A.indptr.tolist()
     indices = A.indices.tolist()
     data = A.data.tolist()
@@ -440,15 +439,6 @@ def _gap(obj: float | None, bound: float | None) -> float | None:
     return abs(obj - bound) / max(abs(obj), 1e-10)
 
 
-def row_matrix(model: CompiledModel) -> sp.csr_matrix:
-    """The linear rows as CSR, duplicates summed and zeros dropped (``x - x`` is no term)."""
-    r, c, v = model.A
-    A = sp.csr_matrix((v, (r, c)), shape=(model.nrows, model.ncols))
-    A.sum_duplicates()
-    A.eliminate_zeros()
-    return A
-
-
 def trivial_outcome(model: CompiledModel) -> tuple[Status, str] | None:
     """Infeasibility that needs no solver: crossed bounds, or a row without variables.
 
@@ -464,7 +454,7 @@ def trivial_outcome(model: CompiledModel) -> tuple[Status, str] | None:
             f"upper bound {model.col_ub[j]:g}",
         )
     if model.nrows:
-        counts = np.diff(row_matrix(model).indptr)
+        counts = np.diff(model.matrix.indptr)
         tol = 1e-9
         empty = np.flatnonzero(counts == 0)
         viol = empty[(model.row_lb[empty] > tol) | (model.row_ub[empty] < -tol)]
@@ -512,6 +502,9 @@ class PyomoBackend:
         if cls in (ModelClass.LP, ModelClass.MILP) or (cls is ModelClass.QP and model.convex):
             return "highs"
         return "scip"
+
+    def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        return capability in self.capabilities(solver)
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
         if solver is None:

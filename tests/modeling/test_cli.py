@@ -363,7 +363,6 @@ constraints:
 
 
 def test_export_to_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("modeling.export")
     path = write(tmp_path, TRANSPORT)
     assert main(["export", path, "--to", "latex"]) == 0
     assert "ship" in capsys.readouterr().out
@@ -384,7 +383,6 @@ def test_export_to_every_format(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("modeling.export")
     assert main(["export", write(tmp_path, INVALID), "--to", "latex"]) == 2
     assert "objective.expression: unknown name 'cots'" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nope.yaml"), "--to", "lp"]) == 2
@@ -397,7 +395,6 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("modeling.diagnostics")
     path = write(tmp_path, INFEASIBLE)
     assert main(["explain", path]) == 0
     text = capsys.readouterr().out
@@ -471,7 +468,6 @@ def test_subprocess_verbose_log_goes_to_stderr(tmp_path: Path) -> None:
 
 
 def test_subprocess_export_lp_stdout_is_only_the_file(tmp_path: Path) -> None:
-    pytest.importorskip("modeling.export")
     proc = _run("export", write(tmp_path, TRANSPORT), "--to", "lp")
     assert proc.returncode == 0, proc.stderr
     assert "Running HiGHS" not in proc.stdout

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -395,3 +397,19 @@ def test_and_in_a_condition_short_circuits() -> None:
 
 def test_cancelling_quadratic_terms_leave_a_linear_model() -> None:
     assert classify(doc("x ** 2 - x ** 2 + y")) == "LP"
+
+
+def test_compile_model_takes_a_path_a_document_or_a_compiled_model(tmp_path: Path) -> None:
+    doc = {
+        "variables": {"x": {"upper": 4}},
+        "constraints": [{"name": "c", "expression": "x + x - x <= 3"}],
+        "objective": {"sense": "max", "expression": "x"},
+    }
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    from_path = compile_model(path)
+    assert compile_model(str(path)).ncols == from_path.ncols == 1
+    assert compile_model(from_path) is from_path
+    # the cached matrix sums the three x terms into one entry
+    assert from_path.matrix is from_path.matrix
+    assert from_path.matrix.nnz == 1 and from_path.matrix[0, 0] == 1.0
