@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
+from modeling.limits import SOLVER_INFINITY, check_memory, check_powers, set_size
 
 Element = Any  # str | int | tuple[str | int, ...]
-MAX_SET_SIZE = 10_000_000
 
 
 def _element(value: Any) -> Element | None:
@@ -121,17 +121,7 @@ def resolve_set(name: str, spec: Any, issues: list[Issue]) -> SetData | None:
                     )
                 )
                 return None
-            size = int(hi_n) - int(lo_n) + 1
-            if size > MAX_SET_SIZE:
-                issues.append(
-                    Issue(
-                        loc,
-                        f"has {size:,} elements; the limit is {MAX_SET_SIZE:,}",
-                        "a word problem needs far fewer; check 'from' and 'to'",
-                        code="set",
-                    )
-                )
-                return None
+            # the size is bounded by the memory budget, checked before (resolve_data)
             return SetData(name, list(range(int(lo_n), int(hi_n) + 1)))
         if "elements" in spec:  # lenient: {elements: [...]}
             return resolve_set(name, spec["elements"], issues)
@@ -441,7 +431,22 @@ def _fast_dense(values: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return arr
 
 
-def resolve_data(f: Formulation, issues: list[Issue]) -> ModelData:
+def resolve_data(
+    f: Formulation, issues: list[Issue], memory_budget: int | str | None = None
+) -> ModelData:
+    """Sets and parameters as arrays, after checking that the model fits in memory.
+
+    The memory estimate (:func:`modeling.limits.check_memory`) runs on the set
+    sizes as written, before any set or array is built; a model over budget
+    gets one located issue and no data (so nothing large is allocated).  Then
+    parameter values solvers would read as infinite, and powers they cannot
+    take (:func:`modeling.limits.check_powers`), are reported.
+    """
+    sizes = {name: set_size(spec) or 0 for name, spec in f.sets.items()}
+    over = check_memory(f, sizes, memory_budget)
+    if over:
+        issues.extend(over)
+        return ModelData({}, {})
     sets: dict[str, SetData] = {}
     for name, spec in f.sets.items():
         s = resolve_set(name, spec, issues)
@@ -452,7 +457,38 @@ def resolve_data(f: Formulation, issues: list[Issue]) -> ModelData:
         p = resolve_param(name, spec, sets, issues)
         if p is not None:
             params[name] = p
-    return ModelData(sets, params)
+            huge = _huge_value(p, sets)
+            if huge is not None:
+                issues.append(huge)
+    data = ModelData(sets, params)
+    issues.extend(check_powers(f, data))
+    return data
+
+
+def _huge_value(p: ParamData, sets: Mapping[str, SetData]) -> Issue | None:
+    """A finite entry of 1e20 or more, which every solver reads as infinite."""
+    arr = np.asarray(p.array, dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(np.isfinite(arr) & (np.abs(arr) >= SOLVER_INFINITY))
+    if not len(bad):
+        return None
+    if p.scalar:
+        shown, where = f"{float(arr):.3g}", f"parameters.{p.name}"
+    else:
+        at = np.unravel_index(int(bad[0]), arr.shape)
+        key = ", ".join(
+            element_text(sets[s].elements[int(k)]) for s, k in zip(p.sets, at, strict=True)
+        )
+        shown = f"{arr.reshape(-1)[bad[0]]:.3g} at [{key}]"
+        where = f"parameters.{p.name}"
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return Issue(
+        where,
+        f"has the value {shown}{more}, at or above {SOLVER_INFINITY:.0e}, which solvers treat "
+        "as infinite",
+        "rescale the units (e.g. thousands); for 'no limit' leave the bound out or write null",
+        code="value",
+    )
 
 
 def missing_entry_message(p: ParamData, at: tuple[int, ...], sets: Mapping[str, SetData]) -> str:

@@ -47,8 +47,8 @@ SOLVER_INFINITY = 1e20
 BUDGET_ENV = "OPTIWISE_MEMORY_BUDGET"
 DEFAULT_SHARE = 0.5  # of the available memory, when no budget is configured
 
-# Bytes per unit, measured on this project's compiler + HiGHS (see
-# bench/memory_limits.py and docs in README "Limits"): a set element (the list,
+# Bytes per unit, fitted to the peak memory of check + solve with HiGHS at 10^6
+# variables (README "Limits" has the commands): a set element (the list,
 # the int or str object, two position dicts), a dense parameter entry, a column
 # (bounds, type, objective, solution, duals and the solver's copy) and one
 # binding of one expression node during compilation (index arrays, COO triplets,
@@ -296,13 +296,16 @@ def estimate_memory(f: Formulation, sizes: Mapping[str, int] | None = None) -> E
 
 def _terms(root: Node, n: int, sizes: Mapping[str, int]) -> int:
     """Bindings × nodes the compiler evaluates for ``root`` over ``n`` bindings."""
-    from modeling.expressions import Aggregate, Sum, children
+    from modeling.expressions import Aggregate, Index, Name, Num, Str, Sum, children
 
     total = 0
     stack: list[tuple[Node, int]] = [(root, n)]
     while stack:
         node, m = stack.pop()
         total += m
+        if isinstance(node, Index):  # an index name or a label costs no array of its own
+            stack.extend((c, m) for c in node.items if not isinstance(c, Name | Str | Num))
+            continue
         if isinstance(node, Sum | Aggregate):
             inner = m
             for g in node.gens:
