@@ -9,7 +9,8 @@ prompts must come from the installed package data, never from the checkout.
 To stay fast and offline, the venv does not download optiwise's
 dependencies: a ``.pth`` file lends it this interpreter's site-packages
 (which hold no copy of optiwise's own packages: an editable install maps them
-through a finder that ``.pth`` path lines do not run). Building takes the
+through a finder that ``.pth`` path lines do not run; ``--ignore-installed``
+keeps pip from counting or touching that editable install). Building takes the
 ``build`` and ``setuptools`` of the dev extra (``--no-isolation``).
 
 Slow (about 20-40 s): a build, an install and four fresh interpreters.
@@ -114,7 +115,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     )
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-        + ["--no-deps", "--no-index", str(wheel)],
+        + ["--no-deps", "--no-index", "--ignore-installed", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
