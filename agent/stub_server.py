@@ -8,8 +8,9 @@ mapping and streaming are exercised end to end without the internet::
         chat.complete([user("hi")]).content            # "first reply"
         stub.requests[0].body["messages"]
 
-Serves ``POST /v1/chat/completions`` (JSON, or SSE when ``"stream": true``) and
-``GET /v1/models``. Each chat request takes the next scripted reply; when the
+Serves ``POST /v1/chat/completions`` (JSON, or SSE when ``"stream": true``),
+``GET /v1/models`` and ``GET /v1/models/{name}`` (any name, unless ``models``
+lists the only ones offered). Each chat request takes the next scripted reply; when the
 queue is empty the ``handler`` (``callable(request_body) -> reply``) answers;
 with neither, the server answers HTTP 400 "no reply left", which the client
 does not retry. A reply is one of:
@@ -183,11 +184,18 @@ class StubServer:
         handler: Callable[[dict[str, Any]], StubReply] | None = None,
         latency: float = 0.0,
         model: str = "stub-model",
+        models: Iterable[str] | None = None,
         start: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.handler = handler
         self.latency = latency
         self.model = model
+        # None: any model name is served (GET /models/{any} answers), /models lists `model`.
+        self.models = None if models is None else tuple(models)
+        self.host = host
+        self.requested_port = port
         self.requests: list[RecordedRequest] = []
         self._replies: deque[StubReply] = deque(replies)
         self._lock = threading.Lock()
@@ -207,7 +215,7 @@ class StubServer:
         if self._server is not None:
             return self
         self._closing.clear()
-        server = _Server(("127.0.0.1", 0), _make_handler(self))
+        server = _Server((self.host, self.requested_port), _make_handler(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -242,7 +250,7 @@ class StubServer:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/v1``: pass it as ``base_url`` to the client."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     # ------------------------------------------------------------------ script
 
@@ -362,6 +370,10 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+def _model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "stub"}
+
+
 def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -405,9 +417,27 @@ def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self._recorded({})
-            if self.path.rstrip("/").endswith("/models"):
-                model = {"id": stub.model, "object": "model", "created": 0, "owned_by": "stub"}
-                self._send(200, {"object": "list", "data": [model]})
+            path = self.path.split("?", 1)[0].rstrip("/")
+            names = stub.models if stub.models is not None else (stub.model,)
+            if path.endswith("/models"):
+                data = [_model_entry(name) for name in names]
+                self._send(200, {"object": "list", "data": data})
+            elif "/models/" in path:
+                name = path.split("/models/", 1)[1]
+                if stub.models is None or name in stub.models:
+                    self._send(200, _model_entry(name))
+                else:
+                    self._send(
+                        404,
+                        {
+                            "error": {
+                                "message": f"The model '{name}' does not exist",
+                                "type": "invalid_request_error",
+                                "code": "model_not_found",
+                                "param": None,
+                            }
+                        },
+                    )
             else:
                 self._send(
                     404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}

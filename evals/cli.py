@@ -4,8 +4,10 @@
 - ``optiwise data fetch NAME... [--data-dir DIR]``: download and verify.
 - ``optiwise data show NAME [--limit N]``: the entry and its first problems.
 - ``optiwise eval --dataset NAME --model M [--base-url URL] ...``: run the LLM agent on a
-  dataset into ``runs/`` (resumable with ``--run-id``); ``--json`` ends standard output
-  with the summary as one JSON object.
+  dataset into ``runs/`` (resumable with ``--run-id``; a resume retries the problems that
+  ended on transient errors unless ``--no-retry``); one request checks the endpoint and
+  model first (``--no-preflight`` skips it); ``--json`` ends standard output with the
+  summary as one JSON object.
 - ``optiwise eval --dataset NAME --formulations DIR``: score stored formulations.
 - ``optiwise eval batch-export --dataset NAME --model M -o requests.jsonl``: the first
   formulate request of every problem as an OpenAI Batch API file.
@@ -226,7 +228,42 @@ def _run_options(parser: Any, suppress: bool = False) -> None:
         help="runs root (default: runs)",
     )
     _opt(parser, suppress, "--concurrency", type=int, default=8, help="problems at a time")
-    _opt(parser, suppress, "--timeout", type=float, help="seconds per problem")
+    _opt(
+        parser,
+        suppress,
+        "--timeout",
+        type=float,
+        help="seconds per problem; a problem over it is recorded as a time-out "
+        "(retried once on resume, then final)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--retry-errors",
+        dest="retry_errors",
+        action="store_const",
+        const=True,
+        default=True,
+        help="on resume, retry problems that ended on transient errors: endpoint "
+        "unreachable, HTTP 5xx/429 after retries, time-outs (the default)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-retry",
+        dest="retry_errors",
+        action="store_const",
+        const=False,
+        help="on resume, keep every finished result, transient errors included",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-preflight",
+        action="store_true",
+        default=False,
+        help="skip the request that checks the endpoint and model before the run",
+    )
     _opt(
         parser,
         suppress,
@@ -493,6 +530,12 @@ class DeferredAgentSolver:
         info: dict[str, Any] = self.solver().describe()
         return info
 
+    def preflight(self) -> str:
+        """Check the endpoint and model (:func:`evals.preflight.preflight`); a one-line verdict."""
+        from evals.preflight import preflight
+
+        return preflight(self.settings)
+
     async def solve(self, problem: Any) -> Any:
         """Solve with the agent (building it first if needed)."""
         return await self.solver().solve(problem)
@@ -595,6 +638,8 @@ def summary_json(summary: Any) -> dict[str, Any]:
         "mean_latency_s": summary.mean_latency_s,
         "status_counts": summary.status_counts,
         "error_categories": summary.error_categories,
+        "transient_errors": summary.transient_errors,
+        "retried": summary.retried,
     }
 
 
@@ -618,6 +663,13 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         f"  executed {_pct(summary.execution_rate)} (first attempt "
         f"{_pct(summary.first_execution_rate)}); tokens {tokens:,}; ${summary.cost_usd:.4f}"
     )
+    if summary.retried:
+        print(f"  retried {summary.retried} problem(s) after transient errors")
+    if summary.transient_errors:
+        print(
+            f"  {summary.transient_errors} problem(s) ended on transient errors; rerun with "
+            f"--run-id {summary.run_id} to retry them"
+        )
 
 
 def _quiet_stdout() -> Any:
@@ -662,8 +714,19 @@ def _execute(
     identity = getattr(solver, "identity", None)
     if callable(identity):
         record_config(plan, {"agent": identity()}, write=False)
-    done = {r.id for r in read_results(plan.results_path)}
-    if any(p.id not in done for p in plan.problems):
+    retry_errors = getattr(args, "retry_errors", True)
+    finished = {
+        r.id for r in read_results(plan.results_path) if not (retry_errors and r.retryable())
+    }
+    if any(p.id not in finished for p in plan.problems):
+        check = getattr(solver, "preflight", None)
+        if callable(check) and not getattr(args, "no_preflight", False):
+            from evals.preflight import PreflightError
+
+            try:
+                _err(check())
+            except PreflightError as exc:
+                raise _Stop(f"error: {exc}", 1) from exc
         describe = getattr(solver, "describe", None)
         if callable(describe):
             sections = {"agent": describe(), **sections}
@@ -672,7 +735,9 @@ def _execute(
             solver.trace_dir = plan.run_dir / "traces"
     with _quiet_stdout():
         try:
-            summary = asyncio.run(execute(plan, solver, progress=not args.no_progress))
+            summary = asyncio.run(
+                execute(plan, solver, progress=not args.no_progress, retry_errors=retry_errors)
+            )
         except KeyboardInterrupt:
             summary = finalize(plan, interrupted=True)
     _print_summary(summary, args.json)

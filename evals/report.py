@@ -88,6 +88,10 @@ class RunSummary(BaseModel):
     outcome_counts: dict[str, int]
     error_categories: dict[str, int]
     breakdown: dict[str, dict[str, BreakdownCell]]
+    transient_errors: int = 0
+    """Results that still end on a transient error (a resumed run retries them)."""
+    retried: int = 0
+    """Problems the last invocation retried after transient errors."""
 
     @property
     def accuracy(self) -> float | None:
@@ -221,6 +225,7 @@ def summarize(
         outcome_counts=dict(Counter(_outcome(r, default_protocol) for r in results).most_common()),
         error_categories=dict(categories.most_common()),
         breakdown=breakdown,
+        transient_errors=sum(r.transient is not None for r in results),
     )
 
 
@@ -240,6 +245,11 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
         + (", interrupted" if summary.interrupted else "")
         + ")",
     ]
+    if summary.transient_errors:
+        lines.append(
+            f"- {summary.transient_errors} problem(s) ended on transient errors (endpoint "
+            "unreachable, HTTP 5xx/429, time-out): resume with the same run id to retry them"
+        )
     if entry:
         digest = entry.get("sha256") or entry.get("manifest_sha256") or "unknown"
         lines.append(

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -28,6 +29,30 @@ from evals.problems import Answer, Problem
 from evals.scoring import Prediction, score
 
 RESULTS_FILE = "results.jsonl"
+
+TIMEOUT_RETRIES = 1
+"""How many times a resumed run retries a problem that hit ``--timeout``.
+
+A problem that timed out once gets one more try (the first may have met a slow
+endpoint); one that times out again is final, so a problem that always hangs
+cannot make every resume wait out its timeout again."""
+
+# Exceptions (by class name) that say nothing about the problem: the endpoint was
+# down, slow or busy. The agent reports the LLM layer's errors in its message as
+# "... (RateLimitError): ..." / "(TransportError)"; the runner records a solver's
+# exception as the category "exception:<Type>".
+_TRANSIENT_EXCEPTIONS = {
+    "RateLimitError": "rate limit",
+    "TransportError": "network",
+    "APIConnectionError": "network",
+    "APITimeoutError": "network",
+    "InternalServerError": "network",
+    "ConnectionError": "network",
+    "ConnectionRefusedError": "network",
+    "ConnectionResetError": "network",
+    "RemoteProtocolError": "network",
+}
+_LLM_FAILURE = re.compile(r"\((RateLimitError|TransportError)\)")
 
 
 class ProblemResult(BaseModel):
@@ -59,6 +84,8 @@ class ProblemResult(BaseModel):
     first_scores: dict[str, bool | None] = {}
     metadata: dict[str, Any] = {}
     finished_at: str = ""
+    tries: int = 1
+    timeouts: int = 0
 
     @property
     def prediction(self) -> Prediction:
@@ -69,6 +96,37 @@ class ProblemResult(BaseModel):
     def first_prediction(self) -> Prediction:
         """The answer before repair as a :class:`Prediction`."""
         return Prediction(status=self.first_status, objective=self.first_objective)
+
+    @property
+    def transient(self) -> str | None:
+        """Why this result says nothing about the problem, or None when it is a verdict.
+
+        ``"timeout"`` (our ``--timeout``), ``"rate limit"`` (HTTP 429 after the
+        retries) or ``"network"`` (an unreachable endpoint, a dropped connection,
+        HTTP 5xx after the retries). A resumed run retries these; solved problems
+        and genuine failures (an invalid formulation, a wrong answer, a refused
+        key, an exhausted quota) are kept.
+        """
+        if self.status != "error":
+            return None
+        if "timeout" in self.error_categories:
+            return "timeout"
+        if "insufficient_quota" in self.message:
+            return None  # HTTP 429 for an account without credit: waiting does not help
+        for category in self.error_categories:
+            if category.startswith("exception:"):
+                kind = _TRANSIENT_EXCEPTIONS.get(category.split(":", 1)[1])
+                if kind is not None:
+                    return kind
+        match = _LLM_FAILURE.search(self.message)
+        return _TRANSIENT_EXCEPTIONS[match.group(1)] if match else None
+
+    def retryable(self, timeout_retries: int = TIMEOUT_RETRIES) -> bool:
+        """A resumed run should try this problem again (see :attr:`transient`)."""
+        reason = self.transient
+        if reason == "timeout":
+            return self.timeouts <= timeout_retries
+        return reason is not None
 
 
 def _number(value: Any, default: float = 0.0) -> float:
@@ -110,11 +168,13 @@ def build_result(
     *,
     protocols: Iterable[str],
     latency_s: float,
+    previous: ProblemResult | None = None,
 ) -> ProblemResult:
     """Turn a solver's outcome dict into a scored :class:`ProblemResult`.
 
     Missing keys get neutral defaults; a missing first attempt means there was
     no repair (first = final); statuses outside the spec become ``error``.
+    ``previous`` is the result this one retries: its tries and time-outs add up.
     """
     final = Prediction.from_mapping(outcome)
     first = Prediction.from_mapping(outcome, first=True)
@@ -144,6 +204,8 @@ def build_result(
         first_scores=score(first, problem.answer, names),
         metadata={k: problem.metadata[k] for k in BREAKDOWN_KEYS if k in problem.metadata},
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        tries=1 + (previous.tries if previous is not None else 0),
+        timeouts=int("timeout" in categories) + (previous.timeouts if previous else 0),
     )
 
 

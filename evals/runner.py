@@ -9,7 +9,13 @@ A run lives in ``runs/{family}/{variant}/{model}/{run_id}/``:
 
 Running again with the same ``run_id`` skips the ids already in
 ``results.jsonl``; a truncated last line left by a kill is dropped and that
-problem redone, so every id ends up exactly once.
+problem redone, so every id ends up exactly once. Problems that ended on a
+*transient* error (the endpoint was unreachable, dropped the connection,
+answered 5xx or 429 after every retry, or the problem hit our ``--timeout``)
+are retried by default (``retry_errors=False``: kept as they are); a time-out
+is retried :data:`~evals.results.TIMEOUT_RETRIES` time(s) at most. Solved
+problems and genuine failures are kept. A retry appends a new line; the last
+line of an id wins.
 
 The solver is anything with ``async def solve(problem) -> Mapping`` (see
 :class:`Solver`); the LLM agent implements it, and so do the formulation
@@ -47,6 +53,7 @@ from evals.report import (
 )
 from evals.results import (
     RESULTS_FILE,
+    TIMEOUT_RETRIES,
     ProblemResult,
     ResultWriter,
     build_result,
@@ -289,8 +296,11 @@ class _Progress:
             self.stream.flush()
 
 
-def finalize(plan: RunPlan, *, interrupted: bool = False) -> RunSummary:
-    """Summarize ``results.jsonl`` into ``summary.json`` and ``report.md``."""
+def finalize(plan: RunPlan, *, interrupted: bool = False, retried: int = 0) -> RunSummary:
+    """Summarize ``results.jsonl`` into ``summary.json`` and ``report.md``.
+
+    ``retried``: how many problems this invocation retried after transient errors.
+    """
     results = read_results(plan.results_path)
     summary = summarize(
         results,
@@ -301,6 +311,7 @@ def finalize(plan: RunPlan, *, interrupted: bool = False) -> RunSummary:
         expected_ids=[p.id for p in plan.problems],
         interrupted=interrupted,
     )
+    summary.retried = retried
     write_json_atomic(plan.run_dir / SUMMARY_FILE, summary.model_dump())
     write_text_atomic(plan.run_dir / REPORT_FILE, render_report(summary, plan.config))
     return summary
@@ -348,21 +359,49 @@ async def _solve_one(
     return outcome, time.perf_counter() - started
 
 
+def _retry_note(retry: Sequence[ProblemResult], kept: int) -> str:
+    kinds: dict[str, int] = {}
+    for result in retry:
+        kinds[str(result.transient)] = kinds.get(str(result.transient), 0) + 1
+    detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    return (
+        f"retrying {len(retry)} problem(s) that ended on transient errors ({detail}); "
+        f"keeping {kept} finished result(s)\n"
+    )
+
+
 async def execute(
-    plan: RunPlan, solver: Solver, *, progress: bool = True, stream: TextIO | None = None
+    plan: RunPlan,
+    solver: Solver,
+    *,
+    progress: bool = True,
+    stream: TextIO | None = None,
+    retry_errors: bool = True,
+    timeout_retries: int = TIMEOUT_RETRIES,
 ) -> RunSummary:
     """Run the plan's remaining problems; returns the summary of the whole run.
 
     This is the async entry point (``await execute(prepare_run(...), solver)``
     from code that already runs an event loop); :func:`run_eval` wraps it.
-    Cancelling the task (Ctrl-C under :func:`run_eval`) stops the problems in
-    flight, keeps every line already written, writes the summary and re-raises.
+    Problems finished on a transient error are retried unless ``retry_errors``
+    is False (see the module doc); how many is said on ``stream`` and kept in
+    the summary's ``retried``. Cancelling the task (Ctrl-C under
+    :func:`run_eval`) stops the problems in flight, keeps every line already
+    written, writes the summary and re-raises.
     """
+    out = stream or sys.stderr
     repair_tail(plan.results_path)
     done = read_results(plan.results_path)
-    done_ids = {r.id for r in done}
-    todo = [p for p in plan.problems if p.id not in done_ids]
-    bar = _Progress(plan, done, progress, stream or sys.stderr)
+    selected = {p.id for p in plan.problems}
+    retry = [r for r in done if retry_errors and r.id in selected and r.retryable(timeout_retries)]
+    previous = {r.id: r for r in retry}
+    kept = [r for r in done if r.id not in previous]
+    kept_ids = {r.id for r in kept}
+    todo = [p for p in plan.problems if p.id not in kept_ids]
+    if retry:
+        out.write(_retry_note(retry, len(kept)))
+        out.flush()
+    bar = _Progress(plan, kept, progress, out)
     if not todo:
         bar.close()
         return finalize(plan)
@@ -372,7 +411,13 @@ async def execute(
     async def one(problem: Problem) -> None:
         async with semaphore:
             outcome, elapsed = await _solve_one(solver, problem, plan.timeout_s)
-        result = build_result(problem, outcome, protocols=plan.protocols, latency_s=elapsed)
+        result = build_result(
+            problem,
+            outcome,
+            protocols=plan.protocols,
+            latency_s=elapsed,
+            previous=previous.get(problem.id),
+        )
         writer.write(result)
         bar.update(result)
 
@@ -385,11 +430,11 @@ async def execute(
         await asyncio.gather(*tasks, return_exceptions=True)
         writer.close()
         bar.close()
-        finalize(plan, interrupted=True)
+        finalize(plan, interrupted=True, retried=len(retry))
         raise
     writer.close()
     bar.close()
-    return finalize(plan)
+    return finalize(plan, retried=len(retry))
 
 
 def run_eval(
@@ -406,13 +451,15 @@ def run_eval(
     protocols: Sequence[str] = ALL_PROTOCOLS,
     progress: bool = True,
     data_dir: str | Path | None = None,
+    retry_errors: bool = True,
 ) -> RunSummary:
     """Evaluate ``solver`` on a dataset (name, alias, entry or loaded :class:`Dataset`).
 
     Results go to ``{out_dir}/{family}/{variant}/{model}/{run_id}/``; pass the
     same ``run_id`` to resume.  On Ctrl-C the problems in flight are dropped,
     everything finished is kept, and the partial summary is returned
-    (``interrupted=True``).
+    (``interrupted=True``). Resuming retries transient errors unless
+    ``retry_errors`` is False.
 
     >>> summary = run_eval("nl4opt", my_solver, model_name="gpt-4o")  # doctest: +SKIP
     >>> summary.accuracy                                               # doctest: +SKIP
@@ -430,6 +477,6 @@ def run_eval(
         data_dir=data_dir,
     )
     try:
-        return asyncio.run(execute(plan, solver, progress=progress))
+        return asyncio.run(execute(plan, solver, progress=progress, retry_errors=retry_errors))
     except KeyboardInterrupt:
         return finalize(plan, interrupted=True)
