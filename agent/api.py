@@ -36,9 +36,10 @@ from agent.context import AgentConfig, RunContext
 from agent.graph import compiled_solve_graph
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
-from agent.state import Attempt
+from agent.state import Attempt, has_solution, is_decided
 from agent.trace import Trace
 from agent.usage import Usage
+from modeling.result import Status
 
 if TYPE_CHECKING:
     from agent.chat import ChatSession
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["AgentResult", "OptimizationAgent", "vote"]
 
 T = TypeVar("T")
-SOLVED = ("optimal", "feasible")
+SOLVED: tuple[str, ...] = tuple(s.value for s in Status if s.has_solution)
+"""Deprecated: statuses with a solution; use ``Status(status).has_solution``."""
 
 
 @dataclass
@@ -81,12 +83,12 @@ class AgentResult:
     @property
     def decided(self) -> bool:
         """True when a status was decided (``infeasible`` is an answer; ``error`` is not)."""
-        return self.status not in ("error", "invalid", "pending", "")
+        return is_decided(self.status)
 
     @property
     def solved(self) -> bool:
         """True when there is a solution (optimal or feasible)."""
-        return self.status in SOLVED
+        return has_solution(self.status)
 
     @property
     def first_attempt(self) -> Attempt | None:
@@ -274,7 +276,7 @@ def _code_route_result(out: CodeRouteResult, text: str, ctx: RunContext, t0: flo
     Each script is an attempt; its text goes in ``Attempt.message``.
     """
     status = out.status
-    objective = out.objective if status in SOLVED else None
+    objective = out.objective if has_solution(status) else None
     attempts: list[Attempt] = []
     for a in out.attempts:
         errors = [{"location": "script", "message": str(a.error), "hint": "", "code": "code"}]
@@ -291,7 +293,7 @@ def _code_route_result(out: CodeRouteResult, text: str, ctx: RunContext, t0: flo
             )
         )
     ctx.trace.add("code_route", ctx.candidate, result=out.to_dict())
-    if status in SOLVED and objective is not None:
+    if has_solution(status) and objective is not None:
         answer = f"The Pyomo script written by the LLM reports {status}, objective {objective:g}."
     elif out.error:
         answer = f"The code route found no answer: {out.error}"
@@ -415,7 +417,7 @@ class OptimizationAgent:
     async def _run_async(self, text: str, ctx: RunContext) -> AgentResult:
         t0 = time.perf_counter()
         try:
-            state = await compiled_solve_graph().ainvoke(
+            state = await compiled_solve_graph(asynchronous=True).ainvoke(
                 {"problem": text}, self._graph_config(), context=ctx
             )
         except Exception as exc:

@@ -21,20 +21,45 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableLambda
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime
 
-from agent import nodes
+from agent import chat_nodes, nodes
 from agent.context import RunContext
-from agent.nodes import AsyncNodeFn, NodeFn, Update
-from agent.state import AgentState, ChatInput, InputState, doc_key
+from agent.nodes import AsyncNodeFn, NodeFn
+from agent.state import (
+    ROUTES,
+    AgentState,
+    ChatInput,
+    InputState,
+    Route,
+    Update,
+    doc_key,
+    has_solution,
+)
+from agent.verify import repairable
+from agent.verify import verify as verify_node
 
-__all__ = ["build_chat_graph", "build_solve_graph", "compiled_solve_graph"]
-
-SOLVED = ("optimal", "feasible")
+__all__ = [
+    "build_chat_graph",
+    "build_solve_graph",
+    "compiled_solve_graph",
+    "route_after_check",
+    "route_after_gate",
+    "route_after_llm",
+    "route_after_review",
+    "route_after_verify",
+    "route_message",
+]
 
 # ------------------------------------------------------------------- routers
+
+
+def _ctx(runtime: Runtime[RunContext]) -> RunContext:
+    ctx = runtime.context
+    if ctx is None:
+        raise RuntimeError("the agent graph needs a RunContext: invoke(..., context=RunContext())")
+    return ctx
 
 
 def _budget_left(state: AgentState, ctx: RunContext) -> bool:
@@ -43,19 +68,21 @@ def _budget_left(state: AgentState, ctx: RunContext) -> bool:
 
 def route_after_llm(state: AgentState) -> Literal["check", "explain"]:
     """After formulate, repair or edit: an LLM failure or a kept document ends the loop."""
-    if state.get("fatal") or state.get("accepted"):
+    if state.get("fatal") or state.get("kept_by_llm"):
         return "explain"
     return "check"
 
 
-def route_after_check(state: AgentState) -> Literal["review_gate", "solve", "repair", "explain"]:
+def route_after_check(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["review_gate", "solve", "repair", "explain"]:
     """A valid document goes on to be solved; an invalid one is repaired while budget lasts."""
-    ctx = _ctx()
+    ctx = _ctx(runtime)
     if state.get("fatal"):
         return "explain"
     if state.get("status") == "valid":
         return "review_gate" if ctx.config.review_before_solve else "solve"
-    return "repair" if _budget_left(state, ctx) and nodes.repairable(state) else "explain"
+    return "repair" if _budget_left(state, ctx) and repairable(state) else "explain"
 
 
 def route_after_gate(state: AgentState) -> Literal["check", "solve"]:
@@ -63,100 +90,113 @@ def route_after_gate(state: AgentState) -> Literal["check", "solve"]:
     return "check" if state.get("source") == "human" and state.get("status") != "valid" else "solve"
 
 
-def route_after_verify(state: AgentState) -> Literal["repair", "review", "explain"]:
+def route_after_verify(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["repair", "review", "explain"]:
     """Findings go to repair while budget lasts; a clean solve may get an LLM review."""
-    ctx = _ctx()
-    if nodes.repairable(state):
+    ctx = _ctx(runtime)
+    if repairable(state):
         return "repair" if _budget_left(state, ctx) else "explain"
     if (
         ctx.config.review
-        and state.get("status") in SOLVED
+        and has_solution(state.get("status"))
         and state.get("reviewed") != doc_key(state.get("document"))
     ):
         return "review"
     return "explain"
 
 
-def route_after_review(state: AgentState) -> Literal["repair", "explain"]:
+def route_after_review(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["repair", "explain"]:
     """A review that found a mismatch sends the document to repair while budget lasts."""
-    ctx = _ctx()
-    if nodes.repairable(state) and _budget_left(state, ctx):
+    if repairable(state) and _budget_left(state, _ctx(runtime)):
         return "repair"
     return "explain"
 
 
-def route_message(state: AgentState) -> Literal["formulate", "edit", "diagnose", "answer"]:
-    """Chat: where this turn's message goes (decided by ``intake``)."""
+def route_message(state: AgentState) -> Route:
+    """Chat: where this turn's message goes (decided by ``intake``).
+
+    Raises ``ValueError`` for anything but a :data:`~agent.state.Route`: a
+    message must never silently become a new problem.
+    """
     route = state.get("route")
-    if route == "edit":
-        return "edit"
-    if route == "diagnose":
-        return "diagnose"
-    if route == "answer":
-        return "answer"
-    return "formulate"
+    if route not in ROUTES:
+        raise ValueError(f"intake set an unknown route {route!r}; expected one of {ROUTES}")
+    return route
 
 
 # ------------------------------------------------------------ node adapters
 
 
-def _light_runnable() -> Any:
-    """LangGraph's internal ``RunnableCallable``, or None (then RunnableLambda is used)."""
-    try:
-        from langgraph._internal._runnable import RunnableCallable
-    except ImportError:  # pragma: no cover - a LangGraph without it
-        return None
-    return RunnableCallable
+def _node(name: str, fn: NodeFn) -> Callable[[AgentState, Runtime[RunContext]], Update]:
+    """A traced sync graph node from ``fn(state, ctx)``; LangGraph passes the runtime."""
 
-
-_RunnableCallable: Any = _light_runnable()
-
-
-def _ctx() -> RunContext:
-    ctx = get_runtime(RunContext).context
-    if ctx is None:
-        raise RuntimeError("the agent graph needs a RunContext: invoke(..., context=RunContext())")
-    return ctx
-
-
-def _node(
-    name: str,
-    fn: NodeFn,
-    afn: AsyncNodeFn | None = None,
-    offload: Callable[[AgentState], bool] | None = None,
-) -> Any:
-    """A traced graph node from ``fn(state, ctx)`` and, for LLM nodes, its async twin ``afn``.
-
-    Under ``ainvoke`` a node without ``afn`` runs inline on the event loop: its work is
-    short and holds the GIL anyway, and a hop to a worker thread costs more than it saves.
-    ``offload(state)`` says when a run may be long (a solve, an IIS search); that run goes
-    to a worker thread so the event loop keeps serving the other problems' requests.
-    The runnable is LangGraph's own light ``RunnableCallable`` where this LangGraph has it
-    (``RunnableLambda`` spends milliseconds per step on callback bookkeeping).
-    """
-
-    def run(state: AgentState) -> Update:
-        ctx = _ctx()
+    def run(state: AgentState, runtime: Runtime[RunContext]) -> Update:
+        ctx = _ctx(runtime)
         with ctx.trace.node(name, state, ctx.candidate) as span:
             update = fn(state, ctx)
             span.output(update)
         return update
 
-    async def arun(state: AgentState) -> Update:
+    run.__name__ = name
+    return run
+
+
+def _anode(
+    name: str,
+    fn: NodeFn,
+    afn: AsyncNodeFn | None = None,
+    offload: Callable[[AgentState], bool] | None = None,
+) -> Callable[[AgentState, Runtime[RunContext]], Any]:
+    """The async graph node of ``fn`` (sync) or ``afn`` (its async twin, for LLM nodes).
+
+    A node without ``afn`` runs inline on the event loop: its work is short and
+    holds the GIL anyway, and a hop to a worker thread costs more than it saves.
+    ``offload(state)`` says when a run may be long (a solve, an IIS search); that
+    run goes to a worker thread so the event loop keeps serving other problems.
+    """
+    run = _node(name, fn)
+
+    async def arun(state: AgentState, runtime: Runtime[RunContext]) -> Update:
         if afn is None:
             if offload is not None and offload(state):
-                return await asyncio.to_thread(run, state)
-            return run(state)
-        ctx = _ctx()
+                return await asyncio.to_thread(run, state, runtime)
+            return run(state, runtime)
+        ctx = _ctx(runtime)
         with ctx.trace.node(name, state, ctx.candidate) as span:
             update = await afn(state, ctx)
             span.output(update)
         return update
 
-    run.__name__ = arun.__name__ = name
-    if _RunnableCallable is not None:
-        return _RunnableCallable(run, arun, name=name, trace=False)
-    return RunnableLambda(run, afunc=arun, name=name)
+    arun.__name__ = name
+    return arun
+
+
+class _Nodes:
+    """Adds nodes to a graph as sync functions (for ``invoke``) or async ones (``ainvoke``).
+
+    LangGraph's public API passes the runtime to a plain function that asks for
+    it, but takes one function per node: a sync one, which ``ainvoke`` runs in a
+    worker thread, or an async one, which ``invoke`` cannot run. So each graph is
+    built in both flavours from the same node functions.
+    """
+
+    def __init__(self, g: StateGraph[Any, Any, Any, Any], asynchronous: bool) -> None:
+        self.g, self.asynchronous = g, asynchronous
+
+    def add(
+        self,
+        name: str,
+        fn: NodeFn,
+        afn: AsyncNodeFn | None = None,
+        offload: Callable[[AgentState], bool] | None = None,
+    ) -> None:
+        # Any: LangGraph's overloads type a runtime node as a protocol with a keyword-only
+        # ``runtime``; it passes it by keyword, so a plain second parameter works the same.
+        node: Any = _anode(name, fn, afn, offload) if self.asynchronous else _node(name, fn)
+        self.g.add_node(name, node)
 
 
 def _always(state: AgentState) -> bool:
@@ -165,19 +205,20 @@ def _always(state: AgentState) -> bool:
 
 def _unsolved(state: AgentState) -> bool:
     """verify analyses infeasible and unbounded models (an IIS search may take a while)."""
-    return state.get("status") not in SOLVED
+    return not has_solution(state.get("status"))
 
 
-def _add_loop(g: StateGraph[Any, Any, Any, Any]) -> None:
+def _add_loop(g: StateGraph[Any, Any, Any, Any], asynchronous: bool) -> _Nodes:
     """The formulate/check/solve/verify/repair/explain nodes and their edges."""
-    g.add_node("formulate", _node("formulate", nodes.formulate, nodes.aformulate))
-    g.add_node("check", _node("check", nodes.check))
-    g.add_node("review_gate", _node("review_gate", nodes.review_gate))
-    g.add_node("solve", _node("solve", nodes.solve, offload=_always))
-    g.add_node("verify", _node("verify", nodes.verify, offload=_unsolved))
-    g.add_node("review", _node("review", nodes.review, nodes.areview))
-    g.add_node("repair", _node("repair", nodes.repair, nodes.arepair))
-    g.add_node("explain", _node("explain", nodes.explain, nodes.aexplain))
+    add = _Nodes(g, asynchronous)
+    add.add("formulate", nodes.formulate, nodes.aformulate)
+    add.add("check", nodes.check)
+    add.add("review_gate", nodes.review_gate)
+    add.add("solve", nodes.solve, offload=_always)
+    add.add("verify", verify_node, offload=_unsolved)
+    add.add("review", nodes.review, nodes.areview)
+    add.add("repair", nodes.repair, nodes.arepair)
+    add.add("explain", nodes.explain, nodes.aexplain)
     g.add_conditional_edges("formulate", route_after_llm)
     g.add_conditional_edges("check", route_after_check)
     g.add_conditional_edges("review_gate", route_after_gate)
@@ -185,41 +226,44 @@ def _add_loop(g: StateGraph[Any, Any, Any, Any]) -> None:
     g.add_conditional_edges("verify", route_after_verify)
     g.add_conditional_edges("review", route_after_review)
     g.add_conditional_edges("repair", route_after_llm)
+    return add
 
 
-def build_solve_graph() -> StateGraph[Any, Any, Any, Any]:
-    """The uncompiled solve graph (input: ``{"problem": text}``)."""
+def build_solve_graph(asynchronous: bool = False) -> StateGraph[Any, Any, Any, Any]:
+    """The uncompiled solve graph (input: ``{"problem": text}``).
+
+    ``asynchronous=True`` builds the flavour for ``ainvoke`` (LLM calls awaited).
+    """
     g: StateGraph[Any, Any, Any, Any] = StateGraph(
         AgentState, context_schema=RunContext, input_schema=InputState
     )
-    _add_loop(g)
+    _add_loop(g, asynchronous)
     g.add_edge(START, "formulate")
     g.add_edge("explain", END)
     return g
 
 
-_COMPILED: Any = None
+_COMPILED: dict[bool, Any] = {}
 
 
-def compiled_solve_graph() -> Any:
-    """The solve graph compiled once per process (no checkpointer; it holds no state)."""
-    global _COMPILED
-    if _COMPILED is None:
-        _COMPILED = build_solve_graph().compile()
-    return _COMPILED
+def compiled_solve_graph(asynchronous: bool = False) -> Any:
+    """The solve graph compiled once per process and flavour (no checkpointer: no state)."""
+    if asynchronous not in _COMPILED:
+        _COMPILED[asynchronous] = build_solve_graph(asynchronous).compile()
+    return _COMPILED[asynchronous]
 
 
-def build_chat_graph() -> StateGraph[Any, Any, Any, Any]:
+def build_chat_graph(asynchronous: bool = False) -> StateGraph[Any, Any, Any, Any]:
     """The uncompiled chat graph (input: ``{"message": text}``); compile with a checkpointer."""
     g: StateGraph[Any, Any, Any, Any] = StateGraph(
         AgentState, context_schema=RunContext, input_schema=ChatInput
     )
-    _add_loop(g)
-    g.add_node("intake", _node("intake", nodes.intake))
-    g.add_node("edit", _node("edit", nodes.edit, nodes.aedit))
-    g.add_node("diagnose", _node("diagnose", nodes.diagnose, offload=_always))
-    g.add_node("answer", _node("answer", nodes.answer, nodes.aanswer))
-    g.add_node("finish_turn", _node("finish_turn", nodes.finish_turn))
+    add = _add_loop(g, asynchronous)
+    add.add("intake", chat_nodes.intake)
+    add.add("edit", chat_nodes.edit, chat_nodes.aedit)
+    add.add("diagnose", chat_nodes.diagnose, offload=_always)
+    add.add("answer", chat_nodes.answer, chat_nodes.aanswer)
+    add.add("finish_turn", chat_nodes.finish_turn)
     g.add_edge(START, "intake")
     g.add_conditional_edges("intake", route_message)
     g.add_conditional_edges("edit", route_after_llm)

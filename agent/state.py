@@ -13,18 +13,69 @@ per-turn fields simply by passing them in its input.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
+
+from modeling.result import Status
+
+if TYPE_CHECKING:
+    from agent.context import RunContext
 
 __all__ = [
+    "ROUTES",
     "AgentState",
+    "AgentStatus",
     "Attempt",
     "ChatInput",
     "InputState",
     "Proposal",
+    "Route",
+    "Source",
+    "Update",
+    "categories_of",
     "doc_key",
+    "error_lines",
+    "has_solution",
+    "is_decided",
+    "make_issue",
     "normalize_document",
+    "problem_text",
+    "record_attempt",
+    "replace_last_attempt",
 ]
+
+Route = Literal["formulate", "edit", "diagnose", "answer"]
+"""Where a chat message goes: a new problem, a change to the model, "why infeasible?", a question."""
+ROUTES: tuple[Route, ...] = get_args(Route)
+
+Source = Literal["formulate", "repair", "edit", "human", "code"]
+"""Who wrote a document: the first formulation, a repair, a chat edit, a person, or (for an
+attempt of the code route) an LLM-written script."""
+
+AgentStatus = Status | Literal["pending", "valid"]
+"""A solve status, or the agent's own states before one: ``pending`` (a new document not
+checked yet) and ``valid`` (checked, not solved yet)."""
+
+Update = dict[str, Any]
+"""What a node returns: the state fields it changes."""
+
+
+def is_decided(status: str | None) -> bool:
+    """True when a solve reached an answer (``infeasible`` is one); False for errors and the
+    agent's own ``pending``/``valid``."""
+    try:
+        return Status(status or "").decided
+    except ValueError:  # "pending", "valid", "" or None: not yet
+        return False
+
+
+def has_solution(status: str | None) -> bool:
+    """True for ``optimal`` and ``feasible`` (a :class:`Status` or its text); False otherwise."""
+    try:
+        return Status(status or "").has_solution
+    except ValueError:  # "pending", "valid", "" or None: no solution yet
+        return False
 
 
 class InputState(TypedDict):
@@ -45,17 +96,17 @@ class AgentState(TypedDict, total=False):
     # the problem and, in chat, this turn's message
     problem: str
     message: str
-    route: str  # chat: formulate | edit | diagnose | answer
+    route: Route  # chat
     changes: list[str]  # chat: change requests applied since the problem was stated
     history: list[dict[str, str]]  # chat: {"role", "content"} turns
 
     # the current attempt
     document: dict[str, Any] | None
-    source: str  # formulate | repair | edit | human
+    source: Source
     raw_reply: str  # the last LLM reply (kept when it is not a document)
     issues: list[dict[str, Any]]  # check errors / parse error of the current document
     findings: list[dict[str, Any]]  # verify: status problems, sanity findings, review issues
-    status: str
+    status: AgentStatus
     objective: float | None
     model_class: str | None
     solution: dict[str, Any]  # spec form: name -> value | {"e1,e2": value}
@@ -63,7 +114,7 @@ class AgentState(TypedDict, total=False):
     solver: dict[str, Any]  # solver name, termination, message, timings
     reviewed: str  # doc_key of the document the LLM review passed
     approved: str  # doc_key of the document a human approved before solving
-    accepted: bool  # the LLM kept the document unchanged: its verdict stands
+    kept_by_llm: bool  # shown the findings, the LLM returned the document unchanged: it stands
 
     # the run
     attempts: list[dict[str, Any]]
@@ -99,9 +150,9 @@ class Attempt:
     """One document and what became of it: errors, status, objective."""
 
     round: int
-    source: str
+    source: Source
     document: dict[str, Any] | None
-    status: str
+    status: str  # an AgentStatus, as text (attempts are saved as JSON)
     objective: float | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
@@ -144,3 +195,58 @@ class Proposal:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# ------------------------------------------------------- helpers over the state
+
+
+def problem_text(state: Mapping[str, Any]) -> str:
+    """The problem, followed by the changes a chat has asked for since."""
+    text = str(state.get("problem") or "")
+    changes = state.get("changes") or []
+    if changes:
+        text += "\n\nChanges requested since:\n" + "\n".join(f"- {c}" for c in changes)
+    return text
+
+
+def make_issue(
+    location: str, message: str, hint: str = "", code: str = "invalid"
+) -> dict[str, Any]:
+    """A located error as the state keeps it (the form of :class:`modeling.Issue`)."""
+    return {"location": location, "message": message, "hint": hint, "code": code}
+
+
+def categories_of(errors: list[dict[str, Any]]) -> list[str]:
+    """The distinct error codes of ``errors``, in order."""
+    return list(dict.fromkeys(str(e.get("code") or "invalid") for e in errors))
+
+
+def error_lines(errors: list[dict[str, Any]]) -> str:
+    """Errors as the repair prompt shows them: ``location: message (hint)``, details indented."""
+    lines = []
+    for e in errors:
+        text = f"{e.get('location') or 'document'}: {e.get('message')}"
+        if e.get("hint"):
+            text += f" ({e['hint']})"
+        lines.append(text)
+        detail = e.get("detail")
+        if detail:
+            lines.append("  " + str(detail).replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def record_attempt(state: AgentState, ctx: RunContext, attempt: Attempt) -> list[dict[str, Any]]:
+    """The state's attempts with ``attempt`` added (and traced)."""
+    data = attempt.to_dict()
+    ctx.trace.attempt(data, ctx.candidate)
+    return [*(state.get("attempts") or []), data]
+
+
+def replace_last_attempt(
+    state: AgentState, ctx: RunContext, attempt: Attempt
+) -> list[dict[str, Any]]:
+    """The state's attempts with the last one replaced by ``attempt`` (and traced)."""
+    previous = list(state.get("attempts") or [])
+    data = attempt.to_dict()
+    ctx.trace.attempt(data, ctx.candidate)
+    return [*previous[:-1], data] if previous else [data]

@@ -21,7 +21,7 @@ import agent
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.llm import ChatMessage, LLMReply
 from agent.stub_server import StubServer
-from agent.tools import explain_infeasibility, sensitivity_report
+from agent.verify import explain_infeasibility, sensitivity_report
 
 SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 

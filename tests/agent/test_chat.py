@@ -178,7 +178,7 @@ def test_threads_default_to_optiwise_home(monkeypatch: pytest.MonkeyPatch, tmp_p
     ],
 )
 def test_messages_are_routed_by_what_they_ask(message: str, route: str) -> None:
-    from agent.nodes import classify_message
+    from agent.chat_nodes import classify_message
 
     assert classify_message(message, has_document=True) == route
     assert classify_message(message, has_document=False) == "formulate"

@@ -380,29 +380,6 @@ def test_both_strategies_vote_together(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.formulation == GOOD  # the formulation route's result is the one kept
 
 
-@pytest.mark.parametrize(
-    ("text", "asked"),
-    [
-        ("How many trucks should the firm hire?", ("trucks",)),
-        ("Determine the number of nurses to schedule each day.", ("nurses",)),
-        ("Production is in whole units only. Maximize profit.", None),
-        ("Servings can be fractional. How many servings of each food should be eaten?", False),
-        ("The number of truck trips per week to each store is 12.", False),
-        ("How many tons should be shipped from each plant?", False),
-    ],
-)
-def test_integrality_is_asked_for_only_by_decisions_about_counts(
-    text: str, asked: tuple[str, ...] | None | bool
-) -> None:
-    from agent.nodes import integrality_request
-
-    found = integrality_request(text)
-    if asked is False:
-        assert found is None
-    else:
-        assert found is not None and found[1] == asked
-
-
 def test_the_code_route_result_is_reported_like_any_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
