@@ -22,15 +22,16 @@ import keyword
 import math
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modeling.compiler import CompiledModel, ModelClass, compile_model
+from modeling.compiler import CompiledModel, ModelClass, Source, compile_model
 from modeling.data import SetData
 from modeling.expressions import (
+    BALANCE_ABOVE,
     Aggregate,
     BinOp,
     BoolOp,
@@ -54,17 +55,13 @@ from modeling.expressions import (
 )
 from modeling.formulation import Formulation
 
-Source = Formulation | Mapping[str, Any] | str | Path
-
 
 class ExportError(ValueError):
     """A model that a format cannot hold; the message says which format can."""
 
 
-def _model(source: Source | CompiledModel) -> CompiledModel:
-    if isinstance(source, CompiledModel):
-        return source
-    return compile_model(str(source) if isinstance(source, Path) else source)
+def _model(source: Source) -> CompiledModel:
+    return compile_model(source)
 
 
 # precedence levels shared by both renderers
@@ -162,6 +159,9 @@ class _Latex:
             return "-" + self.render(node.operand, _MUL), _NEG
         if isinstance(node, BinOp):
             if node.op in "+-":
+                terms = signed_terms(node)
+                if len(terms) > BALANCE_ABOVE:  # a long (balanced) chain: shown flat
+                    return _join_terms(terms, lambda t, need: self.render(t, need)), _ADD
                 left = self.render(node.left, _ADD)
                 right = self.render(node.right, _MUL)
                 return f"{left} {node.op} {right}", _ADD
@@ -324,7 +324,7 @@ def _tex_param(name: str, m: CompiledModel, limit: int = 6) -> str:
     return rf"{head},\ {where}:\quad " + r",\ ".join(entries)
 
 
-def to_latex(source: Source | CompiledModel, data: bool = True) -> str:
+def to_latex(source: Source, data: bool = True) -> str:
     """The whole model as one LaTeX ``aligned`` block (amsmath only; KaTeX renders it).
 
     Objective with ``\\min``/``\\max``, each constraint with its ``\\forall``
@@ -416,6 +416,37 @@ def _pyomo_reserved() -> set[str]:
         return {"name", "doc", "solutions", "component", "parent_block", "model"}
 
 
+def signed_terms(node: Node) -> list[tuple[str, Node]]:
+    """The terms of a ``+``/``-`` tree, left to right, each with its sign; no recursion.
+
+    ``a - (b - c)`` gives ``[(+, a), (-, b), (+, c)]``: the parser stores long
+    sums as balanced trees (see :func:`modeling.expressions.balanced_sum`), and
+    the exports write them back as one flat chain.
+    """
+    out: list[tuple[str, Node]] = []
+    stack: list[tuple[Node, bool]] = [(node, True)]
+    while stack:
+        cur, positive = stack.pop()
+        if isinstance(cur, BinOp) and cur.op in "+-":
+            stack.append((cur.right, positive == (cur.op == "+")))
+            stack.append((cur.left, positive))
+        elif isinstance(cur, Neg):  # a run of a long chain that began after '-'
+            stack.append((cur.operand, not positive))
+        elif isinstance(cur, Num) and cur.value < 0:
+            out.append(("-" if positive else "+", Num(-cur.value)))
+        else:
+            out.append(("+" if positive else "-", cur))
+    return out
+
+
+def _join_terms(terms: list[tuple[str, Node]], render: Callable[[Node, float], str]) -> str:
+    first_sign, first = terms[0]
+    parts = [("-" + render(first, _MUL)) if first_sign == "-" else render(first, _ADD)]
+    for sign, t in terms[1:]:
+        parts.append(f"{sign} {render(t, _MUL)}")
+    return " ".join(parts)
+
+
 def _has_variables(node: Node, variables: Mapping[str, Any]) -> bool:
     for n in walk(node):
         if isinstance(n, Name | Index) and (n.id if isinstance(n, Name) else n.base) in variables:
@@ -471,6 +502,9 @@ class _PyGen:
             return "-" + self.render(node.operand, _MUL, const), _NEG
         if isinstance(node, BinOp):
             if node.op in "+-":
+                terms = signed_terms(node)
+                if len(terms) > BALANCE_ABOVE:  # a long (balanced) chain: written flat
+                    return _join_terms(terms, lambda t, need: self.render(t, need, const)), _ADD
                 left = self.render(node.left, _ADD, const)
                 right = self.render(node.right, _MUL, const)
                 return f"{left} {node.op} {right}", _ADD
@@ -621,7 +655,7 @@ def _empty_rows(m: CompiledModel) -> set[int]:
     return out
 
 
-def to_pyomo_script(source: Source | CompiledModel) -> str:
+def to_pyomo_script(source: Source) -> str:
     """A standalone Python program that builds the model in Pyomo, solves it and prints.
 
     The data is embedded as Python literals; sets, parameters, variables,
@@ -969,7 +1003,7 @@ def _named_highs(m: CompiledModel) -> Any:
     return h
 
 
-def _write(source: Source | CompiledModel, suffix: str, path: str | Path | None) -> str:
+def _write(source: Source, suffix: str, path: str | Path | None) -> str:
     m = _model(source)
     h = _named_highs(m)
     with tempfile.TemporaryDirectory(prefix="optiwise-") as tmp:
@@ -983,7 +1017,7 @@ def _write(source: Source | CompiledModel, suffix: str, path: str | Path | None)
     return text
 
 
-def to_lp(source: Source | CompiledModel, path: str | Path | None = None) -> str:
+def to_lp(source: Source, path: str | Path | None = None) -> str:
     """The model in CPLEX LP format (written by HiGHS); also written to ``path`` if given.
 
     Rows and columns carry the formulation's names made LP-safe
@@ -993,7 +1027,7 @@ def to_lp(source: Source | CompiledModel, path: str | Path | None = None) -> str
     return _write(source, ".lp", path)
 
 
-def to_mps(source: Source | CompiledModel, path: str | Path | None = None) -> str:
+def to_mps(source: Source, path: str | Path | None = None) -> str:
     """The model in (free) MPS format, as :func:`to_lp` does for LP files."""
     return _write(source, ".mps", path)
 

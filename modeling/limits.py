@@ -414,24 +414,9 @@ def check_powers(f: Formulation, data: ModelData) -> list[Issue]:
             k_exp = _constant_exponent(node.exponent, data)
             if k_exp is None or literal_value(node.base) is not None:
                 continue
-            if math.isfinite(k_exp) and abs(k_exp) <= MAX_EXPONENT:
-                nvars = _variable_refs(node.base, f, sizes)
-                if nvars > 1 and k_exp.is_integer() and k_exp > 2:
-                    size = expansion_size(nvars, int(k_exp))
-                    if size > MAX_EXPANSION:
-                        issues.append(
-                            Issue(
-                                loc,
-                                f"a power of a sum of {nvars:,} variables to {int(k_exp)} "
-                                f"expands to {size:,} terms, more than the limit of "
-                                f"{MAX_EXPANSION:,}",
-                                "introduce a variable for the sum (s == sum(...)) and "
-                                "raise that to the power",
-                                code="exponent",
-                            )
-                        )
-                continue
-            if literal_value(node.exponent) is None:  # literals: see modeling.expressions
+            if literal_value(node.exponent) is None and not (
+                math.isfinite(k_exp) and abs(k_exp) <= MAX_EXPONENT
+            ):  # literal exponents are checked with the expression (modeling.expressions)
                 issues.append(
                     Issue(
                         loc,
@@ -441,7 +426,88 @@ def check_powers(f: Formulation, data: ModelData) -> list[Issue]:
                         code="exponent",
                     )
                 )
+                continue
+            if not (math.isfinite(k_exp) and k_exp.is_integer() and k_exp > 2):
+                continue
+            k = int(k_exp)
+            found = _power_issue(node.base, k, f, data, sizes)
+            if found is not None:
+                issues.append(Issue(loc, found[0], found[1], code="exponent"))
     return issues
+
+
+def max_multinomial(parts: int, k: int) -> float:
+    """The largest coefficient of ``(a1 + … + a_parts) ** k`` multiplied out."""
+    q, r = divmod(k, parts)
+    log = math.lgamma(k + 1) - r * math.lgamma(q + 2) - (parts - r) * math.lgamma(q + 1)
+    return math.exp(log) if log < 700 else math.inf
+
+
+def _power_issue(
+    base: Node, k: int, f: Formulation, data: ModelData, sizes: Mapping[str, int]
+) -> tuple[str, str] | None:
+    """Why ``base ** k`` (integer k > 2) is beyond the solvers, or None.
+
+    A power of a sum is multiplied out by solver interfaces: its coefficients
+    (multinomial) and its number of terms must stay finite for them.  A power
+    of one bounded variable must stay below the solvers' infinity on its bounds.
+    """
+    from modeling.expressions import Index, Name
+
+    nvars = _variable_refs(base, f, sizes)
+    parts = nvars + (1 if _has_constant(base, data) else 0)
+    if parts >= 2:
+        coef = max_multinomial(parts, k)
+        if coef >= SOLVER_INFINITY:
+            return (
+                f"a power of a sum to {k}, multiplied out (as solvers do), has coefficients "
+                f"up to {coef:.1e}, at or above {SOLVER_INFINITY:.0e}, which solvers treat as "
+                "infinite",
+                "lower the exponent, or introduce a variable for the sum (s == ...) and "
+                "bound the power of s",
+            )
+        size = expansion_size(parts - 1, k)
+        if size > MAX_EXPANSION:
+            return (
+                f"a power of a sum of {nvars:,} variables to {k} multiplies out to "
+                f"{size:,} terms, more than the limit of {MAX_EXPANSION:,}",
+                "introduce a variable for the sum (s == sum(...)) and raise that to the power",
+            )
+        return None
+    if isinstance(base, Name | Index):
+        name = base.id if isinstance(base, Name) else base.base
+        v = f.variables.get(name)
+        if v is None or v.type == "binary":
+            return None
+        ends = [b for b in (v.lower, v.upper) if isinstance(b, int | float)]
+        if len(ends) == 2 and all(math.isfinite(e) for e in ends):
+            reach = max(abs(e) for e in ends)
+            try:
+                top = reach**k
+            except OverflowError:
+                top = math.inf
+            if top >= SOLVER_INFINITY:
+                return (
+                    f"{name} ** {k} reaches {top:.1e} on {name}'s bounds "
+                    f"[{v.lower:g}, {v.upper:g}], at or above {SOLVER_INFINITY:.0e}, which "
+                    "solvers treat as infinite",
+                    "rescale the variable (e.g. thousands) or lower the exponent",
+                )
+    return None
+
+
+def _has_constant(node: Node, data: ModelData) -> bool:
+    """Whether a base has a constant part (a number or parameter anywhere in it)."""
+    from modeling.expressions import Index, Name, Num, walk
+
+    for n in walk(node):
+        if isinstance(n, Num):
+            return True
+        if isinstance(n, Name) and n.id in data.params:
+            return True
+        if isinstance(n, Index) and n.base in data.params:
+            return True
+    return False
 
 
 def _constant_exponent(node: Node, data: ModelData) -> float | None:
@@ -506,6 +572,7 @@ __all__ = [
     "expansion_size",
     "human",
     "literal_value",
+    "max_multinomial",
     "memory_budget",
     "parse_size",
     "set_size",
