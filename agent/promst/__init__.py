@@ -34,7 +34,14 @@ from agent.promst.generate import CandidateGenerator, GeneratorConfig, Proposal
 from agent.promst.optimizer import Candidate, PromptOptimizer, drive
 from agent.promst.rules import Feedback, FeedbackRule, RuleError, RuleSet, builtin_rules
 from agent.promst.score_model import ScoreModel, ScoreModelConfig
-from agent.promst.search import SearchConfig, SearchResult, TreeSearch, run_search
+from agent.promst.search import (
+    PromptEvaluator,
+    SearchConfig,
+    SearchResult,
+    TreeSearch,
+    run_search,
+    search_prompt,
+)
 from agent.promst.task import (
     ActionFormatError,
     Environment,
@@ -65,6 +72,7 @@ __all__ = [
     "Meter",
     "MeteredLLM",
     "MoveError",
+    "PromptEvaluator",
     "PromptOptimizer",
     "Proposal",
     "Round",
@@ -89,6 +97,7 @@ __all__ = [
     "partial_credit",
     "run_episode",
     "run_search",
+    "search_prompt",
     "starting_prompt",
     "step_messages",
 ]

@@ -37,7 +37,14 @@ from agent.promst.score_model import ScoreModel, ScoreModelConfig
 from agent.promst.task import Task
 from agent.usage import Usage
 
-__all__ = ["SearchConfig", "SearchResult", "TreeSearch", "run_search"]
+__all__ = [
+    "PromptEvaluator",
+    "SearchConfig",
+    "SearchResult",
+    "TreeSearch",
+    "run_search",
+    "search_prompt",
+]
 
 
 @dataclass(frozen=True)
@@ -238,6 +245,67 @@ class SearchResult:
         return out
 
 
+PromptEvaluator = Callable[[ChatModel, str], Evaluation]
+"""Scores a prompt with the given (metered) task model: episodes, a benchmark split, ..."""
+
+
+def search_prompt(
+    name: str,
+    start_prompt: str,
+    evaluate: PromptEvaluator,
+    task_llm: ChatModel,
+    optimizer_llm: ChatModel | None = None,
+    config: SearchConfig | None = None,
+    *,
+    budget: Budget | None = None,
+    on_round: Callable[[list[tuple[Candidate, Evaluation]]], None] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> SearchResult:
+    """The search over any task: ``evaluate(task_model, prompt)`` returns an :class:`Evaluation`.
+
+    This is what :func:`run_search` uses for environments and what the optiwise
+    pipeline task uses for benchmark problems; both models are metered against
+    ``budget``.
+    """
+    config = config or SearchConfig()
+    meter = Meter(budget)
+    task_model = MeteredLLM(task_llm, meter, "task")
+    opt_model = MeteredLLM(optimizer_llm or task_llm, meter, "optimizer")
+    generator = CandidateGenerator(
+        opt_model,
+        GeneratorConfig(method=config.method, feedback_tokens=config.feedback_tokens),
+        seed=config.seed,
+    )
+    model = ScoreModel(config.score_model) if config.use_score_model else None
+    search = TreeSearch(start_prompt, generator, config, model)
+    episodes = 0
+
+    def counted(prompt: str) -> Evaluation:
+        nonlocal episodes
+        ev = evaluate(task_model, prompt)
+        episodes += len(ev.episodes)
+        return ev
+
+    outcome = drive(search, counted, on_round=on_round)
+    return SearchResult(
+        task=name,
+        method=config.method,
+        nodes=search.nodes,
+        expansion_best=search.expansion_best,
+        stopped=search.stop_reason or outcome.stopped,
+        usage={"task": meter.usage("task"), "optimizer": meter.usage("optimizer")},
+        episodes=episodes,
+        config={
+            "n_children": config.n_children,
+            "n_selected": config.n_selected,
+            "min_depth": config.min_depth,
+            "max_depth": config.max_depth,
+            "use_score_model": config.use_score_model,
+            **(metadata or {}),
+        },
+    )
+
+
 def run_search(
     task: Task,
     task_llm: ChatModel,
@@ -258,53 +326,29 @@ def run_search(
     the search and is not budgeted (it is reported, never used to choose).
     ``on_round`` is called with each round's (candidate, evaluation) pairs.
     """
-    config = config or SearchConfig()
-    meter = Meter(budget)
-    task_model = MeteredLLM(task_llm, meter, "task")
-    opt_model = MeteredLLM(optimizer_llm or task_llm, meter, "optimizer")
     episode_config = episode_config or EpisodeConfig(max_steps=task.max_steps)
-    generator = CandidateGenerator(
-        opt_model,
-        GeneratorConfig(method=config.method, feedback_tokens=config.feedback_tokens),
-        seed=config.seed,
-    )
-    model = ScoreModel(config.score_model) if config.use_score_model else None
-    search = TreeSearch(task.prompt, generator, config, model)
-    episodes = 0
 
-    def evaluate(prompt: str) -> Evaluation:
-        nonlocal episodes
-        ev = evaluate_prompt(
+    def evaluate(model: ChatModel, prompt: str) -> Evaluation:
+        return evaluate_prompt(
             prompt,
             task.train,
-            task_model,
+            model,
             task.rules,
             config=episode_config,
             score_fn=score_fn,
             workers=workers,
         )
-        episodes += len(ev.episodes)
-        return ev
 
-    outcome = drive(search, evaluate, on_round=on_round)
-    stopped = search.stop_reason or outcome.stopped
-    result = SearchResult(
-        task=task.name,
-        method=config.method,
-        nodes=search.nodes,
-        expansion_best=search.expansion_best,
-        stopped=stopped,
-        usage={"task": meter.usage("task"), "optimizer": meter.usage("optimizer")},
-        episodes=episodes,
-        config={
-            "n_children": config.n_children,
-            "n_selected": config.n_selected,
-            "min_depth": config.min_depth,
-            "max_depth": config.max_depth,
-            "use_score_model": config.use_score_model,
-            "score_fn": getattr(score_fn, "__name__", "custom"),
-            **task.metadata,
-        },
+    result = search_prompt(
+        task.name,
+        task.prompt,
+        evaluate,
+        task_llm,
+        optimizer_llm,
+        config,
+        budget=budget,
+        on_round=on_round,
+        metadata={"score_fn": getattr(score_fn, "__name__", "custom"), **task.metadata},
     )
     if evaluate_test and task.test and result.nodes and result.start.score is not None:
         for name, node in (("start", result.start), ("best", result.best)):
