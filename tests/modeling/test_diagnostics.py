@@ -24,8 +24,6 @@ from modeling.diagnostics import (
     SensitivityReport,
     SolutionReport,
     UnboundedReport,
-    _candidates,
-    _LinearOracle,
     eval_tree,
     explain,
     explain_infeasible,
@@ -34,6 +32,7 @@ from modeling.diagnostics import (
     sanity_check,
     sensitivity,
 )
+from modeling.diagnostics.iis import _candidates, _iis_backend, _LinearOracle
 from modeling.result import SolveResult, Status
 
 SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
@@ -130,7 +129,7 @@ def test_iis_is_irreducible() -> None:
     """Dropping any one member of the reported set makes the rest feasible."""
     model = compile_model(FEED_BLEND)
     report = explain_infeasible(model)
-    oracle = _LinearOracle(model, deadline=math.inf)
+    oracle = _LinearOracle(model, deadline=math.inf, backend=_iis_backend())
     cands = _candidates(model, nonlinear=False)
     members = []
     for kind, i, k in cands:
