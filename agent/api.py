@@ -21,119 +21,31 @@ for a Pyomo script run in a sandbox instead (:mod:`agent.code_route`), and
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import traceback
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from agent import code_route
+from agent.chat import ChatSession
 from agent.code_route import CodeRouteResult
 from agent.context import AgentConfig, RunContext
 from agent.graph import compiled_solve_graph
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
-from agent.state import Attempt, has_solution, is_decided
+from agent.result import AgentResult, result_from_state
+from agent.state import Attempt, has_solution
 from agent.trace import Trace
 from agent.usage import Usage
 from modeling.result import Status
-
-if TYPE_CHECKING:
-    from agent.chat import ChatSession
-    from modeling.result import SolveResult
 
 __all__ = ["AgentResult", "OptimizationAgent", "vote"]
 
 T = TypeVar("T")
 SOLVED: tuple[str, ...] = tuple(s.value for s in Status if s.has_solution)
 """Deprecated: statuses with a solution; use ``Status(status).has_solution``."""
-
-
-@dataclass
-class AgentResult:
-    """Everything one run produced; ``to_dict()`` is its JSON form.
-
-    ``first_attempt_status`` / ``first_attempt_objective`` describe the first
-    document, before any repair (what an eval reports "without self-correction").
-    """
-
-    status: str
-    objective: float | None = None
-    formulation: dict[str, Any] | None = None
-    solution: dict[str, Any] = field(default_factory=dict)
-    answer: str = ""
-    message: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-    votes: dict[str, Any] | None = None
-    trace: Trace = field(default_factory=Trace)
-    usage: Usage = field(default_factory=Usage)
-    repairs: int = 0
-    error_categories: list[str] = field(default_factory=list)
-    model_class: str | None = None
-    strategy: str = "formulation"
-    problem: str = ""
-    binding: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
-    candidates: list[AgentResult] = field(default_factory=list, repr=False)
-    result: SolveResult | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def decided(self) -> bool:
-        """True when a status was decided (``infeasible`` is an answer; ``error`` is not)."""
-        return is_decided(self.status)
-
-    @property
-    def solved(self) -> bool:
-        """True when there is a solution (optimal or feasible)."""
-        return has_solution(self.status)
-
-    @property
-    def first_attempt(self) -> Attempt | None:
-        return self.attempts[0] if self.attempts else None
-
-    @property
-    def first_attempt_status(self) -> str:
-        first = self.first_attempt
-        return first.status if first is not None else self.status
-
-    @property
-    def first_attempt_objective(self) -> float | None:
-        first = self.first_attempt
-        return first.objective if first is not None else None
-
-    def to_dict(self, include_trace: bool = False) -> dict[str, Any]:
-        """JSON-ready: status, objective, formulation, answer, attempts, votes, usage, ..."""
-        out: dict[str, Any] = {
-            "status": self.status,
-            "objective": self.objective,
-            "model_class": self.model_class,
-            "strategy": self.strategy,
-            "answer": self.answer,
-            "message": self.message,
-            "formulation": self.formulation,
-            "solution": self.solution,
-            "binding": self.binding,
-            "first_attempt": {
-                "status": self.first_attempt_status,
-                "objective": self.first_attempt_objective,
-            },
-            "repairs": self.repairs,
-            "error_categories": self.error_categories,
-            "attempts": [a.to_dict() for a in self.attempts],
-            "votes": self.votes,
-            "usage": self.usage.to_dict(),
-            "trace_id": self.trace.id,
-            "duration_s": round(self.duration_s, 6),
-        }
-        if include_trace:
-            out["trace"] = self.trace.to_dict()
-        return out
-
-    def to_json(self, indent: int | None = 2, include_trace: bool = False) -> str:
-        return json.dumps(self.to_dict(include_trace), indent=indent, ensure_ascii=False)
 
 
 # ------------------------------------------------------------------ voting
@@ -231,42 +143,14 @@ def _error_result(text: str, message: str, trace: Trace, strategy: str, t0: floa
     )
 
 
-def _from_state(
-    text: str, state: Mapping[str, Any], ctx: RunContext, t0: float, strategy: str
-) -> AgentResult:
-    attempts = [Attempt.from_dict(a) for a in state.get("attempts") or []]
-    categories: list[str] = []
-    for a in attempts:
-        for c in a.categories:
-            if c not in categories:
-                categories.append(c)
-    if state.get("fatal"):
-        categories.append("llm_error")
-    status = str(state.get("status") or "error")
-    if status in ("pending", "valid"):
-        status = "error"
-    doc = state.get("document")
-    if doc is None and attempts:
-        doc = next((a.document for a in reversed(attempts) if a.document is not None), None)
-    result = ctx.scratch.last_result
-    return AgentResult(
-        status=status,
-        objective=state.get("objective") if status in SOLVED else None,
-        formulation=doc,
-        solution=dict(state.get("solution") or {}) if status in SOLVED else {},
-        answer=str(state.get("answer") or ""),
-        message=str(state.get("outcome") or state.get("fatal") or ""),
-        attempts=attempts,
+def _finished(text: str, state: Mapping[str, Any], ctx: RunContext, t0: float) -> AgentResult:
+    return result_from_state(
+        state,
+        problem=text,
         trace=ctx.trace,
         usage=ctx.trace.usage_for(ctx.candidate),
-        repairs=int(state.get("repairs") or 0),
-        error_categories=categories,
-        model_class=state.get("model_class"),
-        strategy=strategy,
-        problem=text,
-        binding=list(state.get("binding") or []),
+        solve_result=ctx.scratch.last_result,
         duration_s=time.perf_counter() - t0,
-        result=result if status in SOLVED or status in ("infeasible", "unbounded") else None,
     )
 
 
@@ -412,7 +296,7 @@ class OptimizationAgent:
             )
         except Exception as exc:
             return self._crashed(text, ctx, exc, t0)
-        return _from_state(text, state, ctx, t0, "formulation")
+        return _finished(text, state, ctx, t0)
 
     async def _run_async(self, text: str, ctx: RunContext) -> AgentResult:
         t0 = time.perf_counter()
@@ -422,7 +306,7 @@ class OptimizationAgent:
             )
         except Exception as exc:
             return self._crashed(text, ctx, exc, t0)
-        return _from_state(text, state, ctx, t0, "formulation")
+        return _finished(text, state, ctx, t0)
 
     def _crashed(self, text: str, ctx: RunContext, exc: Exception, t0: float) -> AgentResult:
         from langgraph.errors import GraphRecursionError
@@ -540,8 +424,11 @@ class OptimizationAgent:
         review_before_solve: bool = False,
     ) -> ChatSession:
         """A persistent conversation about one model (see :class:`agent.chat.ChatSession`)."""
-        from agent.chat import ChatSession
-
         return ChatSession(
-            self, thread_id=thread_id, path=path, review_before_solve=review_before_solve
+            self.llm,
+            self.config,
+            self.prompts,
+            thread_id=thread_id,
+            path=path,
+            review_before_solve=review_before_solve,
         )

@@ -2,7 +2,7 @@
 
 ::
 
-    chat = ChatSession(OptimizationAgent(llm=...), thread_id="plant-42")
+    chat = OptimizationAgent(llm=...).chat(thread_id="plant-42")   # or ChatSession(llm, config)
     chat.send("A company ships cement from two plants ...").answer
     reply = chat.send("demand in the north rises to 300")
     reply.comparison["delta"], reply.diff                     # objective change, YAML diff
@@ -10,7 +10,8 @@
     chat.close()
 
     # later, in another process: the thread is still there
-    ChatSession(agent, thread_id="plant-42").formulation
+    agent.chat(thread_id="plant-42").formulation
+    list_threads()                                             # [{"thread_id", "title"}, ...]
 
 A follow-up is a *proposed change*: the LLM rewrites the whole document
 (prompt ``edit``), the change is diffed, checked, solved (and repaired if
@@ -30,18 +31,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.context import RunContext, optiwise_home
+from agent.context import AgentConfig, RunContext, optiwise_home
 from agent.graph import build_chat_graph
-from agent.state import Attempt
+from agent.llm import ChatModel, OpenAIChatModel
+from agent.prompts import PromptSet
+from agent.result import result_from_state
+from agent.state import Attempt, Route
 from agent.trace import Trace
 from agent.usage import Usage
-
-if TYPE_CHECKING:
-    from agent.api import OptimizationAgent
 
 __all__ = ["PROGRESS", "ChatReply", "ChatSession", "default_threads_path", "list_threads"]
 
@@ -72,7 +74,7 @@ def default_threads_path() -> Path:
 class ChatReply:
     """One turn's outcome."""
 
-    route: str  # formulate | edit | diagnose | answer
+    route: Route
     answer: str
     status: str
     objective: float | None
@@ -95,46 +97,32 @@ class ChatReply:
 
 
 def list_threads(path: str | Path | None = None, limit: int = 50) -> list[dict[str, str]]:
-    """Saved threads, newest first: ``{"thread_id", "title"}`` (title: the problem's start)."""
+    """Saved threads, newest first: ``{"thread_id", "title"}`` (title: the problem's start).
+
+    Titles are read from each thread's latest checkpoint; no graph is compiled.
+    """
     db = Path(path).expanduser() if path is not None else default_threads_path()
     if not db.exists():
         return []
-    conn = sqlite3.connect(str(db))
+    conn = sqlite3.connect(str(db), check_same_thread=False)
     try:
         rows = conn.execute(
             "SELECT thread_id, MAX(rowid) AS last FROM checkpoints GROUP BY thread_id "
             "ORDER BY last DESC LIMIT ?",
             (limit,),
         ).fetchall()
+        saver = SqliteSaver(conn)
+        out = []
+        for thread_id, _last in rows:
+            found = saver.get_tuple({"configurable": {"thread_id": thread_id}})
+            values = found.checkpoint.get("channel_values", {}) if found is not None else {}
+            title = str(values.get("problem") or "")
+            out.append({"thread_id": str(thread_id), "title": " ".join(title.split())[:80]})
+        return out
     except sqlite3.Error:  # a file without our tables
         return []
     finally:
         conn.close()
-    out = []
-    for thread_id, _ in rows:
-        title = ""
-        try:
-            with ChatSession(
-                _NoAgent(),  # type: ignore[arg-type]
-                thread_id=thread_id,
-                path=db,
-            ) as session:
-                title = str(session.state.get("problem") or "")
-        except Exception:  # an unreadable thread is listed without a title
-            title = ""
-        out.append({"thread_id": str(thread_id), "title": " ".join(title.split())[:80]})
-    return out
-
-
-class _NoAgent:
-    """Just enough of an agent to read a thread's state (no LLM is called)."""
-
-    def __init__(self) -> None:
-        from agent.context import AgentConfig
-
-        self.config = AgentConfig()
-        self.llm = None
-        self.prompts = None
 
 
 class ChatSession:
@@ -142,23 +130,26 @@ class ChatSession:
 
     def __init__(
         self,
-        agent: OptimizationAgent | None = None,
+        llm: ChatModel | None = None,
+        config: AgentConfig | None = None,
+        prompts: PromptSet | None = None,
         *,
         thread_id: str | None = None,
         path: str | Path | None = None,
         review_before_solve: bool = False,
     ) -> None:
-        from langgraph.checkpoint.sqlite import SqliteSaver
+        """A session on ``thread_id`` (a new one if None) of the threads file ``path``.
 
-        if agent is None:
-            from agent.api import OptimizationAgent
-
-            agent = OptimizationAgent()
-        self.agent = agent
+        ``llm`` defaults to the endpoint configured in the environment, ``config``
+        to :meth:`AgentConfig.from_env`, ``prompts`` to the packaged prompt set.
+        """
+        self.llm: ChatModel = llm if llm is not None else OpenAIChatModel()
+        self.prompts = prompts or PromptSet.default()
         self.thread_id = thread_id or uuid.uuid4().hex
         self.path = Path(path).expanduser() if path is not None else default_threads_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.config = agent.config.with_(review_before_solve=review_before_solve, samples=1)
+        base = config if config is not None else AgentConfig.from_env()
+        self.config = base.with_(review_before_solve=review_before_solve, samples=1)
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
         self.checkpointer = SqliteSaver(self._conn)
         self.graph = build_chat_graph().compile(checkpointer=self.checkpointer)
@@ -211,34 +202,32 @@ class ChatSession:
     # --------------------------------------------------------------- turns
 
     def _context(self, trace: Trace) -> RunContext:
-        return RunContext(
-            llm=self.agent.llm, config=self.config, prompts=self.agent.prompts, trace=trace
-        )
+        return RunContext(llm=self.llm, config=self.config, prompts=self.prompts, trace=trace)
 
     def _reply(self, out: dict[str, Any], trace: Trace) -> ChatReply:
         review = None
         interrupts = out.get("__interrupt__")
         if interrupts:
             review = dict(interrupts[0].value)
+        result = result_from_state(out, trace=trace, usage=trace.usage, finished=review is None)
         comparison = out.get("comparison")
         diff = ""
         if comparison:
             diff = str(comparison.get("diff") or "")
         elif out.get("proposal"):
             diff = str(out["proposal"].get("diff") or "")
-        status = str(out.get("status") or "")
         return ChatReply(
-            route=str(out.get("route") or ""),
-            answer=str(out.get("answer") or "") if review is None else review["question"],
-            status=status,
-            objective=out.get("objective") if status in ("optimal", "feasible") else None,
+            route=out.get("route") or "formulate",
+            answer=result.answer if review is None else review["question"],
+            status=result.status,
+            objective=result.objective,
             formulation=out.get("document"),
             diff=diff,
             comparison=comparison,
             proposal=out.get("proposal"),
-            attempts=[Attempt.from_dict(a) for a in out.get("attempts") or []],
+            attempts=result.attempts,
             review=review,
-            solution=dict(out.get("solution") or {}) if status in ("optimal", "feasible") else {},
+            solution=result.solution,
             usage=trace.usage,
             trace=trace,
         )

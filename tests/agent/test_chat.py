@@ -14,8 +14,8 @@ import pytest
 import yaml
 from support import stub_model
 
-from agent import FakeLLM, OptimizationAgent
-from agent.chat import ChatSession, default_threads_path
+from agent import AgentConfig, FakeLLM, OptimizationAgent
+from agent.chat import ChatSession, default_threads_path, list_threads
 from agent.stub_server import StubServer
 
 SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
@@ -47,7 +47,7 @@ def test_a_follow_up_edits_the_model_and_compares_with_the_previous_solution(
         js(GOOD), js({"summary": "North now orders 300 tons", "document": with_demand(300)})
     )
     agent = OptimizationAgent(llm=stub_model(llm_stub))
-    with ChatSession(agent, thread_id="cement", path=threads) as chat:
+    with agent.chat(thread_id="cement", path=threads) as chat:
         first = chat.send(PROBLEM)
         assert first.route == "formulate"
         assert first.objective == pytest.approx(OPTIMUM)
@@ -78,12 +78,12 @@ def test_a_follow_up_edits_the_model_and_compares_with_the_previous_solution(
 def test_the_thread_survives_a_restart(threads: Path) -> None:
     fake = FakeLLM([js(GOOD), js(with_demand(300))])
     agent = OptimizationAgent(llm=fake)
-    chat = ChatSession(agent, thread_id="t-restart", path=threads)
+    chat = agent.chat(thread_id="t-restart", path=threads)
     chat.send(PROBLEM)
     chat.close()
 
     # A new session (a new SqliteSaver on the same file) finds the thread as it was.
-    again = ChatSession(agent, thread_id="t-restart", path=threads)
+    again = agent.chat(thread_id="t-restart", path=threads)
     state = again.state
     assert state["document"] == GOOD
     assert state["objective"] == pytest.approx(OPTIMUM)
@@ -97,13 +97,13 @@ def test_the_thread_survives_a_restart(threads: Path) -> None:
     assert len(again.history) == 4
     again.close()
 
-    assert ChatSession(agent, thread_id="another", path=threads).state == {}
+    assert agent.chat(thread_id="another", path=threads).state == {}
 
 
 def test_review_before_solve_pauses_and_resumes_with_an_edited_document(threads: Path) -> None:
     fake = FakeLLM([js(GOOD)])
-    chat = ChatSession(
-        OptimizationAgent(llm=fake), thread_id="review", path=threads, review_before_solve=True
+    chat = OptimizationAgent(llm=fake).chat(
+        thread_id="review", path=threads, review_before_solve=True
     )
     reply = chat.send(PROBLEM)
 
@@ -127,8 +127,9 @@ def test_review_before_solve_pauses_and_resumes_with_an_edited_document(threads:
 
 
 def test_review_before_solve_resumed_with_ok_solves_the_document_as_is(threads: Path) -> None:
-    chat = ChatSession(
-        OptimizationAgent(llm=FakeLLM([js(GOOD)])),
+    chat = ChatSession(  # what OptimizationAgent.chat builds: the LLM, config and prompts
+        FakeLLM([js(GOOD)]),
+        AgentConfig(),
         thread_id="ok",
         path=threads,
         review_before_solve=True,
@@ -143,7 +144,7 @@ def test_why_infeasible_routes_to_the_iis_without_an_edit(threads: Path) -> None
     feed = yaml.safe_load((SAMPLES / "infeasible_feed_blend.yaml").read_text(encoding="utf-8"))
     doc = js(feed["formulation"])
     fake = FakeLLM([doc, doc])  # formulate; the repair keeps it: infeasible is the answer
-    chat = ChatSession(OptimizationAgent(llm=fake), thread_id="feed", path=threads)
+    chat = OptimizationAgent(llm=fake).chat(thread_id="feed", path=threads)
     assert chat.send(feed["problem"]).status == "infeasible"
     calls = len(fake.calls)
 
@@ -160,7 +161,7 @@ def test_why_infeasible_routes_to_the_iis_without_an_edit(threads: Path) -> None
 def test_threads_default_to_optiwise_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPTIWISE_HOME", str(tmp_path / "home"))
     assert default_threads_path() == tmp_path / "home" / "threads.sqlite"
-    chat = ChatSession(OptimizationAgent(llm=FakeLLM([])), thread_id="x")
+    chat = OptimizationAgent(llm=FakeLLM([])).chat(thread_id="x")
     assert chat.path == tmp_path / "home" / "threads.sqlite"
     chat.close()
 
@@ -188,9 +189,7 @@ def test_a_change_that_cannot_be_made_valid_keeps_the_previous_model(threads: Pa
     broken = with_demand(300)
     broken["constraints"][1]["expression"] = "sum(ship[p, m] for p in Plantz) >= demand[m]"
     fake = FakeLLM([js(GOOD), js(broken)])
-    chat = ChatSession(
-        OptimizationAgent(llm=fake, max_repairs=0), thread_id="rollback", path=threads
-    )
+    chat = OptimizationAgent(llm=fake, max_repairs=0).chat(thread_id="rollback", path=threads)
     chat.send(PROBLEM)
     reply = chat.send("demand in the north rises to 300")
 
@@ -201,3 +200,24 @@ def test_a_change_that_cannot_be_made_valid_keeps_the_previous_model(threads: Pa
     assert "Plantz" in reply.answer  # and the answer says what went wrong
     assert chat.state["changes"] == []
     chat.close()
+
+
+def test_saved_threads_are_listed_newest_first_with_the_problem_as_title(
+    threads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.chat
+
+    agent_ = OptimizationAgent(llm=FakeLLM([js(GOOD), js(GOOD)]))
+    for thread_id in ("older", "newer"):
+        with agent_.chat(thread_id=thread_id, path=threads) as chat:
+            chat.send(PROBLEM)
+
+    def no_graph() -> None:
+        raise AssertionError("listing threads must not build a graph")
+
+    monkeypatch.setattr(agent.chat, "build_chat_graph", no_graph)
+    listed = list_threads(threads)
+    assert [t["thread_id"] for t in listed] == ["newer", "older"]
+    assert listed[0]["title"] == " ".join(PROBLEM.split())[:80]
+    assert list_threads(threads, limit=1) == listed[:1]
+    assert list_threads(threads.with_name("none.sqlite")) == []
