@@ -55,18 +55,28 @@ class EndpointNotConfigured(RuntimeError):
         super().__init__(message)
 
 
+def _has_solution(status: str) -> bool:
+    """The status comes with a point (optimal, feasible): its objective is an answer."""
+    from modeling.result import Status
+
+    try:
+        return Status(status).has_solution
+    except ValueError:  # "invalid", "pending": the agent's own, never a solution
+        return False
+
+
 def _first_attempt(result: AgentResult) -> tuple[str, float | None]:
     """The answer before repair; with several samples, their first attempts' vote."""
-    from agent.api import SOLVED, AgentResult, vote
+    from agent.api import AgentResult, vote
 
     if len(result.candidates) <= 1:
         status = result.first_attempt_status
-        objective = result.first_attempt_objective if status in SOLVED else None
+        objective = result.first_attempt_objective if _has_solution(status) else None
         return status, objective
     firsts = []
     for c in result.candidates:
         status = c.first_attempt_status
-        objective = c.first_attempt_objective if status in SOLVED else None
+        objective = c.first_attempt_objective if _has_solution(status) else None
         firsts.append(AgentResult(status=status, objective=objective))
     tally = vote(firsts, result.votes["rtol"] if result.votes else 1e-6)
     pick = tally["winner_candidate"]

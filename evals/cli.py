@@ -24,6 +24,7 @@ when ``--cache-dir`` or ``OPTIWISE_CACHE_DIR`` names a directory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
     p_show = data_sub.add_parser("show", help="a variant's registry entry and first problems")
     p_show.add_argument("name", metavar="NAME")
     p_show.add_argument("--limit", type=int, default=3, help="problems to show (default 3)")
+    p_show.add_argument("--ids", help="comma-separated problem ids to show instead")
     p_show.add_argument("--data-dir", help="mirror folder to look in")
     p_show.set_defaults(handler=_data_show)
 
@@ -381,7 +383,20 @@ def _data_show(args: argparse.Namespace) -> int:
 
     try:
         entry = get(args.name)
-        dataset = load(entry, data_dir=args.data_dir, limit=max(0, args.limit))
+        wanted = _ids(args)
+        if wanted:
+            full = load(entry, data_dir=args.data_dir)
+            by_id = full.by_id()
+            missing = [i for i in wanted if i not in by_id]
+            if missing:
+                known = ", ".join(p.id for p in full.problems[:5])
+                _err(
+                    f"error: {entry.name} has no problem id(s) {missing[:10]} (ids look like: {known}, ...)"
+                )
+                return 1
+            dataset = dataclasses.replace(full, problems=tuple(by_id[i] for i in wanted))
+        else:
+            dataset = load(entry, data_dir=args.data_dir, limit=max(0, args.limit))
     except (UnknownDatasetError, DataNotFoundError) as exc:
         _err(f"error: {exc}")
         return 1
@@ -399,7 +414,7 @@ def _data_show(args: argparse.Namespace) -> int:
         print(f"  notes: {entry.notes}")
     for problem in dataset.problems:
         question = " ".join(problem.question.split())
-        print(f"\n[{problem.id}] answer: {_describe_answer(problem)}")
+        print(f"\nid: {problem.id}   answer: {_describe_answer(problem)}")
         if problem.metadata:
             shown = {
                 k: v
@@ -409,6 +424,12 @@ def _data_show(args: argparse.Namespace) -> int:
             if shown:
                 print(f"  metadata: {shown}")
         print(f"  {question[:400]}{'…' if len(question) > 400 else ''}")
+    if dataset.problems:
+        first = ",".join(p.id for p in dataset.problems[:2])
+        print(
+            f"\nselect problems by id: optiwise eval --dataset {entry.name} --ids {first} ...; "
+            f"more: optiwise data show {entry.name} --limit N (or --ids ID,...)"
+        )
     return 0
 
 
@@ -674,13 +695,30 @@ def _print_summary(summary: Any, as_json: bool) -> None:
 
 def _quiet_stdout() -> Any:
     """Solver banners written by C code to fd 1 go to stderr while problems run."""
-    import contextlib
+    from modeling._stdio import redirect_stdout
 
-    try:
-        from modeling.cli import stdout_to_stderr
-    except ImportError:
-        return contextlib.redirect_stdout(sys.stderr)
-    return stdout_to_stderr()
+    return redirect_stdout()
+
+
+def _check_coverage(found_missing: tuple[list[str], list[str]], solver: Any, plan: Any) -> None:
+    """Stored formulations must match the selection's ids: none is an error, some a warning."""
+    found, missing = found_missing
+    if not missing:
+        return
+    ids = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+    if not found:
+        names = ", ".join(p.name for p in solver.files()[:5])
+        raise _Stop(
+            f"error: none of the {len(missing)} selected problems of {plan.dataset.name} has a "
+            f"formulation in {solver.directory} (looked for <id>.yaml/.yml/.json, e.g. "
+            f"{missing[0]}.yaml; the folder holds {names}, ...). Check the folder and the "
+            "dataset (`optiwise data show NAME` lists ids)",
+            2,
+        )
+    _err(
+        f"warning: {len(missing)} of {len(found) + len(missing)} selected problems have no "
+        f"formulation in {solver.directory} and count as failures: {ids}"
+    )
 
 
 def _execute(
@@ -711,6 +749,9 @@ def _execute(
         protocols=_protocols(args),
         data_dir=args.data_dir,
     )
+    coverage = getattr(solver, "coverage", None)
+    if callable(coverage):
+        _check_coverage(coverage([p.id for p in plan.problems]), solver, plan)
     identity = getattr(solver, "identity", None)
     if callable(identity):
         record_config(plan, {"agent": identity()}, write=False)
@@ -727,6 +768,9 @@ def _execute(
                 _err(check())
             except PreflightError as exc:
                 raise _Stop(f"error: {exc}", 1) from exc
+        warm_up = getattr(solver, "warm_up", None)
+        if callable(warm_up):
+            warm_up()
         describe = getattr(solver, "describe", None)
         if callable(describe):
             sections = {"agent": describe(), **sections}
@@ -773,8 +817,15 @@ def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) 
         if args.formulations:
             directory = Path(args.formulations)
             if not directory.is_dir():
-                raise _Stop(f"error: {directory} is not a directory", 2)
-            solver = FormulationSolver(directory)
+                raise _Stop(f"error: --formulations {directory}: no such directory", 2)
+            solver = FormulationSolver(directory, timeout_s=args.timeout)
+            if not solver.files():
+                raise _Stop(
+                    f"error: --formulations {directory} holds no .yaml/.yml/.json file; "
+                    "expected one <problem id>.yaml per problem (see `optiwise data show "
+                    "NAME` for the ids)",
+                    2,
+                )
             model = args.model or f"formulations-{safe_name(directory.resolve().name)}"
         elif solver_factory is None:
             raise _Stop("error: no solver: score stored formulations with --formulations DIR", 2)

@@ -4,7 +4,14 @@
 (or ``.yml``/``.json``) for every problem, solves it with the modeling
 layer and scores the objective like any other run.  A missing or unreadable
 file counts as a failed problem (status ``error``/``invalid``), never as a
-skipped one, so accuracy is always over the whole selection.
+skipped one, so accuracy is always over the whole selection; the command
+refuses a folder that matches none of the selected ids (:meth:`coverage`).
+
+Each document is solved in a killable worker
+(:func:`modeling.worker.run_isolated`): with ``timeout_s`` the worker is
+killed at that many seconds, so a model that would hang the solver (a huge
+power, a model too big to build) is stopped for real and recorded as a
+time-out.
 """
 
 from __future__ import annotations
@@ -24,12 +31,24 @@ SUFFIXES = (".yaml", ".yml", ".json")
 SolveFn = Callable[[Any], Any]
 
 
-def _default_solve() -> SolveFn:
-    # Imported lazily: the modeling layer is heavy and is written in parallel.
-    from modeling import solve
+class _TimedOut(Exception):
+    """The worker was killed at the time-out."""
 
-    fn: SolveFn = solve
-    return fn
+
+def _solve_in_worker(document: dict[str, Any], timeout_s: float | None) -> Any:
+    """``modeling.solve(document)`` in a worker process killed after ``timeout_s``."""
+    # Imported lazily: the modeling layer is heavy.
+    from modeling import solve
+    from modeling.worker import HardLimitExceeded, run_isolated
+
+    try:
+        return run_isolated(solve, document, time_limit=timeout_s)
+    except HardLimitExceeded as exc:
+        if exc.kind == "time":
+            raise _TimedOut(
+                f"no answer within {timeout_s} s: the solve was stopped ({exc})"
+            ) from exc
+        raise
 
 
 class FormulationSolver:
@@ -41,9 +60,33 @@ class FormulationSolver:
     are solved concurrently without blocking the event loop.
     """
 
-    def __init__(self, directory: str | Path, solve_fn: SolveFn | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        solve_fn: SolveFn | None = None,
+        *,
+        timeout_s: float | None = None,
+    ) -> None:
         self.directory = Path(directory)
         self._solve_fn = solve_fn
+        self.timeout_s = timeout_s
+
+    def warm_up(self) -> None:
+        """Start the solve worker now, so that its start-up does not count against a time-out."""
+        if self._solve_fn is None:
+            from modeling.worker import warm_up
+
+            warm_up()
+
+    def files(self) -> list[Path]:
+        """The formulation files in the folder, sorted."""
+        return sorted(p for p in self.directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
+
+    def coverage(self, problem_ids: list[str]) -> tuple[list[str], list[str]]:
+        """``(ids with a file, ids without)`` for a selection of problems."""
+        found = [i for i in problem_ids if self.find(i) is not None]
+        missing = [i for i in problem_ids if self.find(i) is None]
+        return found, missing
 
     def find(self, problem_id: str) -> Path | None:
         """The formulation file for a problem id, if any."""
@@ -77,9 +120,18 @@ class FormulationSolver:
                 "error_categories": ["unreadable_formulation"],
                 "message": f"{path.name}: not a mapping at the top level",
             }
-        solve_fn = self._solve_fn or _default_solve()
         try:
-            result = await asyncio.to_thread(solve_fn, dict(document))
+            if self._solve_fn is not None:
+                result = await asyncio.to_thread(self._solve_fn, dict(document))
+            else:
+                result = await asyncio.to_thread(_solve_in_worker, dict(document), self.timeout_s)
+        except _TimedOut as exc:
+            return {
+                "status": "error",
+                "error_categories": ["timeout"],
+                "message": str(exc),
+                "formulation": dict(document),
+            }
         except Exception as exc:
             return {
                 "status": "error",

@@ -361,7 +361,10 @@ def test_cli_eval_with_formulations_runs_a_registered_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = benchmark_mirror()
-    monkeypatch.setattr("evals.formulations._default_solve", lambda: fake_solve)
+    monkeypatch.setattr(
+        "evals.formulations._solve_in_worker", lambda doc, timeout_s: fake_solve(doc)
+    )
+    monkeypatch.setattr("evals.formulations.FormulationSolver.warm_up", lambda self: None)
     folder = tmp_path / "forms"
     folder.mkdir()
     (folder / "1.yaml").write_text("objective:\n  value: 0\n")
