@@ -439,7 +439,17 @@ def signed_terms(node: Node) -> list[tuple[str, Node]]:
     return out
 
 
-def _join_terms(terms: list[tuple[str, Node]], render: Callable[[Node, float], str]) -> str:
+def _join_terms(
+    terms: list[tuple[str, Node]], render: Callable[[Node, float], str], group: int = 0
+) -> str:
+    """``a - b + c …`` from signed terms; ``group`` > 0 brackets runs of that many terms.
+
+    Python's parser gives up on a chain of ~3,000 operators, so the Pyomo
+    script writes a long sum as ``(run) + (run) + …``.
+    """
+    if group and len(terms) > group:
+        runs = [terms[k : k + group] for k in range(0, len(terms), group)]
+        return " + ".join("(" + _join_terms(run, render) + ")" for run in runs)
     first_sign, first = terms[0]
     parts = [("-" + render(first, _MUL)) if first_sign == "-" else render(first, _ADD)]
     for sign, t in terms[1:]:
@@ -504,7 +514,8 @@ class _PyGen:
             if node.op in "+-":
                 terms = signed_terms(node)
                 if len(terms) > BALANCE_ABOVE:  # a long (balanced) chain: written flat
-                    return _join_terms(terms, lambda t, need: self.render(t, need, const)), _ADD
+                    text = _join_terms(terms, lambda t, need: self.render(t, need, const), 500)
+                    return text, _ADD
                 left = self.render(node.left, _ADD, const)
                 right = self.render(node.right, _MUL, const)
                 return f"{left} {node.op} {right}", _ADD

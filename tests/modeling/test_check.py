@@ -948,3 +948,75 @@ def test_elements_with_the_same_text_are_duplicates() -> None:
     doc = base(sets={"R": ["north", "south"], "T": [1, "1", 2]})
     doc["parameters"].pop("dem")
     assert any(i.location.startswith("sets.T") for i in check(doc))
+
+
+# ------------------------------------------------------------ issue 9 (hardening)
+
+
+def test_flat_sum_of_thousands_of_terms_checks_and_solves() -> None:
+    n = 5000
+    terms = " + ".join(f"{k % 5 + 1} * z[{k}]" if k % 4 else f"- z[{k}]" for k in range(n))
+    doc = {
+        "sets": {"K": {"from": 0, "to": n - 1}},
+        "variables": {"z": {"index": "K", "upper": 1}},
+        "objective": {"sense": "max", "expression": terms.replace("+ -", "-")},
+        "constraints": [{"name": "c", "expression": terms.replace("+ -", "-") + " <= 1e6"}],
+    }
+    assert check(doc) == []
+    r = solve(doc)
+    assert r.objective == pytest.approx(sum(k % 5 + 1 for k in range(n) if k % 4))
+
+
+def test_thousand_term_sum_is_not_nested_too_deeply() -> None:
+    assert check(objective(" + ".join(["y"] * 1000))) == []
+
+
+def test_duplicate_yaml_key_is_refused_with_both_lines() -> None:
+    text = """variables:
+  x: {upper: 4}
+objective: {sense: max, expression: x}
+constraints:
+  - {name: a, expression: x <= 3}
+constraints:
+  - {name: b, expression: x <= 2}
+"""
+    issue = only(check(text))
+    assert issue.location == "constraints" and issue.code == "duplicate"
+    assert "lines 4 and 6" in issue.message
+
+
+def test_duplicate_json_key_is_refused_with_both_places() -> None:
+    text = '{"variables": {"x": {}, "x": {"upper": 1}},\n "objective": {"sense": "max", "expression": "x"}}'
+    issue = only(check(text))
+    assert issue.location == "variables.x" and "columns" in issue.message
+
+
+def test_yaml_merge_keys_may_override() -> None:
+    text = "base: &b {upper: 3}\nvariables:\n  x: {<<: *b, upper: 4}\nobjective: {sense: max, expression: x}\n"
+    assert check(text) == []
+
+
+def test_shape_errors_and_expression_errors_are_reported_together() -> None:
+    doc = base(
+        variables={"x": {"index": ["R"], "type": "real-ish"}, "inv": {"index": ["T"]}, "y": {}}
+    )
+    doc["constraints"] = [{"name": "c", "forall": "for r in R", "expression": "x[r] <= capp"}]
+    locations = {i.location: str(i) for i in check(doc)}
+    assert "variables.x.type" in locations
+    assert "unknown name 'capp'" in locations["constraints[0].expression"]
+
+
+def test_5000_digit_literal_gets_our_message() -> None:
+    text = str(only(check(objective("y + 1" + "0" * 5000))))
+    assert "4,300 digits" in text and "set_int_max_str_digits" not in text
+
+
+def test_sum_with_start_gets_a_message_about_sum() -> None:
+    text = str(only(check(objective("sum(cost[r] * x[r] for r in R, start=1)"))))
+    assert "sum(" in text and "==" not in text
+    text = str(only(check(objective("sum((cost[r] * x[r] for r in R), start=1)"))))
+    assert "start=" in text and "==" not in text
+
+
+def test_a_single_equals_still_suggests_double() -> None:
+    assert "use ==" in only(check(constraint("y = 3"))).hint

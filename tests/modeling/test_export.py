@@ -415,3 +415,18 @@ def test_samples_export(sample: str, tmp_path: Path) -> None:
     to_lp(model, tmp_path / "m.lp")
     _, obj = _read_and_solve(tmp_path / "m.lp")
     assert obj == pytest.approx(result.objective, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("n", [900, 5000])
+def test_long_flat_sums_export_flat_without_recursion(n: int) -> None:
+    terms = " + ".join(f"{k % 7 + 1} * x[{k}]" if k % 3 else f"- x[{k}]" for k in range(n))
+    doc = {
+        "sets": {"K": {"from": 0, "to": n - 1}},
+        "variables": {"x": {"index": "K", "upper": 1}},
+        "objective": {"sense": "max", "expression": terms.replace("+ -", "-") + " - 5"},
+    }
+    tex = to_latex(doc)
+    assert "x_{512} - x_{513} + 4 \\, x_{514}" in tex and "\\left(" not in tex
+    script = to_pyomo_script(doc)
+    assert "m.x[512] - m.x[513] + 4 * m.x[514]" in script
+    compile(script, "export.py", "exec")  # valid Python, parsed without recursion errors
