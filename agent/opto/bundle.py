@@ -59,6 +59,7 @@ from types import CodeType, FrameType
 from typing import Any, TypeVar, overload
 
 from agent.opto.nodes import (
+    _SCOPE,
     _TRACING,
     _USED,
     ExceptionNode,
@@ -67,6 +68,9 @@ from agent.opto.nodes import (
     Node,
     ParameterNode,
     TraceMissingInputsError,
+    _clean_base,
+    _fast_node,
+    make_message,
 )
 
 __all__ = ["SAFE_MODULES", "FunModule", "bundle", "marked_source"]
@@ -195,7 +199,11 @@ class FunModule:
     ) -> None:
         self.fun = fun
         self.name = fun.__name__
+        self._base = _clean_base(self.name)
         self.signature = inspect.signature(fun)
+        params = list(self.signature.parameters.values())
+        simple = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+        self._simple_layout = [(p, [p.name]) for p in params] if simple else None
         self.is_async = inspect.iscoroutinefunction(fun)
         doc = description or inspect.getdoc(fun) or f"the function {self.name}"
         self.description = f"[{self.name}] {doc}"
@@ -246,6 +254,14 @@ class FunModule:
     ) -> tuple[dict[str, Node], list[tuple[inspect.Parameter, list[str]]]]:
         """Input nodes by name, and which input keys feed which parameter (to call back)."""
         call_args = (self._bound_self, *args) if self._bound_self is not None else args
+        layout_fast = self._simple_layout
+        if layout_fast is not None and not kwargs and len(call_args) == len(layout_fast):
+            start = 0 if self._bound_self is None else 1
+            fast = layout_fast[start:]
+            return {
+                p.name: _as_node(value, p.name)
+                for (p, _), value in zip(fast, call_args[start:], strict=True)
+            }, fast
         bound = self.signature.bind(*call_args, **kwargs)
         bound.apply_defaults()
         inputs: dict[str, Node] = {}
@@ -362,9 +378,7 @@ class FunModule:
             raise ExecutionError(exc_node) from error
         if isinstance(result, Node):
             result = result._data
-        return MessageNode(
-            result, inputs=all_inputs, description=self.description, name=self.name, info=info
-        )
+        return make_message(result, all_inputs, self.description, self._base, _SCOPE.get(), info)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs, layout = self._inputs(args, kwargs)
@@ -423,7 +437,7 @@ def _as_node(value: Any, name: str) -> Node:
         return value
     if isinstance(value, FunModule) and value.parameter is not None:
         return value.parameter
-    return Node(value, name=name)
+    return _fast_node(Node, value, _clean_base(name), "[Node]", _SCOPE.get())
 
 
 @overload

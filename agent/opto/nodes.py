@@ -33,7 +33,6 @@ without leaking anything between runs or tests.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import operator
 import re
@@ -41,7 +40,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ExceptionNode",
@@ -71,14 +70,13 @@ class NameScope:
     __slots__ = ("_counters",)
 
     def __init__(self) -> None:
-        self._counters: dict[str, Iterator[int]] = {}
+        self._counters: dict[str, int] = {}
 
     def next_index(self, base: str) -> int:
         """The next free index for ``base``."""
-        counter = self._counters.get(base)
-        if counter is None:
-            counter = self._counters[base] = itertools.count()
-        return next(counter)
+        index = self._counters.get(base, 0)
+        self._counters[base] = index + 1
+        return index
 
 
 _DEFAULT_SCOPE = NameScope()  # counts only; name_scope() gives a run or test its own
@@ -123,9 +121,18 @@ def is_tracing() -> bool:
 _BASE_CLEAN = re.compile(r"[^0-9A-Za-z_]")
 
 
+_BASES: dict[str, str] = {}
+
+
 def _clean_base(name: str) -> str:
-    base = _BASE_CLEAN.sub("_", name.strip()) or "node"
-    return base if not base[0].isdigit() else f"n_{base}"
+    """A valid identifier prefix for ``name`` (cached: tracing asks for the same few)."""
+    base = _BASES.get(name)
+    if base is None:
+        base = _BASE_CLEAN.sub("_", name.strip()) or "node"
+        base = base if not base[0].isdigit() else f"n_{base}"
+        if len(_BASES) < 4096:
+            _BASES[name] = base
+    return base
 
 
 # ---------------------------------------------------------------------------
@@ -172,6 +179,7 @@ class Node:
         "_children",
         "_data",
         "_index",
+        "_names",
         "constraint",
         "description",
         "feedback",
@@ -181,6 +189,7 @@ class Node:
         "trainable",
     )
     _TAG = "[Node]"
+    _EAGER_NAME = False  # parameters are numbered at creation, other nodes when first named
     _data: Any
 
     def __init__(
@@ -194,9 +203,12 @@ class Node:
         if isinstance(value, Node):
             value = value._data
         self._data = value
-        self._base = _clean_base(name) if name else _clean_base(type(value).__name__)
-        self._index = _scope().next_index(self._base)
-        self.description = _tagged(description, self._TAG)
+        self._base = _clean_base(name) if name else ""
+        self._names = _SCOPE.get()
+        self._index = -1
+        if self._EAGER_NAME:
+            self._number()
+        self.description = _tagged(description, self._TAG) if description else self._TAG
         self.constraint = constraint
         self.trainable = False
         self.parents: list[Node] = []
@@ -208,14 +220,29 @@ class Node:
 
     # -- identity and value -------------------------------------------------
 
+    def _number(self) -> None:
+        if not self._base:
+            self._base = _clean_base(type(self._data).__name__)
+        scope = self._names if self._names is not None else _DEFAULT_SCOPE
+        self._index = scope.next_index(self._base)
+
     @property
     def name(self) -> str:
-        """``base:index``, unique within the name scope it was created in."""
+        """``base:index``, unique within the name scope the node was created in.
+
+        Parameters are numbered when created; operator outputs and constants
+        when first named (rendering a prompt), which keeps numbers small and
+        saves the work for the many nodes no prompt ever shows.
+        """
+        if self._index < 0:
+            self._number()
         return f"{self._base}:{self._index}"
 
     @property
     def py_name(self) -> str:
         """The identifier an optimizer prompt uses (``x:0`` -> ``x0``)."""
+        if self._index < 0:
+            self._number()
         return f"{self._base}{self._index}"
 
     @property
@@ -283,7 +310,10 @@ class Node:
             if hasattr(self, slot):
                 object.__setattr__(new, slot, getattr(self, slot))
         new._data = copy.deepcopy(self._data) if deep else self._data
-        new._index = _scope().next_index(self._base)
+        new._names = _SCOPE.get()
+        new._index = -1
+        if new._EAGER_NAME:
+            new._number()
         new.parents = []
         new._children = []
         new.level = 0
@@ -513,6 +543,7 @@ class ParameterNode(Node):
 
     __slots__ = ("is_code",)
     _TAG = "[ParameterNode]"
+    _EAGER_NAME = True
 
     def __init__(
         self,
@@ -564,11 +595,17 @@ class MessageNode(Node):
         info: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(value, name=name, description=description)
-        self.inputs: dict[str, Node] = dict(inputs)
+        self.inputs: dict[str, Node] = inputs if type(inputs) is dict else dict(inputs)
         if info:
             self.info.update(info)
         if _TRACING.get():
-            parents = list(dict.fromkeys(self.inputs.values()))  # identity-deduplicated
+            parents: list[Node] = []
+            for item in self.inputs.values():
+                for seen in parents:
+                    if seen is item:
+                        break
+                else:
+                    parents.append(item)
             self.parents = parents
             ref: weakref.ref[Node] = weakref.ref(self)
             level = 0
@@ -622,6 +659,8 @@ def node(
 
 # ---------------------------------------------------------------------------
 # the operator machinery
+
+_N = TypeVar("_N", bound=Node)
 
 OP_DOCS: dict[str, str] = {
     "add": "x + y (numbers add, strings and lists concatenate).",
@@ -692,6 +731,7 @@ def apply_op(
     inputs: dict[str, Node] = {}
     values: list[Any] = []
     used = _USED.get()
+    names_scope = _SCOPE.get()
     for key, arg in zip(keys, args, strict=True):
         if isinstance(arg, Node):
             if used is not None:
@@ -699,18 +739,78 @@ def apply_op(
             inputs[key] = arg
             values.append(arg._data)
         else:
-            inputs[key] = Node(arg)
+            inputs[key] = _fast_node(Node, arg, "", "[Node]", names_scope)
             values.append(arg)
     try:
         result = fun(*values)
     except Exception as exc:
         raise ExecutionError(_exception_node(op, inputs, exc, description)) from exc
-    return MessageNode(
-        result,
-        inputs=inputs,
-        description=description or f"[{op}] {OP_DOCS.get(op, op)}",
-        name=op,
-    )
+    # the hot path of tracing: MessageNode.__init__ inlined
+    if description is None:
+        description = _OP_DESCRIPTIONS.get(op) or _op_description(op)
+    return make_message(result, inputs, description, _BASES.get(op) or _clean_base(op), names_scope)
+
+
+def make_message(
+    value: Any,
+    inputs: dict[str, Node],
+    description: str,
+    base: str,
+    names: NameScope | None,
+    info: dict[str, Any] | None = None,
+) -> MessageNode:
+    """A MessageNode without the constructor chain: the hot path of tracing."""
+    out = _fast_node(MessageNode, value, base, description, names)
+    out.inputs = inputs
+    if info:
+        out.info = info
+    if _TRACING.get():
+        parents: list[Node] = []
+        level = 0
+        ref: weakref.ref[Node] = weakref.ref(out)
+        for item in inputs.values():
+            for seen in parents:
+                if seen is item:
+                    break
+            else:
+                parents.append(item)
+                item._children.append(ref)
+                if item.level >= level:
+                    level = item.level + 1
+        out.parents = parents
+        out.level = level
+    return out
+
+
+def _fast_node(
+    cls: type[_N], value: Any, base: str, description: str, names: NameScope | None
+) -> _N:
+    """A node built without the constructor chain (tracing creates many)."""
+    new = object.__new__(cls)
+    new._data = value
+    new._base = base
+    new._names = names
+    new._index = -1
+    new.description = description
+    new.constraint = None
+    new.trainable = False
+    new.parents = []
+    new._children = []
+    new.level = 0
+    new.feedback = {}
+    new.info = {}
+    new._backwarded = False
+    return new
+
+
+_OP_DESCRIPTIONS: dict[str, str] = {}
+
+
+def _op_description(op: str) -> str:
+    description = f"[{op}] {OP_DOCS.get(op, op)}"
+    if len(_OP_DESCRIPTIONS) < 4096:
+        _OP_DESCRIPTIONS[op] = description
+    return description
 
 
 def _exception_node(
@@ -747,9 +847,16 @@ class _BoundMethod:
 
     def __call__(self, *args: Any, **kwargs: Any) -> MessageNode:
         name = self._name
+        kind = type(self._node._data)
+        if not kwargs:  # the common case, with cached names and description
+            meta = _METHOD_META.get((name, kind, len(args)))
+            if meta is None:
+                meta = _method_meta(name, kind, len(args))
+            fun, arg_names, doc = meta
+            return apply_op(name, fun, (self._node, *args), arg_names, doc)
         n_args = len(args)
         keys = list(kwargs)
-        mutator = name in _MUTATORS and isinstance(self._node._data, (list, dict, set, bytearray))
+        mutator = name in _MUTATORS and issubclass(kind, (list, dict, set, bytearray))
 
         def method(obj: Any, *values: Any) -> Any:
             if mutator:
@@ -760,7 +867,34 @@ class _BoundMethod:
             return obj if mutator else result
 
         arg_names = ("x", *(f"args_{i}" for i in range(n_args)), *keys)
-        doc = f"[{name}] x.{name}(*args) of a {type(self._node._data).__name__}"
+        doc = _method_doc(name, kind, mutator)
+        return apply_op(name, method, (self._node, *args, *kwargs.values()), arg_names, doc)
+
+
+def _method_doc(name: str, kind: type, mutator: bool) -> str:
+    doc = f"[{name}] x.{name}(*args) of a {kind.__name__}"
+    if mutator:
+        doc += " (applied to a copy of x, which is returned)"
+    return doc + "."
+
+
+_METHOD_META: dict[tuple[str, type, int], tuple[Callable[..., Any], tuple[str, ...], str]] = {}
+
+
+def _method_meta(
+    name: str, kind: type, n_args: int
+) -> tuple[Callable[..., Any], tuple[str, ...], str]:
+    mutator = name in _MUTATORS and issubclass(kind, (list, dict, set, bytearray))
+
+    def method(obj: Any, *values: Any) -> Any:
         if mutator:
-            doc += " (applied to a copy of x, which is returned)"
-        return apply_op(name, method, (self._node, *args, *kwargs.values()), arg_names, doc + ".")
+            obj = copy.copy(obj)
+            getattr(obj, name)(*values)
+            return obj
+        return getattr(obj, name)(*values)
+
+    arg_names = ("x", *(f"args_{i}" for i in range(n_args)))
+    meta = (method, arg_names, _method_doc(name, kind, mutator))
+    if len(_METHOD_META) < 4096:
+        _METHOD_META[(name, kind, n_args)] = meta
+    return meta

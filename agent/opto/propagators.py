@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from agent.opto.nodes import Node
@@ -79,49 +78,82 @@ class Propagator:
         return result
 
 
-@dataclass
 class TraceGraph:
-    """A subgraph (nodes in level order, deduplicated by identity) plus the user's feedback."""
+    """A subgraph (nodes in level order, deduplicated by identity) plus the user's feedback.
 
-    nodes: list[Node] = field(default_factory=list)
-    user_feedback: Any = None
+    Built lazily: a graph is a few nodes of its own plus the graphs it was
+    merged from, and the node list is computed once on first use. Each
+    backward step therefore costs O(parents) instead of copying the whole
+    subgraph, which would make a long chain quadratic.
+    """
+
+    __slots__ = ("_nodes", "_own", "_parts", "user_feedback")
+
+    def __init__(
+        self,
+        nodes: Iterable[Node] = (),
+        user_feedback: Any = None,
+        parts: Iterable[TraceGraph] = (),
+    ) -> None:
+        self._own = tuple(nodes)
+        self._parts = tuple(parts)
+        self._nodes: list[Node] | None = None
+        self.user_feedback = user_feedback
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The nodes, sorted by level (ties keep first-seen order)."""
+        if self._nodes is None:
+            seen_nodes: set[int] = set()
+            seen_graphs: set[int] = set()
+            ordered: list[Node] = []
+            stack: list[TraceGraph] = [self]
+            while stack:
+                graph = stack.pop()
+                if id(graph) in seen_graphs:
+                    continue
+                seen_graphs.add(id(graph))
+                own: Iterable[Node]
+                if graph._nodes is not None and graph is not self:
+                    own = graph._nodes
+                else:
+                    own = graph._own
+                    stack.extend(reversed(graph._parts))
+                for item in own:
+                    if id(item) not in seen_nodes:
+                        seen_nodes.add(id(item))
+                        ordered.append(item)
+            ordered.sort(key=lambda n: n.level)
+            self._nodes = ordered
+        return self._nodes
+
+    def __repr__(self) -> str:
+        names = ", ".join(n.name for n in self.nodes)
+        return f"TraceGraph([{names}], feedback={self.user_feedback!r})"
 
     def __add__(self, other: TraceGraph) -> TraceGraph:
-        if (
-            self.user_feedback is not None
-            and other.user_feedback is not None
-            and self.user_feedback != other.user_feedback
-        ):
-            raise ValueError(
-                "cannot merge trace graphs with different feedback; run zero_feedback() "
-                "between steps, or backward once on an output that combines them"
-            )
-        return TraceGraph(
-            _merge(self.nodes, other.nodes),
-            self.user_feedback if self.user_feedback is not None else other.user_feedback,
-        )
+        return TraceGraph.sum((self, other))
 
     def __contains__(self, item: object) -> bool:
         return any(n is item for n in self.nodes)
 
     @staticmethod
     def sum(graphs: Iterable[TraceGraph]) -> TraceGraph:
-        """The union of several trace graphs."""
-        total = TraceGraph()
-        for graph in graphs:
-            total = total + graph
-        return total
-
-
-def _merge(first: list[Node], second: Iterable[Node]) -> list[Node]:
-    seen = {id(n) for n in first}
-    merged = list(first)
-    for item in second:
-        if id(item) not in seen:
-            seen.add(id(item))
-            merged.append(item)
-    merged.sort(key=lambda n: n.level)
-    return merged
+        """The union of several trace graphs (they must carry the same feedback)."""
+        parts = list(graphs)
+        if len(parts) == 1:
+            return parts[0]
+        feedback = None
+        for graph in parts:
+            if graph.user_feedback is None:
+                continue
+            if feedback is not None and graph.user_feedback != feedback:
+                raise ValueError(
+                    "cannot merge trace graphs with different feedback; run zero_feedback() "
+                    "between steps, or backward once on an output that combines them"
+                )
+            feedback = graph.user_feedback
+        return TraceGraph((), feedback, parts)
 
 
 class GraphPropagator(Propagator):
@@ -134,7 +166,7 @@ class GraphPropagator(Propagator):
         return TraceGraph.sum(g for items in feedback.values() for g in items)
 
     def propagate(self, child: Node, feedback: Any) -> dict[Node, Any]:
-        graph = TraceGraph(_merge(feedback.nodes, [child, *child.parents]), feedback.user_feedback)
+        graph = TraceGraph([child, *child.parents], feedback.user_feedback, [feedback])
         return {parent: graph for parent in child.parents}
 
 
