@@ -15,10 +15,14 @@ code path as baselines.
     result = run_search(task, task_llm, optimizer_llm, SearchConfig(), budget=Budget(calls=2000))
     print(result.best.score, result.test, result.best.text)
 
-Command line: ``python -m agent.promst.run --env gridworld --help``.
+Command line: ``python -m agent.promst.run --env gridworld --help``. optiwise's own
+pipeline as a task: :class:`agent.promst.optiwise_task.OptiwiseTask` (imported on first
+use, as it loads the agent's graph).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from agent.promst.budget import Budget, BudgetExhausted, Meter, MeteredLLM
 from agent.promst.envs import ENVIRONMENTS, SIZES, make_env, make_task, starting_prompt
@@ -55,6 +59,7 @@ from agent.promst.task import (
 
 __all__ = [
     "ENVIRONMENTS",
+    "OptiwiseTask",
     "SIZES",
     "ActionFormatError",
     "Budget",
@@ -101,3 +106,12 @@ __all__ = [
     "starting_prompt",
     "step_messages",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The optiwise task imports LangGraph and the solvers: load it only when asked for.
+    if name == "OptiwiseTask":
+        from agent.promst.optiwise_task import OptiwiseTask
+
+        return OptiwiseTask
+    raise AttributeError(f"module 'agent.promst' has no attribute {name!r}")

@@ -22,7 +22,7 @@ import json
 import random
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from agent.llm import ChatMessage
 
@@ -137,9 +137,19 @@ def _nearest(robot: tuple[int, int], goals: list[tuple[int, tuple[int, int]]]) -
 
 
 class ScriptedOptimizer:
-    """Answers PROMST's optimizer calls deterministically (seeded); see the module docstring."""
+    """Answers PROMST's optimizer calls deterministically (seeded); see the module docstring.
 
-    def __init__(self, fix_rate: float = 1.0, filler_rate: float = 0.5, seed: int = 0) -> None:
+    ``fixes`` maps an error category to the sentence a rewrite adds (default :data:`FIXES`).
+    """
+
+    def __init__(
+        self,
+        fix_rate: float = 1.0,
+        filler_rate: float = 0.5,
+        seed: int = 0,
+        fixes: Mapping[str, str] | None = None,
+    ) -> None:
+        self.fixes = dict(FIXES if fixes is None else fixes)
         self.fix_rate = fix_rate
         self.filler_rate = filler_rate
         self.rng = random.Random(seed)
@@ -164,7 +174,7 @@ class ScriptedOptimizer:
             )[0]
             new = prompt
             for category in sorted(set(re.findall(r"Category (\w+)", summaries))):
-                fix = FIXES.get(category)
+                fix = self.fixes.get(category)
                 if fix and fix not in new and self.rng.random() < self.fix_rate:
                     new = f"{new}\n{fix}"
             return self._add_filler(new)
