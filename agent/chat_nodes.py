@@ -9,9 +9,11 @@ the change could not be made into a valid model).
 
 from __future__ import annotations
 
+import json
 import re
 
 from agent.context import RunContext
+from agent.examples import content_words
 from agent.llm_calls import (
     LLMOutcome,
     LLMRequest,
@@ -43,6 +45,7 @@ __all__ = [
     "edit",
     "finish_turn",
     "intake",
+    "looks_like_a_new_problem",
 ]
 
 _INFEASIBLE_Q = re.compile(
@@ -63,8 +66,39 @@ _CHANGE = re.compile(
 )
 
 
-def classify_message(message: str, has_document: bool) -> Route:
-    """Where one chat message goes: formulate, edit, diagnose or answer."""
+_OBJECTIVE = re.compile(
+    r"\b(maximi[sz]e|minimi[sz]e|maximum|minimum|optimal|best|cheapest|lowest|highest|"
+    r"largest|smallest|shortest|longest|fewest|(?<!at )least|most profitable|"
+    r"as\s+(?:\w+\s+){0,3}as\s+possible|"
+    r"(?:how (?:many|much)|which|what)\b[^.?!]*\b(?:should|to|can|must))\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+
+
+def looks_like_a_new_problem(text: str, current: str = "") -> bool:
+    """True for a message that states a whole optimization problem unlike the current one.
+
+    A problem statement asks for a best decision (maximize, minimize, "how many ...
+    should") and gives its data (at least three numbers, over more than a line);
+    it is new when most of its words do not occur in ``current`` (the thread's
+    problem and document). "North demand rises to 300" is none of these.
+    """
+    if len(text) < 150 or len(_NUMBER.findall(text)) < 3 or not _OBJECTIVE.search(text):
+        return False
+    words = content_words(text)
+    if not words:
+        return False
+    shared = len(words & content_words(current)) / len(words)
+    return shared < 0.5
+
+
+def classify_message(message: str, has_document: bool, current: str = "") -> Route:
+    """Where one chat message goes: formulate, edit, diagnose or answer.
+
+    ``current`` is the text of the thread's problem and document, against which a
+    message that states a whole problem is told apart from a change to this one.
+    """
     text = message.strip()
     if not has_document:
         return "formulate"
@@ -72,16 +106,24 @@ def classify_message(message: str, has_document: bool) -> Route:
         return "diagnose"
     if text.lower().startswith(("new problem", "problem:")) or len(text) > 600:
         return "formulate"
+    if looks_like_a_new_problem(text, current):
+        return "formulate"
     if _QUESTION.match(text) and not re.match(r"^\s*what\s+if\b", text, re.IGNORECASE):
         if not (text.lower().startswith(("can", "could")) and _CHANGE.search(text)):
             return "answer"
     return "edit"
 
 
+def _current_text(state: AgentState) -> str:
+    """The thread's problem, its changes and its document: what an edit talks about."""
+    doc = state.get("document")
+    return problem_text(state) + "\n" + (json.dumps(doc, default=str) if doc else "")
+
+
 def intake(state: AgentState, ctx: RunContext) -> Update:
     """Start a chat turn: record the message, pick the route, reset per-turn fields."""
     message = str(state.get("message") or "").strip()
-    route = classify_message(message, bool(state.get("document")))
+    route = classify_message(message, bool(state.get("document")), _current_text(state))
     history = [*(state.get("history") or []), {"role": "user", "content": message}]
     update: Update = {
         "route": route,

@@ -20,7 +20,7 @@ from agent.state import normalize_document
 from modeling.result import Status
 from modeling.samples import load_samples
 
-__all__ = ["Example", "examples", "pick_examples", "render_examples"]
+__all__ = ["Example", "content_words", "examples", "pick_examples", "render_examples"]
 
 _WORD = re.compile(r"[a-z]{4,}")
 _STOP = frozenset(
@@ -29,7 +29,8 @@ _STOP = frozenset(
 )
 
 
-def _words(text: str) -> frozenset[str]:
+def content_words(text: str) -> frozenset[str]:
+    """The words of four letters or more that carry meaning (no stop words), lower-cased."""
     return frozenset(w for w in _WORD.findall(text.lower()) if w not in _STOP)
 
 
@@ -56,7 +57,7 @@ def examples(directory: str | None = None) -> tuple[Example, ...]:
                 id=s.id,
                 problem=s.problem,
                 formulation=normalize_document(s.formulation),
-                words=_words(f"{s.title} {s.problem} {' '.join(s.tags)}"),
+                words=content_words(f"{s.title} {s.problem} {' '.join(s.tags)}"),
             )
         )
     return tuple(out)
@@ -66,7 +67,7 @@ def pick_examples(problem: str, n: int, directory: str | None = None) -> list[Ex
     """The ``n`` samples most similar to ``problem`` (word overlap), never the problem itself."""
     if n <= 0:
         return []
-    words = _words(problem)
+    words = content_words(problem)
     mine = problem.strip()
     scored = []
     for s in examples(directory):

@@ -176,6 +176,12 @@ def test_threads_default_to_optiwise_home(monkeypatch: pytest.MonkeyPatch, tmp_p
         ("Why is there no feasible solution?", "diagnose"),
         ("what does the shadow price of capacity mean?", "answer"),
         ("new problem: maximize profit of two products ...", "formulate"),
+        (
+            "A bakery sells bread for $3 and cake for $5. Bread takes 1 oven hour and cake 2; "
+            "there are 40 oven hours a day. How many of each should it bake to maximize revenue?",
+            "formulate",
+        ),
+        ("Bread now sells for $4, cake for $6, and there are 50 oven hours.", "edit"),
     ],
 )
 def test_messages_are_routed_by_what_they_ask(message: str, route: str) -> None:
@@ -221,3 +227,26 @@ def test_saved_threads_are_listed_newest_first_with_the_problem_as_title(
     assert listed[0]["title"] == " ".join(PROBLEM.split())[:80]
     assert list_threads(threads, limit=1) == listed[:1]
     assert list_threads(threads.with_name("none.sqlite")) == []
+
+
+def test_a_new_problem_typed_into_an_open_thread_starts_over_and_an_edit_does_not(
+    llm_stub: StubServer, threads: Path
+) -> None:
+    trucks = yaml.safe_load((SAMPLES / "truck_loading.yaml").read_text(encoding="utf-8"))
+    assert len(trucks["problem"]) < 600  # short enough that length alone does not decide
+    llm_stub.push(js(GOOD), js(trucks["formulation"]), js(trucks["formulation"]))
+    with OptimizationAgent(llm=stub_model(llm_stub)).chat(thread_id="two", path=threads) as chat:
+        assert chat.send(PROBLEM).objective == pytest.approx(OPTIMUM)
+
+        new = chat.send(trucks["problem"])
+        assert new.route == "formulate"
+        assert new.objective == pytest.approx(900.0)
+        assert new.comparison is None  # a new problem is not compared with the cement model
+        assert chat.state["problem"] == trucks["problem"].strip()
+
+        edit = chat.send("Small trucks now cost $300 each to dispatch")
+        assert edit.route == "edit"
+        assert chat.state["changes"] == ["Small trucks now cost $300 each to dispatch"]
+    sent = [r.messages[-1]["content"] for r in llm_stub.chat_requests]
+    assert "eight heavy pallets" in sent[1]  # formulated from the new problem's text
+    assert "Small trucks now cost" in sent[2]  # and the edit asked of that new model
