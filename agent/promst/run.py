@@ -9,9 +9,15 @@
     # offline: the scripted grid-world agent and optimizer (no endpoint needed)
     python -m agent.promst.run --env gridworld_ordered --scripted --start weak
 
+    # optiwise's own pipeline: tune the formulate prompt on a benchmark split
+    python -m agent.promst.run --env optiwise --dataset nl4opt --train 20 --validation 20 \
+        --data-dir "$OPTIWISE_DATA_DIR" --budget-usd 5 --out runs/promst-formulate
+
 Writes ``OUT/tree.json`` (every prompt with parent, score, prediction, status),
 ``OUT/best_prompt.md`` and ``OUT/summary.json`` (scores on train and test,
-evaluations, skipped candidates, usage and cost).
+evaluations, skipped candidates, usage and cost). With ``--env optiwise``: ``OUT/prompts/``
+(a prompt set: ``OptimizationAgent(prompts=PromptSet.load(OUT / "prompts"))``),
+``OUT/tree.json`` and ``OUT/report.json`` (validation accuracy before and after).
 """
 
 from __future__ import annotations
@@ -19,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from agent.llm import ChatModel
 from agent.promst.budget import Budget
 from agent.promst.envs import ENVIRONMENTS, SIZES, make_task
-from agent.promst.evaluate import Evaluation, efficiency_weighted, partial_credit
+from agent.promst.evaluate import Evaluation, ScoreFunction, efficiency_weighted, partial_credit
 from agent.promst.generate import METHODS
 from agent.promst.optimizer import Candidate
 from agent.promst.rules import RuleError, RuleSet
@@ -50,7 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m agent.promst.run",
         description="Optimize the task prompt of a multi-step environment with PROMST.",
     )
-    p.add_argument("--env", required=True, choices=sorted(ENVIRONMENTS))
+    p.add_argument(
+        "--env",
+        required=True,
+        choices=[*sorted(ENVIRONMENTS), "optiwise"],
+        help="an environment, or 'optiwise': the agent's own pipeline on --dataset",
+    )
+    p.add_argument("--dataset", default=None, help="optiwise: a registered benchmark variant")
+    p.add_argument("--data-dir", type=Path, default=None, help="optiwise: benchmark data folder")
+    p.add_argument("--train", type=_positive, default=10, help="optiwise: training problems")
+    p.add_argument("--validation", type=int, default=10, help="optiwise: validation problems")
+    p.add_argument("--prompt-name", default="formulate", help="optiwise: the prompt to tune")
+    p.add_argument("--max-repairs", type=int, default=1, help="optiwise: repair rounds")
     p.add_argument(
         "--sizes", default="small,medium", help=f"comma-separated, from {','.join(SIZES)}"
     )
@@ -119,6 +136,28 @@ def _models(args: argparse.Namespace) -> tuple[ChatModel, ChatModel]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the search; print progress to stderr and a summary to stdout."""
     args = build_parser().parse_args(argv)
+    config = SearchConfig(
+        n_children=args.n_children,
+        n_selected=args.n_selected,
+        min_depth=args.min_depth,
+        max_depth=max(args.max_depth, args.min_depth),
+        method=args.method,
+        use_score_model=not args.no_score_model,
+        seed=args.seed,
+    )
+    budget = Budget(args.budget_calls, args.budget_tokens, args.budget_usd)
+    score_fn = efficiency_weighted(args.efficiency) if args.efficiency else partial_credit
+
+    def progress(results: list[tuple[Candidate, Evaluation]]) -> None:
+        for cand, ev in results:
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(ev.outcomes.items()))
+            print(
+                f"  #{cand.id} depth {cand.depth} score {ev.score:.3f} ({outcomes})",
+                file=sys.stderr,
+            )
+
+    if args.env == "optiwise":
+        return _tune_optiwise(args, config, budget, score_fn, progress)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     prompt = None
     if args.prompt is not None:
@@ -141,26 +180,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     task.max_steps = args.max_steps
     task_llm, opt_llm = _models(args)
-    config = SearchConfig(
-        n_children=args.n_children,
-        n_selected=args.n_selected,
-        min_depth=args.min_depth,
-        max_depth=max(args.max_depth, args.min_depth),
-        method=args.method,
-        use_score_model=not args.no_score_model,
-        seed=args.seed,
-    )
-    budget = Budget(args.budget_calls, args.budget_tokens, args.budget_usd)
-    score_fn = efficiency_weighted(args.efficiency) if args.efficiency else partial_credit
-
-    def progress(results: list[tuple[Candidate, Evaluation]]) -> None:
-        for cand, ev in results:
-            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(ev.outcomes.items()))
-            print(
-                f"  #{cand.id} depth {cand.depth} score {ev.score:.3f} ({outcomes})",
-                file=sys.stderr,
-            )
-
     print(
         f"promst: {args.method} on {args.env} ({len(task.train)} train instances)", file=sys.stderr
     )
@@ -193,6 +212,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(json.dumps(summary, indent=2))
     print("\nbest prompt:\n" + result.best.text)
+    return 0
+
+
+def _tune_optiwise(
+    args: argparse.Namespace,
+    config: SearchConfig,
+    budget: Budget,
+    score_fn: ScoreFunction,
+    progress: Callable[[list[tuple[Candidate, Evaluation]]], None],
+) -> int:
+    """``--env optiwise``: tune one prompt of the agent's prompt set on a benchmark split."""
+    from agent.prompts import PromptSet
+    from agent.promst.optiwise_task import OptiwiseTask
+
+    if args.dataset is None:
+        print("promst: --env optiwise needs --dataset NAME (a registered variant)", file=sys.stderr)
+        return 2
+    if args.scripted:
+        raise SystemExit("--scripted plays grid worlds only; use a configured endpoint")
+    prompts = PromptSet.default()
+    if args.prompt is not None:
+        prompts = prompts.updated({args.prompt_name: args.prompt.read_text(encoding="utf-8")})
+    try:
+        task = OptiwiseTask.from_dataset(
+            args.dataset,
+            train=args.train,
+            validation=args.validation,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            prompt_name=args.prompt_name,
+            prompts=prompts,
+            max_repairs=args.max_repairs,
+            score_fn=score_fn,
+            workers=args.workers,
+            **({"rules": RuleSet.load(args.rules)} if args.rules is not None else {}),
+        )
+    except (ValueError, KeyError, OSError, RuleError) as err:
+        print(f"promst: {err}", file=sys.stderr)
+        return 2
+    task_llm, opt_llm = _models(args)
+    print(f"promst: {args.method} on optiwise/{args.prompt_name}, {args.dataset}", file=sys.stderr)
+    result = task.tune(task_llm, opt_llm, config, budget=budget, on_round=progress)
+    if args.out is not None:
+        result.save(args.out)
+    print(json.dumps(result.report(), indent=2))
     return 0
 
 

@@ -98,3 +98,63 @@ def test_configured_endpoint_is_used_for_task_and_optimizer_models(
     assert summary["best_train"] == 1.0
     assert summary["usage"]["task"]["cost_usd"] > 0 and summary["usage"]["optimizer"]["cost_known"]
     assert '"best_train": 1.0' in capsys.readouterr().out
+
+
+def test_optiwise_mode_needs_a_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--env", "optiwise"]) == 2
+    assert "--env optiwise needs --dataset NAME" in capsys.readouterr().err
+
+
+@pytest.mark.needs_data("nl4opt")
+def test_optiwise_mode_tunes_on_a_benchmark_split_and_writes_a_prompt_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support import benchmark_mirror
+
+    from agent.prompts import PromptSet
+
+    optimizer = ScriptedOptimizer(seed=0)
+
+    def handler(body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        if "prompt optimizer" in messages[-1]["content"] or "For each wrong example" in str(
+            messages[-1]["content"]
+        ):
+            return optimizer(messages)
+        return '{"variables": {"x": {}}, "objective": {"sense": "maximize", "expression": "y"}}'
+
+    with StubServer(handler=handler) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        code = main(
+            [
+                "--env",
+                "optiwise",
+                "--dataset",
+                "nl4opt",
+                "--data-dir",
+                str(benchmark_mirror()),
+                "--train",
+                "2",
+                "--validation",
+                "1",
+                "--n-children",
+                "1",
+                "--n-selected",
+                "1",
+                "--max-depth",
+                "1",
+                "--min-depth",
+                "1",
+                "--budget-calls",
+                "40",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["prompt"] == "formulate" and report["train"]["start"] == 0.0
+    assert set(report["validation"]) == {"start", "best"}
+    prompts = PromptSet.load(tmp_path / "prompts")
+    assert "$problem" in prompts["formulate"]
