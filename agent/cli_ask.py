@@ -19,7 +19,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from modeling.cli import jsonable, stdout_to_stderr
+from modeling._stdio import redirect_stdout
+from modeling.cli import jsonable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -95,11 +96,6 @@ def read_problem(text: str) -> str:
     return text
 
 
-def _quiet_stdout() -> contextlib.AbstractContextManager[None]:
-    """Solver banners (written by C code to fd 1) go to stderr while the agent runs."""
-    return stdout_to_stderr()
-
-
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
@@ -142,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             time_limit=args.time_limit,
         )
-        with _quiet_stdout():
+        with redirect_stdout("stderr"):  # solver banners (C code, fd 1) stay off stdout
             result = agent.solve(problem)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
