@@ -23,6 +23,11 @@ does not retry. A reply is one of:
 - :class:`Drop`: close the connection without answering;
 - a callable ``(request_body) -> reply``.
 
+Standalone, ``python -m agent.stub_server [--port P] [--reply-file F |
+--echo-formulation]`` serves one on ``127.0.0.1:8765`` whose answers come from
+a :class:`FormulationRule` (the gallery samples by default), so that a
+newcomer can try ``optiwise ask`` and the app without an LLM endpoint.
+
 ``latency`` seconds are slept on every chat request, in that request's own
 thread (the server is threaded), so concurrent requests overlap;
 ``max_in_flight`` tells how many overlapped at most.
@@ -31,6 +36,8 @@ thread (the server is threaded), so concurrent requests overlap;
 from __future__ import annotations
 
 import json
+import re
+import sys
 import threading
 import time
 from collections import deque
@@ -42,6 +49,7 @@ from typing import Any
 __all__ = [
     "Delay",
     "Drop",
+    "FormulationRule",
     "HTTPError",
     "RecordedRequest",
     "StubReply",
@@ -499,3 +507,168 @@ def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, stub.completion_body(body, text))
 
     return Handler
+
+
+# ------------------------------------------------------------------ standalone
+
+_FENCED = re.compile(r"```(?:json|yaml|yml)?[ \t]*\n(?P<body>.*?)```", re.DOTALL)
+
+
+def _section(text: str, title: str) -> str | None:
+    """The text under the last ``## title`` heading of a prompt (up to the next ``## ``).
+
+    The last one: few-shot examples before the problem may use the same headings.
+    """
+    found = list(re.finditer(rf"^## {re.escape(title)}[ \t]*\n", text, re.MULTILINE))
+    if not found:
+        return None
+    body = text[found[-1].end() :]
+    return re.split(r"^## ", body, maxsplit=1, flags=re.MULTILINE)[0].strip()
+
+
+def _as_document(text: str) -> dict[str, Any] | None:
+    """A formulation document written as JSON or YAML (a sample file's ``formulation:`` too)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("formulation"), dict):
+        data = data["formulation"]
+    return data if isinstance(data, dict) and "objective" in data else None
+
+
+class FormulationRule:
+    """How the standalone stub answers: a fixed formulation, the one in the problem, or a sample.
+
+    - ``reply``: every formulate/repair request gets this document (``--reply-file``);
+    - ``echo``: the document written in the problem text itself, in a fenced
+      ```yaml/```json block or as the whole text (``--echo-formulation``);
+    - otherwise: a problem whose text is one of the packaged gallery samples
+      (``modeling.samples``) gets that sample's formulation.
+
+    Edit requests get the current document back unchanged, review requests
+    ``{"verdict": "ok"}``, explanations a short sentence: enough for
+    ``optiwise ask`` and the app to run end to end without an LLM.
+    """
+
+    def __init__(self, reply: dict[str, Any] | None = None, *, echo: bool = False) -> None:
+        self.reply = reply
+        self.echo = echo
+        self._samples: dict[str, dict[str, Any]] | None = None
+
+    def samples(self) -> dict[str, dict[str, Any]]:
+        """Gallery problem text (whitespace-normalised) -> formulation."""
+        if self._samples is None:
+            try:
+                from modeling.samples import load_samples
+
+                self._samples = {
+                    " ".join(s.problem.split()): dict(s.formulation) for s in load_samples()
+                }
+            except Exception:  # no samples packaged: the other rules still work
+                self._samples = {}
+        return self._samples
+
+    def formulation(self, problem: str) -> dict[str, Any] | None:
+        """The document to answer for ``problem`` (None: the rule has none)."""
+        if self.reply is not None:
+            return self.reply
+        if self.echo:
+            for match in _FENCED.finditer(problem):
+                document = _as_document(match.group("body"))
+                if document is not None:
+                    return document
+            return _as_document(problem)
+        # The prompt may add instructions after the problem: match the sample it starts with.
+        text = " ".join(problem.split())
+        matches = [key for key in self.samples() if text.startswith(key)]
+        return self.samples()[max(matches, key=len)] if matches else None
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages") or [{}]
+        text = str(messages[-1].get("content", ""))
+        current = _section(text, "Current document")
+        if _section(text, "Request") is not None and current is not None:  # edit
+            unchanged = _as_document(current) or {}
+            return json.dumps({"summary": "(stub server) nothing changed", "document": unchanged})
+        if _section(text, "Result") is not None:  # explain
+            return "(stub server) The result above is the solver's; the stub writes no prose."
+        if _section(text, "Document") is not None:  # review
+            return json.dumps({"verdict": "ok", "issues": []})
+        problem = _section(text, "Problem")
+        if problem is None:
+            return "(stub server) I only answer formulate, repair, edit, review and explain."
+        document = self.formulation(problem)
+        if document is None:
+            mode = "--echo-formulation" if self.echo else "the gallery samples"
+            return (
+                f"(stub server) I have no formulation for this problem ({mode}); start me with "
+                "--reply-file FILE, or --echo-formulation and write the document in the problem."
+            )
+        return json.dumps(document)
+
+
+def _load_reply(path: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    document = _as_document(text)
+    if document is None:
+        raise SystemExit(
+            f"stub_server: {path} holds no formulation document (a JSON or YAML mapping with "
+            "an 'objective', or a sample file with a 'formulation:' key)"
+        )
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agent.stub_server``: serve a local OpenAI-compatible endpoint until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agent.stub_server",
+        description="A local OpenAI-compatible endpoint that answers formulate requests without "
+        "an LLM, to try `optiwise ask` and the app. By default it knows the gallery samples.",
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--reply-file", metavar="F", help="answer every problem with this formulation (YAML/JSON)"
+    )
+    group.add_argument(
+        "--echo-formulation",
+        action="store_true",
+        help="answer with the formulation written in the problem text (```yaml block)",
+    )
+    args = parser.parse_args(argv)
+    reply = _load_reply(args.reply_file) if args.reply_file else None
+    rule = FormulationRule(reply, echo=args.echo_formulation)
+    try:
+        stub = StubServer(handler=rule, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"stub_server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    mode = (
+        f"every problem -> {args.reply_file}"
+        if reply is not None
+        else "the formulation written in each problem"
+        if args.echo_formulation
+        else f"{len(rule.samples())} gallery samples"
+    )
+    print(f"stub LLM server on {stub.base_url} ({mode}); Ctrl-C stops it", flush=True)
+    print(f"  export OPENAI_BASE_URL={stub.base_url} OPTIWISE_MODEL=stub-model", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stub.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
