@@ -19,6 +19,12 @@ Part 2 - evaluations saved by the score model
   episodes run (each episode is a chain of task-LLM calls, the expensive part),
   candidates skipped, best train score, held-out test score of the best prompt.
 
+Part 3 - PROMST, APE and APO in the same code path, same call budget
+  Scripted grid world (ordered goals), weak start, several seeds, each method stopped at
+  the same budget of LLM calls (task + optimizer). With scripted LLMs this checks the
+  mechanics (APE's feedback-blind resampling cannot repair a prompt; APO and PROMST read
+  the failures), not which method a real model prefers.
+
 Usage: python bench/promst_bench.py [--quick] [--steps 20000] [--seeds 5] [--json OUT]
 """
 
@@ -42,6 +48,7 @@ from agent.llm import OpenAIChatModel, user  # noqa: E402
 from agent.promst import (  # noqa: E402
     ENVIRONMENTS,
     SIZES,
+    Budget,
     EpisodeConfig,
     SearchConfig,
     make_env,
@@ -166,6 +173,30 @@ def search_pair(env: str, seed: int, per_size: int) -> dict[str, Any]:
     return out
 
 
+def method_run(method: str, seed: int, budget_calls: int) -> dict[str, Any]:
+    """One search of ``method`` on the scripted ordered grid world, stopped at the budget."""
+    task = make_task(
+        "gridworld_ordered",
+        sizes=("small", "medium"),
+        per_size=2,
+        test_per_size=2,
+        seed=seed,
+        prompt=WEAK_START,
+    )
+    task_llm = FakeLLM(rules=[(lambda _t: True, scripted_grid_agent)])
+    opt_llm = FakeLLM(rules=[(lambda _t: True, ScriptedOptimizer(fix_rate=0.5, seed=seed))])
+    config = SearchConfig(
+        n_children=4, n_selected=2, max_depth=5, method=method, use_score_model=False, seed=seed
+    )  # type: ignore[arg-type]
+    result = run_search(task, task_llm, opt_llm, config, budget=Budget(calls=budget_calls))
+    return {
+        "best_train": result.best.score,
+        "best_test": result.test.get("best"),
+        "calls": result.usage["task"].calls + result.usage["optimizer"].calls,
+        "evaluated": result.evaluated,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and seeds")
@@ -223,13 +254,30 @@ def main() -> int:
         f"  mean loss in best score: train {loss_train:+.3f}, held-out test {loss_test:+.3f} "
         "(positive = the score model's search found worse)"
     )
-    if args.json is not None:
-        args.json.write_text(
-            json.dumps(
-                {"loopback_us": loopback, "runner_us": runner, "env_us": env_rows, "pairs": pairs},
-                indent=2,
-            )
+    print("\nPart 3: methods in the same path, same budget of LLM calls")
+    budget_calls = 1500
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for method in ("promst", "apo", "ape"):
+        for seed in range(seeds):
+            methods.setdefault(method, []).append(method_run(method, seed, budget_calls))
+    print(f"  budget {budget_calls} calls, {seeds} seeds; mean over seeds")
+    print(f"  {'method':<8}{'best train':>12}{'best test':>11}{'calls used':>12}{'prompts':>9}")
+    for method, runs in methods.items():
+        print(
+            f"  {method:<8}{statistics.mean(r['best_train'] for r in runs):>12.3f}"
+            f"{statistics.mean(r['best_test'] for r in runs):>11.3f}"
+            f"{statistics.mean(r['calls'] for r in runs):>12.0f}"
+            f"{statistics.mean(r['evaluated'] for r in runs):>9.1f}"
         )
+    if args.json is not None:
+        report = {
+            "loopback_us": loopback,
+            "runner_us": runner,
+            "env_us": env_rows,
+            "pairs": pairs,
+            "methods": methods,
+        }
+        args.json.write_text(json.dumps(report, indent=2))
     return 0
 
 
