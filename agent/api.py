@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from agent import code_route
 from agent.chat import ChatSession
 from agent.code_route import CodeRouteResult
-from agent.context import AgentConfig, RunContext
+from agent.context import AgentConfig, RunContext, Strategy
 from agent.graph import compiled_solve_graph
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
@@ -132,7 +132,7 @@ def _run_coro(coro: Coroutine[Any, Any, T]) -> T:
 
 def _error_result(text: str, message: str, trace: Trace, strategy: str, t0: float) -> AgentResult:
     return AgentResult(
-        status="error",
+        status=Status.ERROR,
         answer=message,
         message=message,
         trace=trace,
@@ -220,7 +220,7 @@ class OptimizationAgent:
         max_repairs: int = 3,
         samples: int = 1,
         review: bool = False,
-        strategy: str = "formulation",
+        strategy: Strategy = "formulation",
         time_limit: float | None = 60.0,
         backend: str = "auto",
         *,

@@ -71,7 +71,7 @@ class AgentConfig:
     """Have the LLM phrase the final answer (default: built from the result, no call)."""
     review_before_solve: bool = False
     """Pause with a LangGraph interrupt before each solve (needs a checkpointer)."""
-    strategy: str = "formulation"
+    strategy: Strategy = "formulation"
     """formulation (declarative document), code (a Pyomo script) or both."""
     time_limit: float | None = 60.0
     """Seconds per solve."""
@@ -80,7 +80,7 @@ class AgentConfig:
     examples: int = 2
     """Few-shot sample problems shown to the formulate prompt."""
     examples_dir: Path | None = None
-    """Where the sample problems are (default: the project's datasets/samples)."""
+    """Where the sample problems are (default: the packaged ones, :mod:`modeling.samples`)."""
     sample_temperature: float | None = 0.7
     """Sampling temperature of the candidates when samples > 1."""
     vote_rtol: float = 1e-6

@@ -387,7 +387,7 @@ def outcome_line(state: AgentState, ctx: RunContext) -> str:
     if state.get("fatal"):
         return str(state["fatal"])
     attempts = state.get("attempts") or []
-    status = str(state.get("status") or "error")
+    status = str(state.get("status") or Status.ERROR)
     repairs = int(state.get("repairs") or 0)
     last = attempts[-1] if attempts else {}
     errors = list(last.get("errors") or [])
@@ -413,7 +413,7 @@ def outcome_line(state: AgentState, ctx: RunContext) -> str:
 
 
 def explain_text(state: AgentState, ctx: RunContext) -> str:
-    status = str(state.get("status") or "error")
+    status = str(state.get("status") or Status.ERROR)
     if state.get("fatal"):
         return str(state["fatal"])
     attempts = state.get("attempts") or []

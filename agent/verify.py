@@ -28,6 +28,7 @@ from agent.state import (
 )
 from modeling import diagnostics
 from modeling.format import format_number
+from modeling.result import Status
 
 __all__ = [
     "NOT_REPAIRABLE",
@@ -242,14 +243,14 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
     if has_solution(status):
         if ctx.config.sanity:
             findings = sanity_findings(state, ctx)
-    elif status in ("infeasible", "infeasible_or_unbounded"):
+    elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
         detail = explain_infeasibility(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
                 **make_issue(
                     "model",
                     "the model is infeasible: no point satisfies all constraints"
-                    if status == "infeasible"
+                    if status == Status.INFEASIBLE
                     else "the solver reports the model infeasible or unbounded",
                     "look for a wrong direction (<= vs >=), a wrong number or unit, or a "
                     "requirement the problem does not state; if the problem as stated has no "
@@ -259,7 +260,7 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
                 "detail": detail,
             }
         )
-    elif status == "unbounded":
+    elif status == Status.UNBOUNDED:
         detail = explain_unboundedness(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
@@ -274,11 +275,11 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
                 "detail": detail,
             }
         )
-    elif status == "invalid":
+    elif status == Status.INVALID:
         findings = list(state.get("issues") or [])
-    elif status == "time_limit":
+    elif status == Status.TIME_LIMIT:
         findings.append(make_issue("solver", "the solver hit its time limit", code="time_limit"))
-    elif status == "error":
+    elif status == Status.ERROR:
         message = str((state.get("solver") or {}).get("message") or "the solver failed")
         findings.append(make_issue("solver", message.splitlines()[0], code="solver_error"))
     attempt = Attempt(
