@@ -8,7 +8,6 @@ import asyncio
 import copy
 import json
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -86,13 +85,10 @@ def test_solve_many_runs_concurrently_up_to_the_bound_and_keeps_the_order() -> N
     agent_.solve(texts[0])  # warm up: imports, solver start-up, the few-shot samples
     fake.peak = 0
 
-    started = time.perf_counter()
     results = agent_.solve_many(texts, concurrency=3)
-    wall = time.perf_counter() - started
 
+    # Overlap is shown by the calls in flight, not by wall time (the machine may be busy).
     assert fake.peak == 3  # never more than the bound, and the bound is used
-    assert wall < 8 * 0.15  # faster than one at a time (1.2 s) ...
-    assert wall >= 3 * 0.15  # ... and no faster than ceil(8 / 3) rounds of latency
     assert [r.problem for r in results] == texts
     for name, result in zip(BATCH, results, strict=True):
         assert result.status == "optimal", name
@@ -107,12 +103,10 @@ def test_solve_many_through_the_stub_server(llm_stub: StubServer) -> None:
     llm_stub.latency = 0.2
     agent_ = OptimizationAgent(llm=stub_model(llm_stub))
 
-    started = time.perf_counter()
     results = agent_.solve_many([p["problem"] for p in problems.values()], concurrency=4)
-    wall = time.perf_counter() - started
 
     assert [r.status for r in results] == ["optimal"] * 4
-    assert wall < 4 * 0.2  # the four requests overlapped
+    assert llm_stub.max_in_flight == 4  # the four requests overlapped
     assert len({r.trace.id for r in results}) == 4
 
 
