@@ -44,8 +44,6 @@ from modeling.result import Status
 __all__ = ["AgentResult", "OptimizationAgent", "vote"]
 
 T = TypeVar("T")
-SOLVED: tuple[str, ...] = tuple(s.value for s in Status if s.has_solution)
-"""Deprecated: statuses with a solution; use ``Status(status).has_solution``."""
 
 
 # ------------------------------------------------------------------ voting
