@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.llm import ChatModel, system, user
+from agent.llm import ChatMessage, ChatModel, system, user
 from agent.promst.task import (
     OUT_OF_STEPS,
     STUCK,
@@ -132,7 +132,9 @@ def _history(rounds: list[Round], budget: int) -> str:
     return head + "\n\n".join(reversed(kept))
 
 
-def step_messages(prompt: str, rounds: list[Round], state: str, config: EpisodeConfig) -> list[Any]:
+def step_messages(
+    prompt: str, rounds: list[Round], state: str, config: EpisodeConfig
+) -> list[ChatMessage]:
     """The messages of one step (public so users can see exactly what the task LLM gets)."""
     body = (
         f"History of previous rounds (oldest first):\n{_history(rounds, config.history_tokens)}"

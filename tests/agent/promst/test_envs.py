@@ -251,7 +251,6 @@ def test_warehouse_shelf_swap_and_carrying_rules() -> None:
     env.step({"agent1": "right"})  # agent1 (2, 2)
     swap = env.step({"agent1": "right", "agent2": "left"})  # (2,2) <-> (2,3)
     assert kinds(swap) == [("collision", "swap", True)]
-    # into a staying agent is a vertex collision
     env = warehouse()
     assert kinds(env.step({"agent1": "down"})) == [("out_of_grid", "off_grid", True)]
     env = warehouse()
