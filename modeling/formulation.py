@@ -280,8 +280,16 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
             msg, hint = f"must be {expected}", ""
         elif kind == "extra_forbidden":
             msg, hint = "is not a known key", ""
+        elif err["msg"] == "Keys should be strings":
+            msg, hint = (
+                "has a key that is not a name (a number or true/false)",
+                "write keys as names",
+            )
+            location = _loc(tuple(p for p in loc if isinstance(p, str)))
         else:
             msg, hint = err["msg"].removeprefix("Value error, "), ""
+        if location.startswith("["):  # a non-name key at the top: the document itself
+            location = ""
         issues.append(Issue(location or "document", msg, hint, code="schema"))
     return issues
 
@@ -516,7 +524,8 @@ def _expression_issues(data: Mapping[str, Any], shape: list[Issue]) -> list[Issu
     # a section or a member that is not a mapping declares no (usable) names: only
     # syntax and values are checked then; a bad field (variables.x.type) keeps x known
     names_known = not any(
-        r == "document" or (r.split(".")[0] in _SECTIONS and r.count(".") < 2) for r in reported
+        r == "document" or (r.split(".")[0].split("[")[0] in _SECTIONS and r.count(".") < 2)
+        for r in reported
     )
     return [
         i
