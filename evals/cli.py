@@ -414,7 +414,7 @@ def _data_show(args: argparse.Namespace) -> int:
         print(f"  notes: {entry.notes}")
     for problem in dataset.problems:
         question = " ".join(problem.question.split())
-        print(f"\nid: {problem.id}   answer: {_describe_answer(problem)}")
+        print(f"\nid [{problem.id}] answer: {_describe_answer(problem)}")
         if problem.metadata:
             shown = {
                 k: v

@@ -77,13 +77,13 @@ def test_data_show_names_every_problem_id_and_shows_chosen_ids(
 ) -> None:
     assert optiwise("data", "show", "toy.samples", "--data-dir", str(toy_data)) == 0
     out = capsys.readouterr().out
-    assert "id: production_mix" in out and "id: transport_basic" in out
+    assert "id [production_mix]" in out and "id [transport_basic]" in out
     assert "--ids production_mix,transport_basic" in out  # how to select them
 
     args = ["data", "show", "toy.samples", "--data-dir", str(toy_data)]
     assert optiwise(*args, "--ids", "transport_basic") == 0
     out = capsys.readouterr().out
-    assert "id: transport_basic" in out and "id: production_mix" not in out
+    assert "id [transport_basic]" in out and "id [production_mix]" not in out
 
     assert optiwise(*args, "--ids", "nope") == 1
     assert "no problem id(s) ['nope']" in capsys.readouterr().err
