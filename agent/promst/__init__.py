@@ -45,6 +45,7 @@ from agent.promst.search import (
     TreeSearch,
     run_search,
     search_prompt,
+    top_prompts,
 )
 from agent.promst.task import (
     ActionFormatError,
@@ -105,6 +106,7 @@ __all__ = [
     "search_prompt",
     "starting_prompt",
     "step_messages",
+    "top_prompts",
 ]
 
 

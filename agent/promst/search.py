@@ -44,6 +44,7 @@ __all__ = [
     "TreeSearch",
     "run_search",
     "search_prompt",
+    "top_prompts",
 ]
 
 
@@ -243,6 +244,22 @@ class SearchResult:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
         return out
+
+
+def top_prompts(results: Sequence[SearchResult], k: int = 3) -> list[tuple[str, float, int]]:
+    """The ``k`` best prompts pooled over several trials: (text, mean score, times evaluated).
+
+    Identical texts from different trials (the start prompt, or a rewrite two trials
+    agree on) are merged and ranked by their mean score, as PROMST's helper script
+    aggregates its runs before the final held-out evaluation.
+    """
+    pooled: dict[str, list[float]] = {}
+    for result in results:
+        for node in result.nodes:
+            if node.score is not None:
+                pooled.setdefault(node.text, []).append(node.score)
+    ranked = sorted(pooled.items(), key=lambda kv: (-sum(kv[1]) / len(kv[1]), -len(kv[1])))
+    return [(text, sum(s) / len(s), len(s)) for text, s in ranked[:k]]
 
 
 PromptEvaluator = Callable[[ChatModel, str], Evaluation]

@@ -24,6 +24,7 @@ from agent.promst import (
     efficiency_weighted,
     make_task,
     run_search,
+    top_prompts,
 )
 from agent.promst.scripted import FIXES, ScriptedOptimizer, scripted_grid_agent
 
@@ -268,6 +269,28 @@ def test_search_stops_at_the_call_budget_with_the_best_prompt_so_far(tmp_path) -
     assert any(n.status == "pending" and n.score is None for n in result.nodes)
     path = result.save(tmp_path / "tree.json")
     assert '"stopped"' in path.read_text(encoding="utf-8")
+
+
+def test_top_prompts_pools_identical_texts_across_trials() -> None:
+    trials = []
+    for seed in (0, 1):
+        task_llm, _ = grid_llms()
+        opt_llm = FakeLLM(rules=[(lambda _t: True, ScriptedOptimizer(seed=seed))])
+        trials.append(
+            run_search(
+                grid_task(),
+                task_llm,
+                opt_llm,
+                SearchConfig(n_children=2, n_selected=1, max_depth=3, use_score_model=False),
+                evaluate_test=False,
+            )
+        )
+    top = top_prompts(trials, k=50)
+    scores = [score for _, score, _ in top]
+    assert scores == sorted(scores, reverse=True) and scores[0] == 1.0
+    start = next(entry for entry in top if entry[0] == WEAK_START)
+    assert start[1:] == (0.0, 2)  # the start prompt, evaluated once in each trial
+    assert len(top_prompts(trials, k=2)) == 2
 
 
 def test_efficiency_weighted_score_prefers_fewer_steps() -> None:
