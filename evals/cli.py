@@ -182,6 +182,15 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
             help="formulation document (default), a Pyomo script, or both",
         )
         _opt(parser, suppress, "--review", action="store_true", help="LLM review of solved models")
+        _opt(
+            parser,
+            suppress,
+            "--unsafe-no-isolation",
+            action="store_true",
+            default=False,
+            help="run LLM-written scripts (--strategy code/both) without the bubblewrap "
+            "sandbox; they can then read your files and API key and reach the network",
+        )
     _opt(
         parser,
         suppress,
@@ -577,7 +586,30 @@ def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
         raise _Stop(f"error: --samples must be >= 1, got {args.samples}", 2)
     if args.max_repairs < 0:
         raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
+    if args.strategy in ("code", "both"):
+        _require_isolation(args)
     return DeferredAgentSolver(args, settings)
+
+
+def _require_isolation(args: argparse.Namespace) -> None:
+    """The code route runs LLM-written scripts: refuse the run up front if they cannot be isolated.
+
+    Otherwise every problem would fail on its own with the same refusal.
+    ``--unsafe-no-isolation`` opts out for this process (see :mod:`agent.sandbox`).
+    """
+    import os
+
+    from agent.sandbox import UNSAFE_ENV, IsolationUnavailable, isolation
+
+    if getattr(args, "unsafe_no_isolation", False):
+        os.environ[UNSAFE_ENV] = "1"
+        _err("warning: LLM-written scripts run WITHOUT isolation (--unsafe-no-isolation)")
+        return
+    try:
+        isolation()
+    except IsolationUnavailable as exc:
+        message = str(exc).replace("optiwise ask --unsafe-no-isolation", "--unsafe-no-isolation")
+        raise _Stop(f"error: --strategy {args.strategy}: {message}", 2) from exc
 
 
 # The solver `optiwise eval --dataset` runs; tests swap it (or pass one to run_command).

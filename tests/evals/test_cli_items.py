@@ -186,3 +186,23 @@ def slow_milp(n: int = 250, seed: int = 1) -> dict[str, Any]:
             },
         ],
     }
+
+
+def test_the_code_strategy_refuses_the_whole_run_without_isolation(
+    toy_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import agent.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "isolation_problem", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    argv = ["eval", "--dataset", "toy.samples", "--strategy", "code", "--data-dir", str(toy_data)]
+    argv += ["--out", str(tmp_path / "runs"), "--no-progress"]
+
+    assert optiwise(*argv) == 2
+    err = capsys.readouterr().err
+    assert "--strategy code" in err and "bubblewrap" in err and "--unsafe-no-isolation" in err
+    assert not (tmp_path / "runs").exists()
