@@ -88,6 +88,15 @@ def random_reply(env: Environment, rng: random.Random) -> str:
     return json.dumps({f"agent{i}": rng.choice(verbs) for i in range(len(env.positions))})
 
 
+def python_loop_ms() -> float:
+    """Wall time of a one-million-addition Python loop: how loaded this machine is right now."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i
+    return (time.perf_counter() - start) * 1e3
+
+
 def time_env(name: str, size: str, steps: int) -> float:
     """µs per parse + step, resetting after an episode ends."""
     rng = random.Random(0)
@@ -211,6 +220,10 @@ def main() -> int:
     loopback = loopback_call_us(50 if args.quick else 200)
     runner = runner_overhead_us(10 if args.quick else 40)
     print("\nPart 1: µs per environment step (parse + step), reference: one loopback LLM call")
+    print(
+        f"  machine load: a 1M-addition Python loop takes {python_loop_ms():,.0f} ms "
+        "(about 30-50 ms on an idle desktop core); every µs below scales with it"
+    )
     print(f"  loopback chat call through the openai client: {loopback:,.0f} µs")
     print(f"  episode runner per step (history, messages, scripted agent): {runner:,.0f} µs")
     header = f"  {'environment':<18}" + "".join(f"{s:>10}" for s in SIZES) + f"{'max ratio':>12}"
