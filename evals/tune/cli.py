@@ -1,0 +1,156 @@
+"""``optiwise tune``: the command line of :mod:`evals.tune`.
+
+::
+
+    optiwise tune --dataset nl4opt --train-split 20 --val-split 10 --optimizer optoprime \\
+        --steps 5 --budget-calls 400 --budget-usd 2 --optimizer-model gpt-4.1 --out runs/tune1
+    optiwise tune ... --estimate          # the projected calls and cost, no call made
+    optiwise tune ... (same options)      # after a kill: resumes from the last step
+    optiwise eval --dataset nl4opt --prompts runs/tune1/prompts
+
+``register(subparsers)`` adds the command to a parser (the ``optiwise``
+entry point assembles the parts of the project).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run_command"]
+
+
+def _split_size(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("a split size is a count or a fraction below 1")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``tune`` to ``subparsers``."""
+    p = subparsers.add_parser(
+        "tune",
+        help="improve the agent's prompts from benchmark feedback",
+        description=__doc__.split("::")[0].strip() if __doc__ else None,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="registered variant name or alias")
+    src.add_argument("--problems", metavar="FILE.jsonl", help="your own labelled problems")
+    p.add_argument("--data-dir", help="mirror folder to read the dataset from")
+    p.add_argument("--train-split", type=_split_size, default=0.5, metavar="N|F")
+    p.add_argument("--val-split", type=_split_size, default=0.25, metavar="N|F")
+    p.add_argument(
+        "--test-split",
+        type=_split_size,
+        default=None,
+        metavar="N|F",
+        help="cap on the test split (default: every problem left)",
+    )
+    p.add_argument("--optimizer", choices=("optoprime", "opro", "gepa"), default="optoprime")
+    p.add_argument(
+        "--components",
+        default="formulate,repair",
+        help="prompts to tune, comma-separated (default formulate,repair)",
+    )
+    p.add_argument(
+        "--prompts", metavar="DIR", help="start from this prompt set (default: built-in)"
+    )
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--minibatch", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget-calls", type=int, default=None, metavar="N")
+    p.add_argument("--budget-usd", type=float, default=None, metavar="X")
+    p.add_argument("--model", help="task model (default: OPTIWISE_MODEL or gpt-4o-mini)")
+    p.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint")
+    p.add_argument("--optimizer-model", help="a separate (stronger) model for the optimizer")
+    p.add_argument("--max-repairs", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--protocol", default=None, help="scoring protocol (default: the harness default)"
+    )
+    p.add_argument(
+        "--no-holdout-check",
+        action="store_true",
+        help="skip reading registered test sets to keep their problems out of the search",
+    )
+    p.add_argument("--estimate", action="store_true", help="print the projected cost and exit")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder (resumed if present)")
+    p.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handler of ``optiwise tune``."""
+    from agent.prompts import PromptSet
+    from evals.scoring import DEFAULT_PROTOCOL
+    from evals.tune.data import holdout_fingerprints, load_source, make_splits
+    from evals.tune.runner import TuneConfig, Tuner, estimate
+
+    name, problems = load_source(
+        dataset=args.dataset, problems_file=args.problems, data_dir=args.data_dir
+    )
+    holdout: set[str] = set()
+    if not args.no_holdout_check:
+        holdout, read = holdout_fingerprints(name, data_dir=args.data_dir)
+        if read:
+            print(f"kept problems of {len(read)} registered test variant(s) out of the search")
+    splits = make_splits(
+        problems,
+        train=args.train_split,
+        val=args.val_split,
+        test=args.test_split,
+        seed=args.seed,
+        holdout=holdout,
+    )
+    config = TuneConfig(
+        out=Path(args.out),
+        optimizer=args.optimizer,
+        components=tuple(c.strip() for c in args.components.split(",") if c.strip()),
+        steps=args.steps,
+        minibatch=args.minibatch,
+        seed=args.seed,
+        budget_calls=args.budget_calls,
+        budget_usd=args.budget_usd,
+        protocol=args.protocol or DEFAULT_PROTOCOL,
+        max_repairs=args.max_repairs,
+        concurrency=args.concurrency,
+        task_model=args.model,
+        optimizer_model=args.optimizer_model,
+    )
+    start = PromptSet.load(args.prompts) if args.prompts else PromptSet.default()
+    from agent.settings import get_settings
+
+    overrides = {k: v for k, v in {"model": args.model, "base_url": args.base_url}.items() if v}
+    settings = get_settings(**overrides)
+    print(
+        f"{name}: {len(splits.train)} train, {len(splits.val)} validation, {len(splits.test)} test "
+        f"({len(splits.duplicates)} duplicates dropped, {len(splits.leaked)} barred from the search)"
+    )
+    projection = estimate(
+        config, splits, start, settings.model, args.optimizer_model or settings.model
+    )
+    print("projection: " + json.dumps(projection))
+    if args.estimate:
+        return 0
+    if not settings.configured:
+        from evals.agent_solver import NO_ENDPOINT
+
+        print(NO_ENDPOINT.replace("optiwise eval", "optiwise tune"), file=sys.stderr)
+        return 2
+    from agent.llm import OpenAIChatModel
+
+    task_llm = OpenAIChatModel(settings)
+    optimizer_llm = (
+        OpenAIChatModel(settings, model=args.optimizer_model) if args.optimizer_model else task_llm
+    )
+    tuner = Tuner(config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start)
+    result = tuner.run()
+    print(f"stopped: {result.stopped}")
+    print(f"validation: {result.start_val:.3f} -> {result.best_val:.3f}")
+    if result.test_best is not None:
+        print(f"test (unseen): {result.test_start:.3f} -> {result.test_best:.3f}")
+    print(f"prompts: {config.out / 'prompts'}  report: {config.out / 'report.md'}")
+    return 0

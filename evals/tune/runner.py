@@ -1,0 +1,607 @@
+"""``optiwise tune``: improve the agent's own prompts from benchmark feedback.
+
+The trainable parameters are prompts of the agent's :class:`~agent.prompts.PromptSet`
+(``formulate`` and ``repair`` by default; any of system, formulate, repair,
+review, ...). One step with OptoPrime or OPRO:
+
+1. run the agent with the current prompts on a seeded minibatch of the
+   train split, inside one traced operator whose inputs are the prompts;
+2. give the optimizer the per-problem text feedback (:mod:`evals.tune.feedback`);
+3. ``propose()`` new prompts (a proposal must keep every ``$placeholder``
+   of the prompt it replaces);
+4. score the proposal on the validation split; ``update()`` when it scores
+   at least the current prompts, else ``reject()``.
+
+With GEPA the ``gepa`` package runs the search (minibatch acceptance,
+Pareto pool over validation items), with the same feedback as side
+information.
+
+Everything lands in ``--out DIR``: ``steps.jsonl`` (one record per step:
+the minibatch, feedback, the optimizer's prompts and reply, the proposal,
+scores, accepted or not, spend), ``state.json`` (what a killed run resumes
+from), ``prompts/`` (the best prompt set so far, loadable with
+``optiwise ask/eval --prompts DIR`` or ``OptimizationAgent(prompts=PromptSet.load(DIR))``),
+and at the end ``report.md`` (validation score per step, test score of the
+start and final prompts, the diff, the cost) and ``scores.png`` when
+matplotlib is installed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import fmean
+from typing import Any, Literal
+
+from agent.llm import ChatModel
+from agent.opto import (
+    GEPA,
+    OPRO,
+    Evaluation,
+    ExecutionError,
+    OptoPrime,
+    ParameterNode,
+    Proposal,
+    apply_op,
+    name_scope,
+)
+from agent.prompts import PromptSet
+from agent.usage import price_for
+from evals.problems import Problem
+from evals.scoring import DEFAULT_PROTOCOL
+from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded
+from evals.tune.data import Splits
+from evals.tune.feedback import ProblemFeedback, problem_feedback
+
+__all__ = ["TuneConfig", "TuneResult", "Tuner", "estimate"]
+
+OptimizerName = Literal["optoprime", "opro", "gepa"]
+DEFAULT_COMPONENTS = ("formulate", "repair")
+STATE_FILE = "state.json"
+STEPS_FILE = "steps.jsonl"
+
+
+@dataclass
+class TuneConfig:
+    """What to tune and how; see ``optiwise tune --help`` for each field."""
+
+    out: Path
+    optimizer: OptimizerName = "optoprime"
+    components: tuple[str, ...] = DEFAULT_COMPONENTS
+    steps: int = 5
+    minibatch: int = 3
+    seed: int = 0
+    budget_calls: int | None = None
+    budget_usd: float | None = None
+    protocol: str = DEFAULT_PROTOCOL
+    max_repairs: int = 1
+    examples: int = 2
+    concurrency: int = 4
+    task_model: str | None = None
+    optimizer_model: str | None = None
+
+    def fingerprint(self, splits: Splits) -> str:
+        """What must match for a run folder to be resumed."""
+        key = {
+            "optimizer": self.optimizer,
+            "components": list(self.components),
+            "minibatch": self.minibatch,
+            "seed": self.seed,
+            "protocol": self.protocol,
+            "splits": splits.to_dict(),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class TuneResult:
+    """The outcome of a run (also written to the run folder)."""
+
+    best_prompts: dict[str, str]
+    best_val: float
+    start_val: float
+    history: list[dict[str, Any]]
+    test_start: float | None
+    test_best: float | None
+    stopped: str
+    calls: dict[str, int]
+    cost_usd: float
+    out: Path
+    resumed_from: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def _placeholders(text: str) -> frozenset[str]:
+    return PromptSet({"p": text}).variables("p")
+
+
+class Tuner:
+    """One tuning run (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: TuneConfig,
+        splits: Splits,
+        *,
+        task_llm: ChatModel,
+        optimizer_llm: ChatModel,
+        start: PromptSet | None = None,
+    ) -> None:
+        self.config = config
+        self.splits = splits
+        self.budget = Budget(config.budget_calls, config.budget_usd)
+        self.task_llm = BudgetedChatModel(task_llm, self.budget, "task")
+        self.optimizer_llm = BudgetedChatModel(optimizer_llm, self.budget, "optimizer")
+        self.start = start or PromptSet.default()
+        unknown = [c for c in config.components if c not in self.start]
+        if unknown:
+            raise ValueError(
+                f"no prompt named {', '.join(unknown)}; known: {', '.join(self.start)}"
+            )
+        self.out = Path(config.out)
+        self.start_texts = {c: self.start[c] for c in config.components}
+        self._cache: dict[tuple[str, str], ProblemFeedback] = {}
+
+    # -- evaluation --------------------------------------------------------------
+
+    def prompt_set(self, texts: Mapping[str, str]) -> PromptSet:
+        """The full prompt set with ``texts`` replacing the tuned components."""
+        return self.start.updated(dict(texts))
+
+    def evaluate(
+        self, texts: Mapping[str, str], problems: Sequence[Problem]
+    ) -> list[ProblemFeedback]:
+        """Run the agent with ``texts`` on ``problems``; feedback per problem (cached by prompts)."""
+        from agent.api import OptimizationAgent
+
+        prompts = self.prompt_set(texts)
+        digest = prompts.digest()
+        todo = [p for p in problems if (digest, p.id) not in self._cache]
+        if todo:
+            if self.budget.exhausted:
+                raise BudgetExceeded("the budget is used up")
+            agent = OptimizationAgent(
+                llm=self.task_llm,
+                prompts=prompts,
+                max_repairs=self.config.max_repairs,
+                examples=self.config.examples,
+            )
+            results = agent.solve_many([p.question for p in todo], self.config.concurrency)
+            if self.budget.exhausted:  # the agent turns a refused call into an error result
+                raise BudgetExceeded("the budget ran out during an evaluation")
+            for problem, result in zip(todo, results, strict=True):
+                self._cache[(digest, problem.id)] = problem_feedback(
+                    problem, result, self.config.protocol
+                )
+        return [self._cache[(digest, p.id)] for p in problems]
+
+    def score(self, texts: Mapping[str, str], problems: Sequence[Problem]) -> float:
+        """Mean score (share right) of ``texts`` on ``problems``."""
+        feedback = self.evaluate(texts, problems)
+        return fmean(f.score for f in feedback) if feedback else 0.0
+
+    def minibatch(self, step: int) -> list[Problem]:
+        """The train problems of ``step`` (seeded, so a resumed run draws the same)."""
+        rng = random.Random(self.config.seed * 1_000_003 + step)
+        size = min(self.config.minibatch, len(self.splits.train))
+        return rng.sample(self.splits.train, size)
+
+    # -- state -------------------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return self.out / STATE_FILE
+
+    def _load_state(self) -> dict[str, Any] | None:
+        path = self._state_path()
+        if not path.exists():
+            return None
+        state: dict[str, Any] = json.loads(path.read_text())
+        if state.get("fingerprint") != self.config.fingerprint(self.splits):
+            raise ValueError(
+                f"{self.out} holds a tuning run with other settings or splits; "
+                "use a new --out folder, or the same options to resume it"
+            )
+        return state
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        state["budget"] = self.budget.to_dict()
+        tmp = self._state_path().with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, default=repr))
+        tmp.replace(self._state_path())
+        self.prompt_set(state["best"]).save(self.out / "prompts")
+
+    def _log_step(self, record: dict[str, Any]) -> None:
+        record = {**record, "calls": dict(self.budget.calls), "cost_usd": self.budget.total_usd}
+        with (self.out / STEPS_FILE).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=repr) + "\n")
+
+    # -- the run -----------------------------------------------------------------
+
+    def run(self) -> TuneResult:
+        """Tune (resuming the run in ``out`` if there is one), then score on the test split."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "splits.json").write_text(json.dumps(self.splits.to_dict(), indent=2))
+        state = self._load_state()
+        resumed_from = 0
+        if state is not None:
+            self.budget.restore(state.get("budget", {}))
+            resumed_from = int(state["step"])
+        stopped = "finished"
+        try:
+            if state is None:
+                state = self._baseline()
+            if self.config.optimizer == "gepa":
+                state = self._run_gepa(state)
+            else:
+                state = self._run_steps(state)
+        except BudgetExceeded as exc:
+            stopped = f"budget: {exc}"
+            if state is None:  # not even the baseline: keep the start prompts
+                state = self._initial_state(float("nan"))
+            self._save_state(state)
+        return self._finish(state, stopped, resumed_from)
+
+    def _initial_state(self, val: float) -> dict[str, Any]:
+        return {
+            "fingerprint": self.config.fingerprint(self.splits),
+            "step": 0,
+            "current": dict(self.start_texts),
+            "current_val": val,
+            "best": dict(self.start_texts),
+            "best_val": val,
+            "start_val": val,
+            "history": [{"step": 0, "val": val, "accepted": True}],
+            "memory": [],
+            "opro": [],
+        }
+
+    def _baseline(self) -> dict[str, Any]:
+        val = self.score(self.start_texts, self.splits.val)
+        state = self._initial_state(val)
+        self._log_step({"step": 0, "kind": "baseline", "val_score": val})
+        self._save_state(state)
+        return state
+
+    def _parameters(self, texts: Mapping[str, str]) -> list[ParameterNode]:
+        params = []
+        for component in self.config.components:
+            keep = ", ".join(f"${v}" for v in sorted(_placeholders(self.start_texts[component])))
+            params.append(
+                ParameterNode(
+                    texts[component],
+                    name=component,
+                    description=f"The agent's '{component}' prompt template.",
+                    constraint=(
+                        f"Keep every placeholder ({keep}); they are filled in when the "
+                        "prompt is rendered. Write $$ for a literal dollar sign."
+                        if keep
+                        else "Write $$ for a literal dollar sign."
+                    ),
+                )
+            )
+        return params
+
+    def _guard(self, proposal: Proposal, params: Sequence[ParameterNode]) -> None:
+        """Drop proposed prompts that lose a placeholder."""
+        by_name = {p.py_name: c for p, c in zip(params, self.config.components, strict=True)}
+        for name in list(proposal.updates):
+            component = by_name[name]
+            missing = _placeholders(self.start_texts[component]) - _placeholders(
+                str(proposal.updates[name])
+            )
+            if missing:
+                del proposal.updates[name]
+                lost = ", ".join(f"${m}" for m in sorted(missing))
+                proposal.errors.append(f"{component}: the new text drops {lost}; not used")
+
+    def _run_steps(self, state: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.config
+        for step in range(int(state["step"]) + 1, cfg.steps + 1):
+            with name_scope():
+                params = self._parameters(state["current"])
+                optimizer: OptoPrime | OPRO
+                if cfg.optimizer == "optoprime":
+                    optimizer = OptoPrime(
+                        params, llm=self.optimizer_llm, model=cfg.optimizer_model, memory_size=3
+                    )
+                    optimizer.memory.extend(state["memory"])
+                else:
+                    optimizer = OPRO(params, llm=self.optimizer_llm, model=cfg.optimizer_model)
+                    optimizer.history = list(state["opro"])
+                batch = self.minibatch(step)
+                feedback, output = self._traced_run(params, batch)
+                text = self._batch_feedback(feedback)
+                if isinstance(optimizer, OPRO):
+                    optimizer.record(fmean(f.score for f in feedback), text)
+                else:
+                    optimizer.zero_feedback()
+                    optimizer.backward(output, text)
+                proposal = optimizer.propose()
+                self._guard(proposal, params)
+                names = {p.py_name: c for p, c in zip(params, cfg.components, strict=True)}
+                candidate = dict(state["current"])
+                candidate.update({names[k]: str(v) for k, v in proposal.updates.items()})
+                accepted = False
+                val = state["current_val"]
+                if not proposal.empty:
+                    val = self.score(candidate, self.splits.val)
+                    proposal.score = val
+                    accepted = val >= state["current_val"]
+                if accepted:
+                    optimizer.update(proposal)
+                    state["current"], state["current_val"] = candidate, val
+                    if val > state["best_val"]:
+                        state["best"], state["best_val"] = dict(candidate), val
+                else:
+                    optimizer.reject(proposal)
+                if isinstance(optimizer, OptoPrime):
+                    state["memory"] = list(optimizer.memory)
+                else:
+                    state["opro"] = optimizer.history
+                state["step"] = step
+                state["history"].append({"step": step, "val": val, "accepted": accepted})
+                self._log_step(
+                    {
+                        "step": step,
+                        "kind": cfg.optimizer,
+                        "minibatch": [p.id for p in batch],
+                        "train_score": fmean(f.score for f in feedback),
+                        "feedback": [f.to_dict() for f in feedback],
+                        "proposal": optimizer.log[-1],
+                        "val_score": val,
+                        "accepted": accepted,
+                    }
+                )
+                self._save_state(state)
+        return state
+
+    def _traced_run(
+        self, params: Sequence[ParameterNode], batch: Sequence[Problem]
+    ) -> tuple[list[ProblemFeedback], Any]:
+        """Run the agent on ``batch`` as one traced operator whose inputs are the prompts."""
+        components = self.config.components
+        holder: list[list[ProblemFeedback]] = []
+
+        def run_agent(*texts: str) -> str:
+            feedback = self.evaluate(dict(zip(components, texts, strict=True)), batch)
+            holder.append(feedback)
+            right = sum(f.score for f in feedback)
+            return f"{right:g} of {len(feedback)} problems right: " + ", ".join(
+                f"{f.problem_id}={'right' if f.correct else 'wrong'}" for f in feedback
+            )
+
+        description = (
+            "[run_agent] Runs optiwise's modeling agent with these prompt templates on a "
+            "minibatch of word problems: formulate a model, solve it, repair it from errors; "
+            "returns which answers match the labels."
+        )
+        try:
+            output = apply_op("run_agent", run_agent, list(params), list(components), description)
+        except ExecutionError as err:
+            cause = err.__cause__
+            if isinstance(cause, BudgetExceeded):
+                raise cause from None
+            raise
+        return holder[0], output
+
+    @staticmethod
+    def _batch_feedback(feedback: Sequence[ProblemFeedback]) -> str:
+        right = sum(f.score for f in feedback)
+        head = f"{right:g} of {len(feedback)} problems answered right."
+        return "\n\n".join([head, *(f.text for f in feedback)])
+
+    def _run_gepa(self, state: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.config
+        with name_scope():
+            params = self._parameters(state["current"])
+            by_name = {p.py_name: c for p, c in zip(params, cfg.components, strict=True)}
+
+            def evaluate(problem: Problem) -> Evaluation:
+                texts = {by_name[p.py_name]: str(p.data) for p in params}
+                fb = self.evaluate(texts, [problem])[0]
+                return Evaluation(fb.score, fb.text, fb.status)
+
+            val_n = max(1, len(self.splits.val))
+            metric_calls = cfg.steps * (2 * cfg.minibatch + val_n) + val_n
+            opt = GEPA(
+                params,
+                evaluate,
+                trainset=self.splits.train,
+                valset=self.splits.val,
+                llm=self.optimizer_llm,
+                model=cfg.optimizer_model,
+                max_metric_calls=metric_calls,
+                reflection_minibatch_size=cfg.minibatch,
+                seed=cfg.seed,
+                run_dir=str(self.out / "gepa"),
+                stop_callbacks=[lambda _state: self.budget.exhausted],
+                raise_on_exception=False,
+            )
+            proposal = opt.propose()
+            if self.budget.exhausted:
+                raise BudgetExceeded("the budget ran out during the GEPA search")
+            self._guard(proposal, params)
+            candidate = dict(state["current"])
+            candidate.update({by_name[k]: str(v) for k, v in proposal.updates.items()})
+            val = self.score(candidate, self.splits.val)
+            accepted = val >= state["current_val"]
+            if accepted:
+                opt.update(proposal)
+                state["current"], state["current_val"] = candidate, val
+                if val > state["best_val"]:
+                    state["best"], state["best_val"] = dict(candidate), val
+            else:
+                opt.reject(proposal)
+            scores = list(proposal.info.get("val_scores", []))
+            for i, s in enumerate(scores[1:], 1):
+                state["history"].append({"step": i, "val": s, "accepted": s >= scores[0]})
+            state["step"] = cfg.steps
+            self._log_step(
+                {
+                    "step": cfg.steps,
+                    "kind": "gepa",
+                    "candidates": proposal.info.get("candidates"),
+                    "val_scores": scores,
+                    "proposal": opt.log[-1],
+                    "val_score": val,
+                    "accepted": accepted,
+                }
+            )
+            self._save_state(state)
+        return state
+
+    # -- the end -----------------------------------------------------------------
+
+    def _finish(self, state: dict[str, Any], stopped: str, resumed_from: int) -> TuneResult:
+        test_start = test_best = None
+        if self.splits.test and not self.budget.exhausted:
+            try:
+                test_start = self.score(self.start_texts, self.splits.test)
+                test_best = self.score(state["best"], self.splits.test)
+            except BudgetExceeded as exc:
+                stopped = f"budget: {exc} (before the test split was scored)"
+        result = TuneResult(
+            best_prompts=dict(state["best"]),
+            best_val=float(state["best_val"]),
+            start_val=float(state["start_val"]),
+            history=list(state["history"]),
+            test_start=test_start,
+            test_best=test_best,
+            stopped=stopped,
+            calls=dict(self.budget.calls),
+            cost_usd=self.budget.total_usd,
+            out=self.out,
+            resumed_from=resumed_from,
+        )
+        self._save_state(state)
+        (self.out / "result.json").write_text(
+            json.dumps(
+                {k: v for k, v in asdict(result).items() if k != "out"}, indent=2, default=repr
+            )
+        )
+        (self.out / "report.md").write_text(self.report(result))
+        self._plot(result)
+        return result
+
+    def report(self, result: TuneResult) -> str:
+        """The run's report in Markdown."""
+        lines = [
+            f"# optiwise tune: {self.config.optimizer}",
+            "",
+            f"Stopped: {result.stopped}.",
+            f"Splits: {len(self.splits.train)} train, {len(self.splits.val)} validation, "
+            f"{len(self.splits.test)} test ({len(self.splits.duplicates)} duplicates and "
+            f"{len(self.splits.leaked)} problems found in registered test sets kept out of the search).",
+            f"Calls: {result.calls.get('task', 0)} task, {result.calls.get('optimizer', 0)} optimizer; "
+            f"cost ${result.cost_usd:.4f}.",
+            "",
+            "| step | validation score | accepted |",
+            "|---:|---:|:---:|",
+        ]
+        lines.extend(
+            f"| {h['step']} | {h['val']:.3f} | {'yes' if h['accepted'] else 'no'} |"
+            for h in result.history
+        )
+        if result.test_best is not None:
+            lines += [
+                "",
+                f"Test split (never seen by the search): start {result.test_start:.3f}, "
+                f"tuned {result.test_best:.3f}.",
+            ]
+        lines += ["", "## Changes against the starting prompts", ""]
+        changed = False
+        for component in self.config.components:
+            old, new = self.start_texts[component], result.best_prompts[component]
+            if old == new:
+                continue
+            changed = True
+            diff = difflib.unified_diff(
+                old.splitlines(),
+                new.splitlines(),
+                f"{component}.md",
+                f"{component}.md (tuned)",
+                lineterm="",
+            )
+            lines += ["```diff", *diff, "```", ""]
+        if not changed:
+            lines.append("No prompt changed.")
+        lines += ["", f"Load the tuned prompts with `--prompts {self.out / 'prompts'}`."]
+        return "\n".join(lines) + "\n"
+
+    def _plot(self, result: TuneResult) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot([h["step"] for h in result.history], [h["val"] for h in result.history], marker="o")
+        ax.set_xlabel("step")
+        ax.set_ylabel("validation score")
+        ax.set_title(f"optiwise tune ({self.config.optimizer})")
+        fig.tight_layout()
+        fig.savefig(self.out / "scores.png", dpi=100)
+        plt.close(fig)
+
+
+def estimate(
+    config: TuneConfig,
+    splits: Splits,
+    start: PromptSet | None = None,
+    task_model: str = "",
+    optimizer_model: str = "",
+) -> dict[str, Any]:
+    """Projected calls, tokens and USD before any call (assumptions stated in the result).
+
+    Task calls assume one formulate call per problem run, up to ``1 + max_repairs``;
+    token counts are characters / 4 of the prompts, plus ~700 completion
+    tokens per formulation.
+    """
+    prompts = start or PromptSet.default()
+    val, test, mb = len(splits.val), len(splits.test), min(config.minibatch, len(splits.train))
+    if config.optimizer == "gepa":
+        runs = config.steps * (2 * mb + val) + val + val + 2 * test
+        optimizer_calls = config.steps
+    else:
+        runs = val + config.steps * (mb + val) + 2 * test
+        optimizer_calls = config.steps
+    questions = [p.question for p in [*splits.train, *splits.val, *splits.test]]
+    avg_question = fmean(len(q) for q in questions) if questions else 1000.0
+    task_in = (len(prompts["system"]) + len(prompts["formulate"]) + avg_question + 3000) / 4
+    task_out = 700.0
+    tuned = sum(len(prompts[c]) for c in config.components)
+    opt_in = (tuned + mb * 800 + 3000) / 4
+    opt_out = tuned / 4 + 300
+    task_price = price_for(task_model) if task_model else None
+    opt_price = (
+        price_for(optimizer_model or task_model) if (optimizer_model or task_model) else None
+    )
+
+    def usd(price: Any, calls: float, tin: float, tout: float) -> float | None:
+        if price is None:
+            return None
+        return calls * (tin * price.input_per_m + tout * price.output_per_m) / 1e6
+
+    low, high = runs, runs * (1 + config.max_repairs)
+    result: dict[str, Any] = {
+        "problem_runs": runs,
+        "task_calls": [low, high],
+        "optimizer_calls": optimizer_calls,
+        "task_tokens_per_call": [round(task_in), round(task_out)],
+        "optimizer_tokens_per_call": [round(opt_in), round(opt_out)],
+        "task_usd": [
+            usd(task_price, low, task_in, task_out),
+            usd(task_price, high, task_in, task_out),
+        ],
+        "optimizer_usd": usd(opt_price, optimizer_calls, opt_in, opt_out),
+        "task_model": task_model,
+        "optimizer_model": optimizer_model or task_model,
+    }
+    return result
