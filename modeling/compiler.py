@@ -59,7 +59,7 @@ from modeling.expressions import (
     parse_forall,
     parse_relation,
 )
-from modeling.formulation import Formulation, check_names, load
+from modeling.formulation import Constraint, Formulation, check_names, load
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -69,6 +69,8 @@ MAX_TERMS = 50_000_000  # bindings in one frame, and columns in one model
 
 
 class ModelClass(StrEnum):
+    """The spec's model classes; they decide which backends and solvers can take a model."""
+
     LP = "LP"
     MILP = "MILP"
     QP = "QP"
@@ -78,6 +80,8 @@ class ModelClass(StrEnum):
 
 
 class EvalError(Exception):
+    """An expression that parses but cannot be evaluated on the data (bad index, non-finite value)."""
+
     def __init__(self, message: str, hint: str = "", code: str = "data") -> None:
         super().__init__(message)
         self.message = message
@@ -102,6 +106,8 @@ class Col:
 
 @dataclass
 class Frame:
+    """N bindings of the index names in scope, one numpy column per name."""
+
     n: int
     names: dict[str, Col] = field(default_factory=dict)
 
@@ -116,6 +122,8 @@ ROOT = Frame(1, {})
 
 @dataclass
 class Const:
+    """A constant per binding."""
+
     v: np.ndarray
 
 
@@ -125,6 +133,8 @@ _EMPTY_F = np.zeros(0, dtype=float)
 
 @dataclass
 class Poly:
+    """A polynomial of degree <= 2 per binding: constants, COO linear terms, quadratic terms."""
+
     n: int
     const: np.ndarray
     lr: np.ndarray = field(default_factory=lambda: _EMPTY_I)
@@ -158,6 +168,8 @@ class Poly:
 
 @dataclass
 class NL:
+    """Anything else: one expression tree per binding (see the module docstring)."""
+
     trees: list[Tree]
 
 
@@ -250,6 +262,7 @@ def poly_trees(p: Poly) -> list[Tree]:
 
 
 def to_trees(x: Value, n: int) -> list[Tree]:
+    """One expression tree per binding, whatever kind of value ``x`` is."""
     if isinstance(x, NL):
         return x.trees
     if isinstance(x, Const):
@@ -284,6 +297,12 @@ class VarBlock:
 
 
 class Evaluator:
+    """Evaluates expression nodes over frames against a model's data and variable blocks.
+
+    The compiler and diagnostics share it, so an index or condition resolves the
+    same way whether a model is being built or explained.
+    """
+
     def __init__(self, data: ModelData, blocks: Mapping[str, VarBlock]) -> None:
         self.sets = data.sets
         self.params = data.params
@@ -746,11 +765,13 @@ class ConBlock:
         return out
 
     def label(self, k: int) -> str:
+        """Instance ``k`` in the document's names, e.g. ``meet_demand['chicago']``."""
         key = self.keys()[k] if self.keys_cols else ()
         return instance_label(self.name, key)
 
 
 def instance_label(name: str, key: tuple[Any, ...]) -> str:
+    """``name['a', 2]`` for an index tuple, ``name`` for a scalar: how every report names things."""
     if not key:
         return name
     return f"{name}[{', '.join(repr(e) if isinstance(e, str) else str(e) for e in key)}]"
@@ -820,9 +841,11 @@ class CompiledModel:
 
     @property
     def nonlinear_blocks(self) -> list[ConBlock]:
+        """The constraints kept as trees (not rows of :attr:`matrix`)."""
         return [b for b in self.con_blocks if not b.linear]
 
     def column_label(self, col: int) -> str:
+        """Column ``col`` in the document's names, e.g. ``ship['seattle', 'topeka']``."""
         for b in self.blocks.values():
             if b.offset <= col < b.offset + b.size:
                 if not b.sets:
@@ -848,6 +871,7 @@ class CompiledModel:
         return out
 
     def row_label(self, row: int) -> str:
+        """Linear row ``row`` as the constraint instance it came from."""
         for b in self.con_blocks:
             if b.linear and b.row_start <= row < b.row_start + b.count:
                 return b.label(row - b.row_start)
@@ -888,6 +912,7 @@ def _quadratic_convex(m: CompiledModel) -> bool:
 
 
 def symbols_of(f: Formulation, data: ModelData) -> Symbols:
+    """The names an expression may use (sets with their dimension, parameters, variables)."""
     set_dims = {name: s.dim for name, s in data.sets.items()}
     for name in f.sets:
         set_dims.setdefault(name, 1)
@@ -975,12 +1000,56 @@ def compile_model(source: Source) -> CompiledModel:
 
 
 def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledModel:
+    """The compiler's pipeline; each step collects issues instead of stopping at the first.
+
+    Names, data and every expression are checked before anything is
+    evaluated, so one run reports every problem of a document.
+    """
     f = load(source)
     issues = check_names(f)
     data = resolve_data(f, issues)
     sym = symbols_of(f, data)
+    blocks, ncols = _columns(f, data, issues)
+    obj_node = _parse_objective(f, sym, issues)
+    parsed = [_parse_constraint(k, c, sym, issues) for k, c in enumerate(f.constraints)]
+    if issues:
+        raise FormulationError(issues)
 
-    # variables -> columns
+    ev = Evaluator(data, blocks)
+    col_lb, col_ub, col_type = _column_bounds(f, data, blocks, ncols, issues)
+    assert obj_node is not None
+    obj = _objective(ev, obj_node, ncols, issues)
+    rows = _constraint_rows(f, parsed, ev, issues)
+    if issues:
+        raise FormulationError(issues)
+
+    model = CompiledModel(
+        formulation=f,
+        data=data,
+        blocks=blocks,
+        ncols=ncols,
+        col_lb=col_lb,
+        col_ub=col_ub,
+        col_type=col_type,
+        sense=f.objective.sense,
+        obj_const=obj.const,
+        obj_c=obj.c,
+        obj_q=obj.q,
+        obj_tree=obj.tree,
+        con_blocks=rows.blocks,
+        nrows=rows.nrows,
+        A=rows.coo(),
+        row_lb=np.concatenate(rows.lb) if rows.lb else _EMPTY_F,
+        row_ub=np.concatenate(rows.ub) if rows.ub else _EMPTY_F,
+    )
+    model.model_class, model.convex = _classify(model)
+    return model
+
+
+def _columns(
+    f: Formulation, data: ModelData, issues: list[Issue]
+) -> tuple[dict[str, VarBlock], int]:
+    """One block of columns per variable, laid out in document order: variables -> columns."""
     blocks: dict[str, VarBlock] = {}
     offset = 0
     for name, v in f.variables.items():
@@ -1016,53 +1085,63 @@ def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledMo
             name, list(v.index), tuple(shape), offset, size, v.type, v.description
         )
         offset += size
-    ncols = offset
+    return blocks, offset
 
-    # parse everything, collecting issues
-    obj_node: Node | None = None
+
+def _parse_objective(f: Formulation, sym: Symbols, issues: list[Issue]) -> Node | None:
+    """The objective's syntax tree, checked against the document's names."""
     try:
-        obj_node = parse_expression(f.objective.expression)
-        issues.extend(check_expression(obj_node, sym, "objective.expression"))
+        node = parse_expression(f.objective.expression)
     except ParseFailure as exc:
         issues.append(_issue_from(exc, "objective.expression"))
-        obj_node = None
+        return None
+    issues.extend(check_expression(node, sym, "objective.expression"))
+    return node
 
-    parsed: list[tuple[tuple[Generator, ...], Relation] | None] = []
-    for k, c in enumerate(f.constraints):
-        gens: tuple[Generator, ...] = ()
-        scope: dict[str, Bound] = {}
-        ok = True
-        if c.forall:
-            try:
-                gens = parse_forall(c.forall)
-                found, scope = check_bounds(gens, sym, f"constraints[{k}].forall")
-                issues.extend(found)
-                ok = not found
-            except ParseFailure as exc:
-                issues.append(_issue_from(exc, f"constraints[{k}].forall"))
-                ok = False
+
+_Parsed = tuple[tuple[Generator, ...], Relation] | None
+
+
+def _parse_constraint(k: int, c: Constraint, sym: Symbols, issues: list[Issue]) -> _Parsed:
+    """A constraint's ``forall`` generators and relation, or None when either has issues."""
+    gens: tuple[Generator, ...] = ()
+    scope: dict[str, Bound] = {}
+    ok = True
+    if c.forall:
         try:
-            rel = parse_relation(c.expression)
+            gens = parse_forall(c.forall)
+            found, scope = check_bounds(gens, sym, f"constraints[{k}].forall")
+            issues.extend(found)
+            ok = not found
         except ParseFailure as exc:
-            issues.append(_issue_from(exc, f"constraints[{k}].expression"))
-            parsed.append(None)
-            continue
-        loc = f"constraints[{k}].expression"
-        if rel.body is not None:
-            assert rel.lo is not None and rel.hi is not None
-            found = check_constant(rel.lo, sym, loc, scope, "a range's ends")
-            found += check_constant(rel.hi, sym, loc, scope, "a range's ends")
-            found += check_expression(rel.body, sym, loc, scope)
-        else:
-            found = check_expression(rel.lhs, sym, loc, scope)
-            found += check_expression(rel.rhs, sym, loc, scope)
-        issues.extend(found)
-        parsed.append((gens, rel) if ok and not found else None)
+            issues.append(_issue_from(exc, f"constraints[{k}].forall"))
+            ok = False
+    try:
+        rel = parse_relation(c.expression)
+    except ParseFailure as exc:
+        issues.append(_issue_from(exc, f"constraints[{k}].expression"))
+        return None
+    loc = f"constraints[{k}].expression"
+    if rel.body is not None:
+        assert rel.lo is not None and rel.hi is not None
+        found = check_constant(rel.lo, sym, loc, scope, "a range's ends")
+        found += check_constant(rel.hi, sym, loc, scope, "a range's ends")
+        found += check_expression(rel.body, sym, loc, scope)
+    else:
+        found = check_expression(rel.lhs, sym, loc, scope)
+        found += check_expression(rel.rhs, sym, loc, scope)
+    issues.extend(found)
+    return (gens, rel) if ok and not found else None
 
-    if issues:
-        raise FormulationError(issues)
 
-    ev = Evaluator(data, blocks)
+def _column_bounds(
+    f: Formulation,
+    data: ModelData,
+    blocks: Mapping[str, VarBlock],
+    ncols: int,
+    issues: list[Issue],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper bound and type (0 continuous, 1 integer, 2 binary) of every column."""
     col_lb = np.empty(ncols)
     col_ub = np.empty(ncols)
     col_type = np.zeros(ncols, dtype=np.int8)
@@ -1076,14 +1155,24 @@ def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledMo
         col_ub[sl] = _bound_array(v.upper, np.inf, b, data, f"variables.{name}.upper", issues)
         if v.type == "integer":
             col_type[sl] = 1
+    return col_lb, col_ub, col_type
 
-    obj_c = np.zeros(ncols)
-    obj_q = (_EMPTY_I, _EMPTY_I, _EMPTY_F)
-    obj_tree: Tree | None = None
-    obj_const = 0.0
-    assert obj_node is not None
+
+@dataclass
+class _Objective:
+    """The objective split as the backends read it: constant, linear, quadratic, or a tree."""
+
+    const: float = 0.0
+    c: np.ndarray = field(default_factory=lambda: _EMPTY_F)
+    q: tuple[np.ndarray, np.ndarray, np.ndarray] = (_EMPTY_I, _EMPTY_I, _EMPTY_F)
+    tree: Tree | None = None
+
+
+def _objective(ev: Evaluator, node: Node, ncols: int, issues: list[Issue]) -> _Objective:
+    """Evaluate the objective once: a constant, a polynomial of degree <= 2, or a tree."""
+    out = _Objective(c=np.zeros(ncols))
     try:
-        val = ev.eval(obj_node, ROOT)
+        val = ev.eval(node, ROOT)
         if isinstance(val, Poly):
             val = _merged(val)
             _require_finite(val, allow_const=False)
@@ -1094,54 +1183,50 @@ def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledMo
                     "check the constants (e.g. exp of a large number)",
                     code="value",
                 )
-            obj_const = float(val.v[0])
+            out.const = float(val.v[0])
         elif isinstance(val, Poly):
-            obj_const = float(val.const[0])
-            np.add.at(obj_c, val.lc, val.lv)
-            obj_q = (val.qa, val.qb, val.qv)
+            out.const = float(val.const[0])
+            np.add.at(out.c, val.lc, val.lv)
+            out.q = (val.qa, val.qb, val.qv)
         else:
-            obj_tree = val.trees[0]
+            out.tree = val.trees[0]
     except EvalError as exc:
         issues.append(_issue_from(exc, "objective.expression"))
+    return out
 
-    con_blocks: list[ConBlock] = []
-    rows_r: list[np.ndarray] = []
-    rows_c: list[np.ndarray] = []
-    rows_v: list[np.ndarray] = []
-    row_lb: list[np.ndarray] = []
-    row_ub: list[np.ndarray] = []
-    nrows = 0
+
+@dataclass
+class _Rows:
+    """The constraint blocks and the linear rows gathered so far (COO pieces, bounds)."""
+
+    blocks: list[ConBlock] = field(default_factory=list)
+    r: list[np.ndarray] = field(default_factory=list)
+    c: list[np.ndarray] = field(default_factory=list)
+    v: list[np.ndarray] = field(default_factory=list)
+    lb: list[np.ndarray] = field(default_factory=list)
+    ub: list[np.ndarray] = field(default_factory=list)
+    nrows: int = 0
+
+    def coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.concatenate(self.r) if self.r else _EMPTY_I,
+            np.concatenate(self.c) if self.c else _EMPTY_I,
+            np.concatenate(self.v) if self.v else _EMPTY_F,
+        )
+
+
+def _constraint_rows(
+    f: Formulation, parsed: Sequence[_Parsed], ev: Evaluator, issues: list[Issue]
+) -> _Rows:
+    """Every constraint, all instances at once: linear ones as matrix rows, others as trees."""
+    rows = _Rows()
     for k, (c, item) in enumerate(zip(f.constraints, parsed, strict=True)):
         if item is None:
             continue
         gens, rel = item
         loc = f"constraints[{k}].expression"
         try:
-            frame, _ = ev.expand(ROOT, gens) if gens else (ROOT, np.zeros(1, dtype=np.int64))
-            n = frame.n
-            key_cols = []
-            for g in gens:
-                for t in g.targets:
-                    key_cols.append(frame.names[t].values)
-            if rel.body is not None:
-                assert rel.lo is not None and rel.hi is not None
-                lo = ev.eval(rel.lo, frame)
-                hi = ev.eval(rel.hi, frame)
-                body = ev.eval(rel.body, frame)
-                if not isinstance(lo, Const) or not isinstance(hi, Const):
-                    raise EvalError("the ends of a range must be constant", code="range")
-                if isinstance(body, Const):
-                    body = Poly(n, body.v.copy())
-                lo_v, hi_v = lo.v, hi.v
-            else:
-                lhs = ev.eval(rel.lhs, frame)
-                rhs = ev.eval(rel.rhs, frame)
-                body = ev.binop("-", lhs, rhs, n)
-                if isinstance(body, Const):
-                    body = Poly(n, body.v.copy())
-                zeros = np.zeros(n)
-                lo_v = zeros if rel.op in (">=", "==") else np.full(n, -np.inf)
-                hi_v = zeros if rel.op in ("<=", "==") else np.full(n, np.inf)
+            n, key_cols, body, lo_v, hi_v = _instances(ev, gens, rel)
         except EvalError as exc:
             issues.append(_issue_from(exc, loc))
             continue
@@ -1153,61 +1238,62 @@ def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledMo
                 issues.append(_issue_from(exc, loc))
                 continue
         if isinstance(body, Poly) and not body.quadratic:
-            blk = ConBlock(c.name, k, key_cols, n, True, row_start=nrows, relation=rel)
-            rows_r.append(body.lr + nrows)
-            rows_c.append(body.lc)
-            rows_v.append(body.lv)
+            blk = ConBlock(c.name, k, key_cols, n, True, row_start=rows.nrows, relation=rel)
+            rows.r.append(body.lr + rows.nrows)
+            rows.c.append(body.lc)
+            rows.v.append(body.lv)
             # an infinite constant on the far side means "no limit" (inf - inf -> no bound)
             with np.errstate(invalid="ignore"):
                 lb, ub = lo_v - body.const, hi_v - body.const
-            row_lb.append(np.where(np.isnan(lb), -np.inf, lb))
-            row_ub.append(np.where(np.isnan(ub), np.inf, ub))
-            blk.lb, blk.ub = row_lb[-1], row_ub[-1]
-            nrows += n
+            rows.lb.append(np.where(np.isnan(lb), -np.inf, lb))
+            rows.ub.append(np.where(np.isnan(ub), np.inf, ub))
+            blk.lb, blk.ub = rows.lb[-1], rows.ub[-1]
+            rows.nrows += n
         else:
-            trees = to_trees(body, n)
             blk = ConBlock(
                 c.name,
                 k,
                 key_cols,
                 n,
                 False,
-                trees=trees,
+                trees=to_trees(body, n),
                 lb=np.asarray(lo_v, dtype=float),
                 ub=np.asarray(hi_v, dtype=float),
                 relation=rel,
             )
-        con_blocks.append(blk)
+        rows.blocks.append(blk)
+    return rows
 
-    if issues:
-        raise FormulationError(issues)
 
-    A = (
-        np.concatenate(rows_r) if rows_r else _EMPTY_I,
-        np.concatenate(rows_c) if rows_c else _EMPTY_I,
-        np.concatenate(rows_v) if rows_v else _EMPTY_F,
-    )
-    model = CompiledModel(
-        formulation=f,
-        data=data,
-        blocks=blocks,
-        ncols=ncols,
-        col_lb=col_lb,
-        col_ub=col_ub,
-        col_type=col_type,
-        sense=f.objective.sense,
-        obj_const=obj_const,
-        obj_c=obj_c,
-        obj_q=obj_q,
-        obj_tree=obj_tree,
-        con_blocks=con_blocks,
-        nrows=nrows,
-        A=A,
-        row_lb=np.concatenate(row_lb) if row_lb else _EMPTY_F,
-        row_ub=np.concatenate(row_ub) if row_ub else _EMPTY_F,
-    )
-    model.model_class, model.convex = _classify(model)
-    return model
+def _instances(
+    ev: Evaluator, gens: tuple[Generator, ...], rel: Relation
+) -> tuple[int, list[np.ndarray], Value, np.ndarray, np.ndarray]:
+    """A relation over its ``forall`` frame: count, index columns, body and its two bounds.
+
+    ``lhs op rhs`` becomes ``lo <= lhs - rhs <= hi``; a range keeps its body.
+    """
+    frame, _ = ev.expand(ROOT, gens) if gens else (ROOT, np.zeros(1, dtype=np.int64))
+    n = frame.n
+    key_cols = [frame.names[t].values for g in gens for t in g.targets]
+    if rel.body is not None:
+        assert rel.lo is not None and rel.hi is not None
+        lo = ev.eval(rel.lo, frame)
+        hi = ev.eval(rel.hi, frame)
+        body = ev.eval(rel.body, frame)
+        if not isinstance(lo, Const) or not isinstance(hi, Const):
+            raise EvalError("the ends of a range must be constant", code="range")
+        if isinstance(body, Const):
+            body = Poly(n, body.v.copy())
+        return n, key_cols, body, lo.v, hi.v
+    lhs = ev.eval(rel.lhs, frame)
+    rhs = ev.eval(rel.rhs, frame)
+    body = ev.binop("-", lhs, rhs, n)
+    if isinstance(body, Const):
+        body = Poly(n, body.v.copy())
+    zeros = np.zeros(n)
+    lo_v = zeros if rel.op in (">=", "==") else np.full(n, -np.inf)
+    hi_v = zeros if rel.op in ("<=", "==") else np.full(n, np.inf)
+    return n, key_cols, body, lo_v, hi_v
 
 
 def check(source: Source) -> list[Issue]:
@@ -1226,4 +1312,5 @@ def check(source: Source) -> list[Issue]:
 
 
 def finite(x: float) -> float | None:
+    """``x``, or None when it is infinite or NaN (JSON has neither)."""
     return None if math.isinf(x) or math.isnan(x) else x

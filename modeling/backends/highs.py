@@ -78,6 +78,7 @@ def silence_banner() -> None:
 
 @functools.cache
 def version() -> str:
+    """The HiGHS version behind highspy, looked up once."""
     return str(_hp().Highs().version())
 
 
@@ -170,12 +171,15 @@ class HighsBackend:
     name = "highs"
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
+        """Everything this backend (with ``solver``, if given) can do."""
         return _CAPS
 
     def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        """``capability in capabilities(solver)``: the question callers ask."""
         return capability in self.capabilities(solver)
 
     def available(self, solver: str | None = None) -> Availability:
+        """Truthy when it can run here (with ``solver``); says why not otherwise."""
         if solver not in (None, "highs"):
             return Availability(False, f"the highs backend runs only HiGHS, not {solver!r}")
         try:
@@ -184,6 +188,7 @@ class HighsBackend:
             return Availability(False, f"highspy is not installed ({exc})")
 
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        """Solve ``model``; ``modeling.solve`` wraps this and never raises."""
         hp = _hp()
         t0 = time.perf_counter()
         h = build(model, options)

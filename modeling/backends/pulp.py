@@ -156,12 +156,15 @@ class PulpBackend:
         self._avail: dict[str, Availability] = {}
 
     def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        """``capability in capabilities(solver)``: the question callers ask."""
         return capability in self.capabilities(solver)
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
+        """Everything this backend (with ``solver``, if given) can do."""
         return _CAPS.get((solver or "highs").lower(), _BASE)
 
     def available(self, solver: str | None = None) -> Availability:
+        """Truthy when it can run here (with ``solver``); says why not otherwise."""
         key = (solver or "highs").lower()
         if key not in self._avail:
             self._avail[key] = self._check(key)
@@ -209,6 +212,7 @@ class PulpBackend:
         raise BackendError(f"the pulp backend runs 'highs', 'cbc' or 'scip', not {name!r}")
 
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        """Solve ``model``; ``modeling.solve`` wraps this and never raises."""
         with SOLVE_LOCK:
             return self._solve(model, options)
 

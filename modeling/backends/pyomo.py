@@ -504,9 +504,11 @@ class PyomoBackend:
         return "scip"
 
     def supports(self, capability: Capability, solver: str | None = None) -> bool:
+        """``capability in capabilities(solver)``: the question callers ask."""
         return capability in self.capabilities(solver)
 
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
+        """Everything this backend (with ``solver``, if given) can do."""
         if solver is None:
             return _MODEL_CLASSES | _LIMITS | {Capability.DUALS}
         s = solver.lower()
@@ -519,6 +521,7 @@ class PyomoBackend:
         return _OTHER_CAPS
 
     def available(self, solver: str | None = None) -> Availability:
+        """Truthy when it can run here (with ``solver``); says why not otherwise."""
         key = (solver or "").lower()
         if key not in self._avail:
             self._avail[key] = self._check(solver)
@@ -575,6 +578,7 @@ class PyomoBackend:
 
     # -- solving ----------------------------------------------------------------
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
+        """Solve ``model``; ``modeling.solve`` wraps this and never raises."""
         with SOLVE_LOCK:
             return self._solve(model, options)
 
