@@ -27,8 +27,7 @@ script did. Read :mod:`agent.sandbox` for what the sandbox does and does not
 protect against. Where the sandbox cannot isolate scripts (no bubblewrap, user
 namespaces disabled) the route refuses before asking the LLM anything, with
 status ``"error"`` and an ``error`` that says why and how to opt out
-(``isolate=False``, ``OPTIWISE_UNSAFE_NO_ISOLATION=1`` or
-``optiwise ask --unsafe-no-isolation``).
+(``isolate=False`` or ``OPTIWISE_UNSAFE_NO_ISOLATION=1``).
 """
 
 from __future__ import annotations

@@ -161,8 +161,8 @@ _ROOT_UID_RANGE = (2_000_000, 2_999_999)
 _BWRAP_HINT = (
     "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install "
     "bubblewrap), or, knowing that the LLM-written script can then read your files, your API "
-    f"key and reach the network, opt out with {UNSAFE_ENV}=1 (optiwise ask "
-    "--unsafe-no-isolation)"
+    f"key and reach the network, opt out with {UNSAFE_ENV}=1 (or --unsafe-no-isolation "
+    "where the command offers it)"
 )
 
 # Runs inside the sandbox, before the script: our code, not the LLM's. Limits are set
@@ -998,7 +998,9 @@ def run_python(
     ``file_mb`` the size of any file it writes; ``max_output_bytes`` how much
     of each of stdout and stderr is kept (half from the start, half from the
     end). ``cwd`` defaults to a fresh temporary directory (a given ``cwd`` is
-    bound writable into the sandbox). ``isolate``: see :func:`isolation`.
+    bound writable into the sandbox; run as root, the script's unused uid can
+    write there only if the folder allows others to). ``isolate``: see
+    :func:`isolation`.
 
     Never raises for anything the script does; raises
     :class:`IsolationUnavailable` when isolation is wanted and impossible, and

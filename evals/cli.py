@@ -608,8 +608,7 @@ def _require_isolation(args: argparse.Namespace) -> None:
     try:
         isolation()
     except IsolationUnavailable as exc:
-        message = str(exc).replace("optiwise ask --unsafe-no-isolation", "--unsafe-no-isolation")
-        raise _Stop(f"error: --strategy {args.strategy}: {message}", 2) from exc
+        raise _Stop(f"error: --strategy {args.strategy}: {exc}", 2) from exc
 
 
 # The solver `optiwise eval --dataset` runs; tests swap it (or pass one to run_command).
