@@ -61,6 +61,7 @@ PRELOAD = (
     "numpy",
     "modeling",
     "modeling.solve",
+    "modeling.worker",
     "modeling.diagnostics",
     "modeling.export",
     "modeling.backends.highs",
@@ -238,6 +239,12 @@ def _kill(proc: Any) -> None:
     proc.join(timeout=5)
 
 
+def _reap(proc: Any) -> None:
+    proc.join(timeout=5.0)
+    if proc.is_alive():
+        _kill(proc)
+
+
 def run_isolated(
     func: Callable[..., T],
     *args: Any,
@@ -288,10 +295,8 @@ def run_isolated(
                 )
     finally:
         recv.close()
-        if proc.is_alive():
-            proc.join(timeout=1.0)
-            if proc.is_alive():
-                _kill(proc)
+        if proc.is_alive():  # it is exiting: reap it without making the caller wait
+            threading.Thread(target=_reap, args=(proc,), daemon=True).start()
     elapsed = time.monotonic() - t0
     if kind == "ok":
         return value  # type: ignore[no-any-return]
