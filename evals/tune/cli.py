@@ -50,7 +50,12 @@ def register(subparsers: Any) -> None:
         metavar="N|F",
         help="cap on the test split (default: every problem left)",
     )
-    p.add_argument("--optimizer", choices=("optoprime", "opro", "gepa"), default="optoprime")
+    p.add_argument(
+        "--optimizer",
+        choices=("optoprime", "opro", "gepa", "promst"),
+        default="optoprime",
+        help="promst tunes the first --components prompt with agent.promst's tree search",
+    )
     p.add_argument(
         "--components",
         default="formulate,repair",
@@ -146,6 +151,15 @@ def run_command(args: argparse.Namespace) -> int:
     optimizer_llm = (
         OpenAIChatModel(settings, model=args.optimizer_model) if args.optimizer_model else task_llm
     )
+    if config.optimizer == "promst":
+        from evals.tune.runner import run_promst
+
+        report = run_promst(
+            config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start
+        )
+        print(json.dumps(report.get("validation", {})))
+        print(f"prompts: {config.out / 'prompts'}  report: {config.out / 'report.json'}")
+        return 0
     tuner = Tuner(config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start)
     result = tuner.run()
     print(f"stopped: {result.stopped}")

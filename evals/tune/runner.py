@@ -58,9 +58,9 @@ from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded
 from evals.tune.data import Splits
 from evals.tune.feedback import ProblemFeedback, problem_feedback
 
-__all__ = ["TuneConfig", "TuneResult", "Tuner", "estimate"]
+__all__ = ["TuneConfig", "TuneResult", "Tuner", "estimate", "run_promst"]
 
-OptimizerName = Literal["optoprime", "opro", "gepa"]
+OptimizerName = Literal["optoprime", "opro", "gepa", "promst"]
 DEFAULT_COMPONENTS = ("formulate", "repair")
 STATE_FILE = "state.json"
 STEPS_FILE = "steps.jsonl"
@@ -605,3 +605,40 @@ def estimate(
         "optimizer_model": optimizer_model or task_model,
     }
     return result
+
+
+def run_promst(
+    config: TuneConfig,
+    splits: Splits,
+    *,
+    task_llm: ChatModel,
+    optimizer_llm: ChatModel,
+    start: PromptSet | None = None,
+) -> dict[str, Any]:
+    """``--optimizer promst``: PROMST's tree search (:mod:`agent.promst`) on the first component.
+
+    PROMST keeps its own budget, tree and report; the run folder gets
+    ``prompts/`` (loadable like the other optimizers'), ``tree.json`` and
+    ``report.json``. Returns the report.
+    """
+    from agent.promst import Budget as PromstBudget
+    from agent.promst import OptiwiseTask, SearchConfig
+
+    task = OptiwiseTask(
+        list(splits.train),
+        list(splits.val),
+        prompt_name=config.components[0],
+        prompts=start or PromptSet.default(),
+        max_repairs=config.max_repairs,
+        examples=config.examples,
+        protocol=config.protocol,
+    )
+    result = task.tune(
+        task_llm,
+        optimizer_llm,
+        SearchConfig(seed=config.seed),
+        budget=PromstBudget(calls=config.budget_calls, usd=config.budget_usd),
+    )
+    result.save(config.out)
+    report: dict[str, Any] = result.report()
+    return report

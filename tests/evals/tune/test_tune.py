@@ -225,3 +225,22 @@ def test_cli_estimate_needs_no_endpoint(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "3 train, 2 validation, 3 test" in out and '"problem_runs"' in out
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # PROMST's tree search runs several agent episodes per candidate
+def test_promst_dispatch_writes_a_loadable_prompt_set(tmp_path: Path, splits: Any) -> None:
+    from agent.promst.scripted import ScriptedOptimizer
+    from evals.tune.runner import run_promst
+
+    out = tmp_path / "promst"
+    config = TuneConfig(
+        out=out, optimizer="promst", components=("formulate",), examples=0, budget_calls=30
+    )
+    report = run_promst(
+        config,
+        splits,
+        task_llm=FakeLLM(rules=[(lambda _t: True, task_reply)]),
+        optimizer_llm=FakeLLM(rules=[(lambda _t: True, ScriptedOptimizer())]),
+    )
+    assert "formulate" in PromptSet.load(out / "prompts")
+    assert report["prompt"] == "formulate" and (out / "report.json").exists()
