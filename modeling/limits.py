@@ -13,7 +13,7 @@ The limits:
 * :data:`MAX_EXPONENT` — the largest constant exponent of a non-constant base
   (``x ** 100`` is accepted, ``x ** 101`` is not).
 * :data:`MAX_EXPANSION` — the largest number of monomials a constant integer
-  power of a sum may expand to (``(x + y) ** 3`` has 10, ``sum(x[i] for i in
+  power of a sum may expand to (``(1 + x + y) ** 3`` has 10, ``sum(x[i] for i in
   I) ** 4`` over 100 elements has 4.6 million).
 * :data:`SOLVER_INFINITY` — solvers (HiGHS, SCIP, CBC) treat magnitudes of
   1e20 and above as infinite, so a coefficient, a parameter value or a power

@@ -24,6 +24,7 @@ from modeling import Status, Termination, solve
 from modeling.worker import (
     HardLimitExceeded,
     WorkerCrashed,
+    grace,
     run_isolated,
     solve_isolated,
     warm_up,
@@ -93,6 +94,21 @@ def test_slow_solve_is_killed_at_the_hard_limit() -> None:
     assert r.status == Status.TIME_LIMIT and r.termination == Termination.TIME_LIMIT
     assert "hard time limit of 1 s" in r.message and "killed" in r.message
     assert took < 1.0 + MARGIN_S
+
+
+def test_pathological_power_is_bounded_by_the_default_hard_limit() -> None:
+    # (x + y) ** 60 passes check (coefficients 1.2e17 < 1e20) but the SCIP interface
+    # multiplies it out and then struggles for minutes: bounded by time_limit + grace
+    doc = {
+        "variables": {"x": {"upper": 1}, "y": {"upper": 1}},
+        "objective": {"sense": "max", "expression": "(x + y) ** 60"},
+    }
+    t0 = time.perf_counter()
+    r = solve_isolated(doc, time_limit=1.0)
+    took = time.perf_counter() - t0
+    assert took < 1.0 + grace(1.0) + MARGIN_S
+    if r.status != Status.OPTIMAL:  # once the backend stops expanding powers, it solves
+        assert r.status == Status.TIME_LIMIT and "killed" in r.message
 
 
 def test_code_holding_the_gil_is_killed_and_the_caller_stays_responsive() -> None:
