@@ -146,19 +146,19 @@ def test_memory_is_detected_when_the_script_dies_in_c_code() -> None:
 
 
 def test_cpu_burning_is_stopped_by_the_cpu_limit() -> None:
-    result = run_python("while True:\n    pass\n", cpu_s=1, timeout_s=10)
+    result = run_python("while True:\n    pass\n", cpu_s=1, timeout_s=30)
 
     assert result.killed_by == "cpu"
-    assert result.wall_s < 5
+    assert result.wall_s < 20  # long before the timeout, even on a busy machine
     assert result.cpu_time_s is not None and result.cpu_time_s >= 0.9
 
 
 def test_ignoring_sigxcpu_does_not_escape_the_cpu_limit() -> None:
     code = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n"
-    result = run_python(code, cpu_s=1, timeout_s=10)
+    result = run_python(code, cpu_s=1, timeout_s=30)
 
     assert result.killed_by == "cpu"  # SIGKILL at the hard limit, one second later
-    assert result.wall_s < 5
+    assert result.wall_s < 20  # 2 s of CPU, long before the timeout even on a busy machine
 
 
 def test_the_whole_process_group_is_killed_at_the_timeout() -> None:
