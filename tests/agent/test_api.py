@@ -9,20 +9,17 @@ import copy
 import json
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support import stub_model
+from support import SAMPLES, stub_model
 
 import agent
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.llm import ChatMessage, LLMReply
 from agent.stub_server import StubServer
 from agent.verify import explain_infeasibility, sensitivity_report
-
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -165,7 +162,7 @@ def test_agent_config_reads_environment_fallbacks(monkeypatch: pytest.MonkeyPatc
     config = AgentConfig.from_env(samples=2)
     assert (config.max_repairs, config.review, config.samples) == (5, True, 2)
     with pytest.raises(ValueError, match="strategy"):
-        AgentConfig(strategy="telepathy")
+        AgentConfig(strategy="telepathy")  # type: ignore[arg-type]  # a bad value on purpose
 
 
 # ---------------------------------------------------------------------- tools

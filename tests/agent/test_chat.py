@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
-from support import stub_model
+from support import SAMPLES, stub_model
 
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.chat import ChatSession, default_threads_path, list_threads
 from agent.stub_server import StubServer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 TRANSPORT = yaml.safe_load((SAMPLES / "transport_basic.yaml").read_text(encoding="utf-8"))
 PROBLEM: str = TRANSPORT["problem"]
 GOOD: dict[str, Any] = TRANSPORT["formulation"]

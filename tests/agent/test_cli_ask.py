@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import yaml
+from support import SAMPLES
 
 from agent.cli import main
 from agent.stub_server import StubServer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 TRANSPORT = yaml.safe_load((SAMPLES / "transport_basic.yaml").read_text(encoding="utf-8"))
 PROBLEM: str = TRANSPORT["problem"]
 GOOD: dict[str, Any] = TRANSPORT["formulation"]

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support import stub_model
+from support import SAMPLES, stub_model
 
 from agent import AgentResult, FakeLLM, OptimizationAgent, code_route
 from agent.code_route import CodeAttempt, CodeRouteResult
 from agent.errors import TransportError
 from agent.stub_server import Delay, HTTPError, StubServer
-
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 
 
 def _sample(name: str) -> dict[str, Any]:
