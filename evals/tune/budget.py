@@ -18,11 +18,19 @@ from typing import Any
 from agent.llm import ChatMessage, ChatModel, LLMReply
 from agent.usage import Usage
 
-__all__ = ["Budget", "BudgetExceeded", "BudgetedChatModel"]
+__all__ = ["Budget", "BudgetExceeded", "BudgetedChatModel", "TuneStopped"]
 
 
-class BudgetExceeded(RuntimeError):
+class TuneStopped(RuntimeError):
+    """A tuning run must stop now; it saves its state and the best prompts so far."""
+
+    kind = "stopped"
+
+
+class BudgetExceeded(TuneStopped):
     """The run has used its budget; the tuner stops and writes the best prompts so far."""
+
+    kind = "budget"
 
 
 @dataclass

@@ -82,6 +82,24 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip reading registered test sets to keep their problems out of the search",
     )
+    p.add_argument(
+        "--export-batch",
+        action="store_true",
+        help="also write every evaluation's task requests as Batch API files to OUT/batch/",
+    )
+    p.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="never call the task model live: stop at requests without an imported reply "
+        "(written to OUT/batch/); use with --max-repairs 0",
+    )
+    p.add_argument(
+        "--import-batch",
+        action="append",
+        default=[],
+        metavar="OUTPUT.jsonl",
+        help="Batch API output file(s) whose replies answer the exported requests",
+    )
     p.add_argument("--estimate", action="store_true", help="print the projected cost and exit")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (resumed if present)")
     p.set_defaults(handler=run_command)
@@ -124,6 +142,8 @@ def run_command(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         task_model=args.model,
         optimizer_model=args.optimizer_model,
+        export_batch=args.export_batch,
+        batch_only=args.batch_only,
     )
     start = PromptSet.load(args.prompts) if args.prompts else PromptSet.default()
     from agent.settings import get_settings
@@ -161,6 +181,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"prompts: {config.out / 'prompts'}  report: {config.out / 'report.json'}")
         return 0
     tuner = Tuner(config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start)
+    if args.import_batch:
+        count = tuner.import_batch(args.import_batch)
+        print(f"imported {count} batch replies")
     result = tuner.run()
     print(f"stopped: {result.stopped}")
     print(f"validation: {result.start_val:.3f} -> {result.best_val:.3f}")

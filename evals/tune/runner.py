@@ -38,7 +38,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
-from agent.llm import ChatModel
+from agent.llm import ChatModel, LLMReply
 from agent.opto import (
     GEPA,
     OPRO,
@@ -54,11 +54,19 @@ from agent.prompts import PromptSet
 from agent.usage import price_for
 from evals.problems import Problem
 from evals.scoring import DEFAULT_PROTOCOL
-from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded
+from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded, TuneStopped
 from evals.tune.data import Splits
 from evals.tune.feedback import ProblemFeedback, problem_feedback
 
-__all__ = ["TuneConfig", "TuneResult", "Tuner", "estimate", "run_promst"]
+__all__ = [
+    "BatchPending",
+    "TuneConfig",
+    "TuneResult",
+    "Tuner",
+    "batch_id",
+    "estimate",
+    "run_promst",
+]
 
 OptimizerName = Literal["optoprime", "opro", "gepa", "promst"]
 DEFAULT_COMPONENTS = ("formulate", "repair")
@@ -84,6 +92,8 @@ class TuneConfig:
     concurrency: int = 4
     task_model: str | None = None
     optimizer_model: str | None = None
+    export_batch: bool = False  # write every evaluation's task requests to batch/
+    batch_only: bool = False  # never call the task model live: stop at requests without replies
 
     def fingerprint(self, splits: Splits) -> str:
         """What must match for a run folder to be resumed."""
@@ -116,6 +126,24 @@ class TuneResult:
     log: list[str] = field(default_factory=list)
 
 
+class BatchPending(TuneStopped):
+    """Batch-only mode needs replies to requests it has written; re-run after importing them."""
+
+    kind = "batch"
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = path
+        super().__init__(
+            f"{count} task request(s) written to {path}; submit it to the Batch API and re-run "
+            "with --import-batch OUTPUT.jsonl"
+        )
+
+
+def batch_id(digest: str, problem: Problem) -> str:
+    """The custom id of a problem's formulate request under a prompt set."""
+    return f"{digest[:12]}:{problem.id}"
+
+
 def _placeholders(text: str) -> frozenset[str]:
     return PromptSet({"p": text}).variables("p")
 
@@ -146,6 +174,9 @@ class Tuner:
         self.out = Path(config.out)
         self.start_texts = {c: self.start[c] for c in config.components}
         self._cache: dict[tuple[str, str], ProblemFeedback] = {}
+        self.batch_replies: dict[str, LLMReply] = {}
+        if config.batch_only and config.optimizer == "gepa":
+            raise ValueError("batch-only mode works with optoprime and opro, not gepa")
 
     # -- evaluation --------------------------------------------------------------
 
@@ -156,29 +187,98 @@ class Tuner:
     def evaluate(
         self, texts: Mapping[str, str], problems: Sequence[Problem]
     ) -> list[ProblemFeedback]:
-        """Run the agent with ``texts`` on ``problems``; feedback per problem (cached by prompts)."""
+        """Run the agent with ``texts`` on ``problems``; feedback per problem (cached by prompts).
+
+        With imported batch replies, a problem whose formulate request was in
+        the batch starts from that reply (repair rounds, if any, go live); in
+        batch-only mode a problem without one stops the run with its request
+        written to ``batch/`` (:class:`BatchPending`).
+        """
         from agent.api import OptimizationAgent
 
         prompts = self.prompt_set(texts)
         digest = prompts.digest()
         todo = [p for p in problems if (digest, p.id) not in self._cache]
-        if todo:
-            if self.budget.exhausted:
-                raise BudgetExceeded("the budget is used up")
-            agent = OptimizationAgent(
-                llm=self.task_llm,
-                prompts=prompts,
-                max_repairs=self.config.max_repairs,
-                examples=self.config.examples,
+        if not todo:
+            return [self._cache[(digest, p.id)] for p in problems]
+        if self.budget.exhausted:
+            raise BudgetExceeded("the budget is used up")
+        options: dict[str, Any] = {
+            "max_repairs": self.config.max_repairs,
+            "examples": self.config.examples,
+        }
+        seeded = [p for p in todo if batch_id(digest, p) in self.batch_replies]
+        live = [p for p in todo if batch_id(digest, p) not in self.batch_replies]
+        if live and (self.config.batch_only or self.config.export_batch):
+            path = self.export_requests(prompts, live)
+            if self.config.batch_only:
+                raise BatchPending(path, len(live))
+        results: dict[str, Any] = {}
+        for problem in seeded:  # each needs its own single-use seeded model
+            from evals.batch import SeededChatModel
+
+            reply = self.batch_replies[batch_id(digest, problem)]
+            then = None if self.config.batch_only else self.task_llm
+            llm = SeededChatModel(reply, then, model=reply.model)
+            results[problem.id] = OptimizationAgent(llm=llm, prompts=prompts, **options).solve(
+                problem.question
             )
-            results = agent.solve_many([p.question for p in todo], self.config.concurrency)
-            if self.budget.exhausted:  # the agent turns a refused call into an error result
-                raise BudgetExceeded("the budget ran out during an evaluation")
-            for problem, result in zip(todo, results, strict=True):
-                self._cache[(digest, problem.id)] = problem_feedback(
-                    problem, result, self.config.protocol
-                )
+        if live:
+            agent = OptimizationAgent(llm=self.task_llm, prompts=prompts, **options)
+            answers = agent.solve_many([p.question for p in live], self.config.concurrency)
+            results.update({p.id: r for p, r in zip(live, answers, strict=True)})
+        if self.budget.exhausted:  # the agent turns a refused call into an error result
+            raise BudgetExceeded("the budget ran out during an evaluation")
+        for problem in todo:
+            self._cache[(digest, problem.id)] = problem_feedback(
+                problem, results[problem.id], self.config.protocol
+            )
         return [self._cache[(digest, p.id)] for p in problems]
+
+    def export_requests(self, prompts: PromptSet, problems: Sequence[Problem]) -> Path:
+        """Write the formulate requests of ``problems`` as a Batch API file; returns its path.
+
+        The body is what the task model would POST (an :class:`OpenAIChatModel`
+        builds it); with another chat model (a scripted one) it is the model
+        name and the messages.
+        """
+        from agent.context import AgentConfig
+        from agent.llm import OpenAIChatModel
+        from evals.batch import BATCH_URL, formulate_messages, request_body
+
+        inner = self.task_llm.inner
+        config = AgentConfig(max_repairs=self.config.max_repairs, examples=self.config.examples)
+        digest = prompts.digest()
+        folder = self.out / "batch"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"requests-{digest[:12]}-{len(list(folder.glob('requests-*')))}.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for problem in problems:
+                messages = formulate_messages(problem.question, config=config, prompts=prompts)
+                body: dict[str, Any] = (
+                    request_body(inner, messages)
+                    if isinstance(inner, OpenAIChatModel)
+                    else {"model": self.task_llm.model_name, "messages": messages}
+                )
+                line = {
+                    "custom_id": batch_id(digest, problem),
+                    "method": "POST",
+                    "url": BATCH_URL,
+                    "body": body,
+                }
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return path
+
+    def import_batch(self, paths: Sequence[str | Path]) -> int:
+        """Load Batch API output files; their replies answer matching requests. Returns the count."""
+        from evals.batch import read_batch_output
+
+        output = read_batch_output(list(paths))
+        model = self.task_llm.model_name
+        for cid, reply in output.replies.items():
+            if reply.ok:
+                self.batch_replies[cid] = reply.llm_reply(model)
+        return len(output.replies)
 
     def score(self, texts: Mapping[str, str], problems: Sequence[Problem]) -> float:
         """Mean score (share right) of ``texts`` on ``problems``."""
@@ -239,12 +339,27 @@ class Tuner:
                 state = self._run_gepa(state)
             else:
                 state = self._run_steps(state)
-        except BudgetExceeded as exc:
-            stopped = f"budget: {exc}"
-            if state is None:  # not even the baseline: keep the start prompts
-                state = self._initial_state(float("nan"))
+        except TuneStopped as exc:
+            stopped = f"{exc.kind}: {exc}"
+            if state is None:  # not even the baseline: nothing to resume, keep the start prompts
+                self.prompt_set(self.start_texts).save(self.out / "prompts")
+                return self._stopped_early(stopped)
             self._save_state(state)
         return self._finish(state, stopped, resumed_from)
+
+    def _stopped_early(self, stopped: str) -> TuneResult:
+        return TuneResult(
+            best_prompts=dict(self.start_texts),
+            best_val=float("nan"),
+            start_val=float("nan"),
+            history=[],
+            test_start=None,
+            test_best=None,
+            stopped=stopped,
+            calls=dict(self.budget.calls),
+            cost_usd=self.budget.total_usd,
+            out=self.out,
+        )
 
     def _initial_state(self, val: float) -> dict[str, Any]:
         return {
@@ -384,7 +499,7 @@ class Tuner:
             output = apply_op("run_agent", run_agent, list(params), list(components), description)
         except ExecutionError as err:
             cause = err.__cause__
-            if isinstance(cause, BudgetExceeded):
+            if isinstance(cause, TuneStopped):
                 raise cause from None
             raise
         return holder[0], output
@@ -463,8 +578,8 @@ class Tuner:
             try:
                 test_start = self.score(self.start_texts, self.splits.test)
                 test_best = self.score(state["best"], self.splits.test)
-            except BudgetExceeded as exc:
-                stopped = f"budget: {exc} (before the test split was scored)"
+            except TuneStopped as exc:
+                stopped = f"{exc.kind}: {exc} (before the test split was scored)"
         result = TuneResult(
             best_prompts=dict(state["best"]),
             best_val=float(state["best_val"]),

@@ -244,3 +244,43 @@ def test_promst_dispatch_writes_a_loadable_prompt_set(tmp_path: Path, splits: An
     )
     assert "formulate" in PromptSet.load(out / "prompts")
     assert report["prompt"] == "formulate" and (out / "report.json").exists()
+
+
+def answer_batch(requests: Path) -> Path:
+    """A Batch API output file answering ``requests`` with the scripted task model."""
+    lines = []
+    for line in requests.read_text().splitlines():
+        request = json.loads(line)
+        content = task_reply(request["body"]["messages"])
+        body = {
+            "model": "gpt-4o-mini",
+            "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 300},
+        }
+        lines.append(
+            {"custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}}
+        )
+    output = requests.with_name(requests.name.replace("requests", "output"))
+    output.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return output
+
+
+@pytest.mark.slow  # several resumed runs, each solving the imported replies with the real solver
+def test_batch_only_run_goes_through_exported_and_imported_batch_files(
+    tmp_path: Path, splits: Any
+) -> None:
+    out = tmp_path / "batch"
+    imports: list[Path] = []
+    for _ in range(12):
+        t = tuner(out, splits, steps=2, minibatch=2, batch_only=True, max_repairs=0)
+        if imports:
+            t.import_batch(imports)
+        result = t.run()
+        if not result.stopped.startswith("batch"):
+            break
+        pending = Path(re.search(r"written to (\S+\.jsonl)", result.stopped).group(1))  # type: ignore[union-attr]
+        assert json.loads(pending.read_text().splitlines()[0])["url"] == "/v1/chat/completions"
+        imports.append(answer_batch(pending))
+    assert result.stopped == "finished" and len(imports) >= 3
+    assert result.best_val == 1.0 and result.test_best == 1.0
+    assert result.calls["task"] == 0  # every task request went through a batch file
