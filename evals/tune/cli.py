@@ -40,6 +40,9 @@ def register(subparsers: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="registered variant name or alias")
     src.add_argument("--problems", metavar="FILE.jsonl", help="your own labelled problems")
+    src.add_argument(
+        "--synthetic", type=int, metavar="N", help="N seeded product-mix LPs with exact labels"
+    )
     p.add_argument("--data-dir", help="mirror folder to read the dataset from")
     p.add_argument("--train-split", type=_split_size, default=0.5, metavar="N|F")
     p.add_argument("--val-split", type=_split_size, default=0.25, metavar="N|F")
@@ -113,7 +116,11 @@ def run_command(args: argparse.Namespace) -> int:
     from evals.tune.runner import TuneConfig, Tuner, estimate
 
     name, problems = load_source(
-        dataset=args.dataset, problems_file=args.problems, data_dir=args.data_dir
+        dataset=args.dataset,
+        problems_file=args.problems,
+        synthetic=args.synthetic,
+        seed=args.seed,
+        data_dir=args.data_dir,
     )
     holdout: set[str] = set()
     if not args.no_holdout_check:

@@ -82,11 +82,22 @@ def load_source(
     *,
     dataset: str | None = None,
     problems_file: str | Path | None = None,
+    synthetic: int | None = None,
+    seed: int = 0,
     data_dir: str | Path | None = None,
 ) -> tuple[str, list[Problem]]:
-    """``(name, problems)`` from a registered variant or a user file (exactly one)."""
-    if (dataset is None) == (problems_file is None):
-        raise ValueError("give exactly one of --dataset NAME or --problems FILE.jsonl")
+    """``(name, problems)`` from a registered variant, a user file or the synthetic set.
+
+    Exactly one source must be given.
+    """
+    if sum(x is not None for x in (dataset, problems_file, synthetic)) != 1:
+        raise ValueError(
+            "give exactly one of --dataset NAME, --problems FILE.jsonl or --synthetic N"
+        )
+    if synthetic is not None:
+        from evals.tune.synthetic import synthetic_problems
+
+        return "synthetic", synthetic_problems(synthetic, seed)
     if problems_file is not None:
         path = Path(problems_file)
         return path.stem, read_problem_file(path)

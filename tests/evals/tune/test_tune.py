@@ -284,3 +284,15 @@ def test_batch_only_run_goes_through_exported_and_imported_batch_files(
     assert result.stopped == "finished" and len(imports) >= 3
     assert result.best_val == 1.0 and result.test_best == 1.0
     assert result.calls["task"] == 0  # every task request went through a batch file
+
+
+def test_synthetic_set_is_seeded_and_its_labels_are_the_optima() -> None:
+    from evals.tune.synthetic import synthetic_problems
+
+    problems = synthetic_problems(3, seed=4)
+    assert [p.question for p in problems] == [p.question for p in synthetic_problems(3, seed=4)]
+    for problem in problems:
+        doc = problem.metadata["reference_formulation"]
+        llm = FakeLLM(rules=[(lambda _t: True, lambda _m, d=doc: json.dumps(d))])
+        result = OptimizationAgent(llm=llm, examples=0).solve(problem.question)
+        assert problem_feedback(problem, result).correct is True
