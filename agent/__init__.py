@@ -22,13 +22,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.api import AgentResult, OptimizationAgent
+    from agent.api import OptimizationAgent
     from agent.chat import ChatReply, ChatSession
     from agent.context import AgentConfig
     from agent.errors import LLMError, ParseError
     from agent.fake import FakeLLM
     from agent.llm import ChatModel, LLMReply, OpenAIChatModel
     from agent.prompts import PromptSet
+    from agent.result import AgentResult
     from agent.settings import LLMSettings, get_settings, settings_context
     from agent.state import Attempt
     from agent.trace import Trace
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "AgentConfig": "agent.context",
-    "AgentResult": "agent.api",
+    "AgentResult": "agent.result",
     "Attempt": "agent.state",
     "ChatModel": "agent.llm",
     "ChatReply": "agent.chat",
