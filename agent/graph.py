@@ -11,8 +11,12 @@ problem), ``edit`` (a change to the current document, then the same loop),
 in ``finish_turn``, which compares an edited model with the one before.
 
 Every node is traced (input and output summaries, duration) into the run's
-:class:`agent.trace.Trace`; nodes that call the LLM run natively under both
-``invoke`` and ``ainvoke``.
+:class:`agent.trace.Trace`. Nodes and routers receive LangGraph's runtime as a
+parameter (``runtime.context`` is the :class:`~agent.context.RunContext`). Each
+graph comes in a sync flavour (for ``invoke``/``stream``) and an async one (for
+``ainvoke``, where LLM calls are awaited): LangGraph's public API takes one
+function per node, and a sync node under ``ainvoke`` would hold a worker thread
+for the whole LLM call.
 """
 
 from __future__ import annotations
