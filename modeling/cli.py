@@ -206,14 +206,6 @@ def _print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def stdout_to_stderr() -> contextlib.AbstractContextManager[None]:
-    """Send standard output (fd 1 included) to standard error: solver banners stay off --json.
-
-    The same redirection every backend uses (:func:`modeling._stdio.redirect_stdout`).
-    """
-    return redirect_stdout("stderr")
-
-
 def exit_code(status: str) -> int:
     """0 when a status was decided, 2 for ``invalid``, 1 otherwise."""
     from modeling.result import Status
@@ -410,7 +402,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     except FormulationError as exc:
         result = _invalid_result(exc)
     else:
-        with stdout_to_stderr():
+        with redirect_stdout("stderr"):
             result = solve(
                 text,
                 backend=args.backend,
@@ -480,7 +472,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out: Path | None = Path(args.output) if args.output else None
     try:
         text = read_source(args.file)
-        with stdout_to_stderr():
+        with redirect_stdout("stderr"):
             if args.to == "latex":
                 result = export.to_latex(text)
             elif args.to == "pyomo":
@@ -513,7 +505,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     try:
         text = read_source(args.file)
-        with stdout_to_stderr():
+        with redirect_stdout("stderr"):
             report = diagnostics.explain(text, time_limit=args.time_limit)
             data = report.to_dict()
             shown = None if args.json else report.to_text()

@@ -33,6 +33,7 @@ from modeling.backends.base import (
     Availability,
     BackendError,
     Capability,
+    IISCandidates,
     RawSolution,
     SolverOptions,
 )
@@ -59,7 +60,7 @@ _LIMITS = frozenset({Capability.TIME_LIMIT, Capability.MIP_GAP})
 _HIGHS_CAPS = frozenset({Capability.LP, Capability.MILP, Capability.QP, Capability.DUALS}) | _LIMITS
 # The legacy APPSI interface to HiGHS passes no quadratic objective.
 _APPSI_HIGHS_CAPS = frozenset({Capability.LP, Capability.MILP, Capability.DUALS}) | _LIMITS
-_SCIP_CAPS = _MODEL_CLASSES | _LIMITS
+_SCIP_CAPS = _MODEL_CLASSES | _LIMITS | {Capability.IIS}  # IIS: a deletion filter over SCIP
 # An unknown solver may or may not cope; claiming the common classes lets it say no itself.
 _OTHER_CAPS = (
     frozenset({Capability.LP, Capability.MILP, Capability.QP, Capability.NLP, Capability.MINLP})
@@ -510,7 +511,7 @@ class PyomoBackend:
     def capabilities(self, solver: str | None = None) -> frozenset[Capability]:
         """Everything this backend (with ``solver``, if given) can do."""
         if solver is None:
-            return _MODEL_CLASSES | _LIMITS | {Capability.DUALS}
+            return _MODEL_CLASSES | _LIMITS | {Capability.DUALS, Capability.IIS}
         s = solver.lower()
         if s == "highs":
             return _HIGHS_CAPS
@@ -575,6 +576,15 @@ class PyomoBackend:
                 f"solvers that work here: {_WORKING_HERE}",
             )
         return Availability(True, version=version)
+
+    # -- diagnostics (Capability.IIS, with SCIP) ---------------------------------
+    def feasibility_oracle(self, model: CompiledModel, integer: bool) -> ScipFeasibility:
+        """SCIP through Pyomo deciding feasibility as bounds change (see IISBackend)."""
+        return ScipFeasibility(self, model, integer)
+
+    def iis(self, model: CompiledModel, time_limit: float) -> IISCandidates | None:
+        """None: Pyomo exposes no IIS of SCIP's, so the deletion filter starts from everything."""
+        return None
 
     # -- solving ----------------------------------------------------------------
     def solve(self, model: CompiledModel, options: SolverOptions) -> RawSolution:
@@ -850,3 +860,47 @@ def _teach_scip_abs() -> None:
     from pyomo.core.expr.numeric_expr import AbsExpression
 
     base._operator_map.setdefault(AbsExpression, base._handle_unary)
+
+
+# -- diagnostics (Capability.IIS through SCIP) -----------------------------------------
+
+
+class ScipFeasibility:
+    """Feasibility of a model's linear part under changing bounds, each check a SCIP solve.
+
+    Why: the second :class:`~modeling.backends.IISBackend`, for machines without
+    highspy and as a cross-check of HiGHS's answers. Each check builds the
+    restricted model afresh (Pyomo has no warm bound changes for SCIP), so it
+    suits the small models a person reads an IIS of. No Farkas ray comes back:
+    the deletion filter then works one chunk at a time.
+    """
+
+    def __init__(self, backend: PyomoBackend, model: CompiledModel, integer: bool) -> None:
+        from dataclasses import replace
+
+        self.backend = backend
+        self.continuous = not (integer and model.integer)
+        if self.continuous and model.integer:
+            model = replace(model, col_type=np.zeros(model.ncols, dtype=np.int8))
+        self.model = model.without_objective()  # classified again: the class picks no solver
+
+    def is_infeasible(
+        self,
+        row_lb: np.ndarray,
+        row_ub: np.ndarray,
+        col_lb: np.ndarray,
+        col_ub: np.ndarray,
+        time_limit: float,
+    ) -> bool | None:
+        from dataclasses import replace
+
+        m = replace(self.model, row_lb=row_lb, row_ub=row_ub, col_lb=col_lb, col_ub=col_ub)
+        out = self.backend.solve(m, SolverOptions(solver="scip", time_limit=time_limit))
+        if out.status is Status.INFEASIBLE:
+            return True
+        if out.status.has_solution:
+            return False
+        return None
+
+    def dual_ray(self) -> np.ndarray | None:
+        return None

@@ -14,9 +14,17 @@ each instance was made from (``demand['chicago'] = 300``).
   verified primal ray or by widening a box around the variables;
 * :func:`sensitivity` — duals, slacks, reduced costs and ranging of an LP;
 * :func:`sanity_check` — violations and numerical smells of a returned point;
+* :func:`binding_constraints` — the one rule for which constraints bind;
 * :func:`explain` — the dispatcher behind ``optiwise explain FILE``.
 
 Every report has ``to_text()`` for a person and ``to_dict()`` for JSON.
+
+The solver work (a warm feasibility oracle, an IIS seed, a primal ray, LP
+ranging) is asked of whichever backend declares ``Capability.IIS``,
+``PRIMAL_RAY`` or ``RANGING`` (:func:`modeling.backends.backend_with`):
+HiGHS for all three, SCIP through Pyomo as a second IIS backend. One module
+per section: ``_labels`` (names, numbers, instance data), ``reports``,
+``iis``, ``unbounded``, ``sensitivity``, ``sanity`` and ``solution``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Literal, cast
 
 import numpy as np
 
-from modeling.backends import Capability, IISBackend, backend_with
+from modeling.backends import Backend, Capability, IISBackend, backend_with, get_backend
 from modeling.compiler import (
     CompiledModel,
     ConBlock,
@@ -379,9 +379,17 @@ def _iis_seed(model: CompiledModel, deadline: float, backend: IISBackend) -> lis
     return out or None
 
 
-def _iis_backend() -> IISBackend:
-    """The backend that diagnoses infeasibility: the first declaring :data:`Capability.IIS`."""
-    be = backend_with(Capability.IIS)
+def _iis_backend(name: str | None = None) -> IISBackend:
+    """The backend that diagnoses infeasibility: ``name``, or the first declaring IIS."""
+    if name is not None:
+        be: Backend | None = get_backend(name)
+        if be is not None and not be.supports(Capability.IIS):
+            raise DiagnosticsError(
+                f"backend {name!r} cannot diagnose infeasibility",
+                "use a backend that declares the IIS capability ('highs' or 'pyomo')",
+            )
+    else:
+        be = backend_with(Capability.IIS)
     if be is None:
         raise DiagnosticsError(
             "no installed backend can diagnose infeasibility (none declares the IIS capability)",
@@ -394,7 +402,7 @@ _SOLVER_LABEL = {"highs": "HiGHS"}
 
 
 def explain_infeasible(
-    source: Source, time_limit: float = DEFAULT_TIME_LIMIT
+    source: Source, time_limit: float = DEFAULT_TIME_LIMIT, backend: str | None = None
 ) -> InfeasibilityReport:
     """An irreducible infeasible subset of constraint instances and bounds, in document names.
 
@@ -408,6 +416,10 @@ def explain_infeasible(
     With the time budget spent, the set is still infeasible but may not be
     minimal (``irreducible`` is False).
 
+    ``backend`` names the solver side (a backend declaring ``Capability.IIS``:
+    ``highs``, or ``pyomo`` for a deletion filter over SCIP); by default the
+    first that can run.
+
     >>> report = explain_infeasible("datasets/samples/infeasible_feed_blend.yaml")  # doctest: +SKIP
     >>> [m.label for m in report.constraints]  # doctest: +SKIP
     ['min_protein', 'max_fat']
@@ -415,18 +427,18 @@ def explain_infeasible(
     model = _model(source)
     t0 = time.monotonic()
     deadline = t0 + float(time_limit)
-    backend = _iis_backend()
-    linear = _LinearOracle(model, deadline, backend)
+    solver = _iis_backend(backend)
+    linear = _LinearOracle(model, deadline, solver)
     lin_cands = _candidates(model, nonlinear=False)
     verdict = linear(lin_cands)
     method = "deletion filter"
     describer = _Describer(model)
     if verdict is True:
-        seed = _iis_seed(model, deadline, backend)
+        seed = _iis_seed(model, deadline, solver)
         cands = lin_cands
         if seed is not None and linear(seed) is True:
             cands = seed
-            name = getattr(backend, "name", "")
+            name = getattr(solver, "name", "")
             method = f"{_SOLVER_LABEL.get(name, name)} IIS + deletion filter"
         order = {c: n for n, c in enumerate(lin_cands)}
         cands = sorted(cands, key=lambda c: order.get(c, len(order)))

@@ -18,6 +18,7 @@ import pytest
 from spec_example import TRANSPORT
 
 from modeling import compile_model, solve
+from modeling.compiler import CompiledModel
 from modeling.diagnostics import (
     DiagnosticsError,
     InfeasibilityReport,
@@ -125,26 +126,29 @@ def test_iis_names_the_bounds_it_needs() -> None:
     assert "batch_size" not in report.labels
 
 
-def test_iis_is_irreducible() -> None:
-    """Dropping any one member of the reported set makes the rest feasible."""
-    model = compile_model(FEED_BLEND)
-    report = explain_infeasible(model)
-    oracle = _LinearOracle(model, deadline=math.inf, backend=_iis_backend())
-    cands = _candidates(model, nonlinear=False)
+def _assert_irreducible(model: CompiledModel, labels: list[str]) -> None:
+    """The labelled set is infeasible and dropping any one member makes it feasible (HiGHS)."""
+    oracle = _LinearOracle(model, deadline=math.inf, backend=_iis_backend("highs"))
     members = []
-    for kind, i, k in cands:
+    for kind, i, k in _candidates(model, nonlinear=False):
         label = (
             model.row_label(i)
             if kind == "row"
             else f"{model.column_label(i)} {'>=' if kind == 'lb' else '<='} "
             f"{int(model.col_lb[i] if kind == 'lb' else model.col_ub[i])}"
         )
-        if label in report.labels:
+        if label in labels:
             members.append((kind, i, k))
-    assert len(members) == len(report.members)
+    assert len(members) == len(labels)
     assert oracle(members) is True
     for m in members:
         assert oracle([c for c in members if c != m]) is False
+
+
+def test_iis_is_irreducible() -> None:
+    """Dropping any one member of the reported set makes the rest feasible."""
+    model = compile_model(FEED_BLEND)
+    _assert_irreducible(model, explain_infeasible(model).labels)
 
 
 def test_default_lower_bound_is_named_as_such() -> None:
@@ -190,6 +194,38 @@ def test_milp_iis_with_two_rows_and_integrality() -> None:
     }
     report = explain_infeasible(doc)
     assert sorted(report.labels) == ["at_least", "at_most"]
+
+
+MILP_CASES = {
+    "sets": {"Sizes": ["six", "ten", "fourteen"]},
+    "parameters": {"per_case": {"index": ["Sizes"], "values": [6, 10, 14]}, "needed": 125},
+    "variables": {"cases": {"index": ["Sizes"], "type": "integer"}, "spare": {"upper": 3}},
+    "objective": {"sense": "min", "expression": "sum(cases[k] for k in Sizes) + spare"},
+    "constraints": [
+        {"name": "exact", "expression": "sum(per_case[k] * cases[k] for k in Sizes) == needed"},
+        {"name": "some_spare", "expression": "spare >= 1"},
+    ],
+}
+
+
+def test_scip_through_pyomo_is_a_second_iis_backend() -> None:
+    """Integrality alone makes it infeasible: the deletion filter over SCIP finds the row."""
+    by_scip = explain_infeasible(MILP_CASES, backend="pyomo", time_limit=20)
+    assert by_scip.irreducible and by_scip.method == "deletion filter"
+    assert by_scip.labels == explain_infeasible(MILP_CASES, backend="highs").labels == ["exact"]
+
+
+def test_scip_iis_of_an_lp_is_irreducible() -> None:
+    """An LP has several IISs; SCIP's need not be HiGHS's, but it must be one."""
+    model = compile_model(FEED_BLEND)
+    by_scip = explain_infeasible(model, backend="pyomo", time_limit=30)
+    assert by_scip.irreducible
+    _assert_irreducible(model, by_scip.labels)
+
+
+def test_a_backend_without_iis_is_refused_with_a_way_out() -> None:
+    with pytest.raises(DiagnosticsError, match="cannot diagnose infeasibility"):
+        explain_infeasible(FEED_BLEND, backend="pulp")
 
 
 def test_feasible_model_has_nothing_to_explain() -> None:
