@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _OPS = ("add", "subtract", "multiply", "divide", "add_x", "subtract_x")
+MASKED = ("#Code", "#Documentation", "#Others")
 
 
 class _Dual:
@@ -304,6 +305,7 @@ def run_numeric(
     model: str | None = None,
     label: str | None = None,
     adam_lr: float = 0.5,
+    mask: Sequence[str] = (),
 ) -> NumericReport:
     """Run OptoPrime and Adam on ``programs`` seeded programs.
 
@@ -315,7 +317,7 @@ def run_numeric(
         chat = llm
         if chat is None:
             chat, _ = choose_llm(ScriptedBisection(), force_scripted=True)
-        traces.append(run_optoprime(program, chat, steps, model=model))
+        traces.append(run_optoprime(program, chat, steps, model=model, mask=mask))
     adam = [run_adam(p, steps, lr=adam_lr) for p in made]
     return NumericReport(label or ("scripted" if llm is None else "llm"), made, traces, adam)
 
@@ -327,6 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--adam-lr", type=float, default=0.5)
+    parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="hide #Code, #Documentation and #Others (the paper's 'Trace Masked' ablation)",
+    )
     add_llm_arguments(parser)
     args = parser.parse_args(argv)
     chat, label = choose_llm(ScriptedBisection(), force_scripted=args.scripted)
@@ -339,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model=args.model,
         label=label if args.model is None else args.model,
         adam_lr=args.adam_lr,
+        mask=MASKED if args.masked else (),
     )
     print(report.table())
     return 0

@@ -107,6 +107,7 @@ def test_tuning_raises_validation_and_the_prompts_load(
     agent = OptimizationAgent(llm=FakeLLM(rules=[(lambda _t: True, task_reply)]), prompts=loaded)
     assert agent.solve(splits.test[0].question).objective == pytest.approx(TRANSPORT_OPTIMUM)
     report = (out / "report.md").read_text()
+    assert (out / "scores.png").exists()
     assert "+" + MAGIC in report and "| 0 | 0.000 |" in report
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     accepted = [s for s in steps[1:] if s["accepted"]]
