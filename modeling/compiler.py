@@ -101,6 +101,7 @@ class Col:
     pos: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> Col:
+        """The bindings at ``idx`` only."""
         return Col(self.values[idx], self.set, None if self.pos is None else self.pos[idx])
 
 
@@ -112,6 +113,7 @@ class Frame:
     names: dict[str, Col] = field(default_factory=dict)
 
     def take(self, idx: np.ndarray) -> Frame:
+        """A frame of the bindings at ``idx`` only."""
         return Frame(len(idx), {k: c.take(idx) for k, c in self.names.items()})
 
 
@@ -147,9 +149,11 @@ class Poly:
 
     @property
     def quadratic(self) -> bool:
+        """True when some binding has a product of two variables."""
         return len(self.qv) > 0
 
     def scaled(self, c: np.ndarray) -> Poly:
+        """Every binding's polynomial times its constant ``c[binding]``."""
         return Poly(
             self.n,
             self.const * c,
@@ -163,6 +167,7 @@ class Poly:
         )
 
     def has_terms(self) -> bool:
+        """True when some binding involves a variable."""
         return len(self.lv) > 0 or len(self.qv) > 0
 
 
@@ -311,6 +316,7 @@ class Evaluator:
 
     # -- index handling --------------------------------------------------
     def component(self, s: SetData, k: int) -> np.ndarray:
+        """Component ``k`` of every element of tuple set ``s`` (cached)."""
         key = (s.name, k)
         arr = self._components.get(key)
         if arr is None:
@@ -391,6 +397,7 @@ class Evaluator:
         raise EvalError("a condition or index must be constant", code="constant")
 
     def condition(self, node: Node, frame: Frame) -> np.ndarray:
+        """A boolean per binding: an ``if`` filter or a comparison, short-circuited."""
         if isinstance(node, BoolOp):
             # Short-circuit like Python: later operands only where they still matter, so
             # that 'if t > 1 and d[t - 1] > 5' never looks up d[0].
@@ -423,6 +430,7 @@ class Evaluator:
     def positions(
         self, base: str, sets: list[str], items: tuple[Node, ...], frame: Frame
     ) -> list[np.ndarray]:
+        """Per indexed set, the position of each binding's index in it (``p[i, j]`` lookups)."""
         out: list[np.ndarray] = []
         it = iter(items)
         for sname in sets:
@@ -471,6 +479,7 @@ class Evaluator:
         return pos
 
     def param(self, node: Index, frame: Frame) -> np.ndarray:
+        """A parameter entry per binding; a missing entry raises with its index."""
         p = self.params[node.base]
         pos = self.positions(node.base, p.sets, node.items, frame)
         vals = p.array[tuple(pos)]
@@ -487,6 +496,7 @@ class Evaluator:
 
     # -- numeric evaluation ------------------------------------------------
     def eval(self, node: Node, frame: Frame, allow_index: bool = False) -> Value:
+        """``node`` over every binding of ``frame`` at once: a Const, a Poly or an NL."""
         n = frame.n
         if isinstance(node, Num):
             return Const(np.full(n, node.value))
@@ -540,6 +550,7 @@ class Evaluator:
         raise EvalError("this expression cannot be evaluated here", code="invalid")
 
     def neg(self, a: Value) -> Value:
+        """``-a``, keeping its kind."""
         if isinstance(a, Const):
             return Const(-a.v)
         if isinstance(a, Poly):
@@ -547,6 +558,7 @@ class Evaluator:
         return NL([("neg", t) for t in a.trees])
 
     def binop(self, op: str, a: Value, b: Value, n: int) -> Value:
+        """``a op b`` for ``+ - * /``: polynomial while the degree stays <= 2, else trees."""
         if op in "+-":
             sign = 1.0 if op == "+" else -1.0
             if isinstance(a, Const) and isinstance(b, Const):
@@ -582,6 +594,7 @@ class Evaluator:
         return NL([("/", x, y) for x, y in zip(ta, tb, strict=True)])
 
     def power(self, base: Value, exp: Value, n: int) -> Value:
+        """``base ** exp`` with a constant exponent; squares of linear terms stay polynomial."""
         if not isinstance(exp, Const):
             raise EvalError(
                 "the exponent must be a constant", "write x ** 2, not x ** y", code="exponent"
@@ -611,6 +624,7 @@ class Evaluator:
         return NL([("^", t, ("c", float(k))) for t, k in zip(tb, e, strict=True)])
 
     def call(self, func: str, args: list[Value], n: int) -> Value:
+        """A built-in function (``min``, ``max``, ``abs``, ``exp``, ``log``…) per binding."""
         if all(isinstance(a, Const) for a in args):
             vs = [a.v for a in args if isinstance(a, Const)]
             if func == "min":
@@ -629,6 +643,7 @@ class Evaluator:
         return NL([("f", func, t) for t in trees[0]])
 
     def aggregate(self, func: str, body: Value, parent: np.ndarray, n: int) -> Value:
+        """``min``/``max`` over generated terms, grouped back to their ``parent`` binding."""
         counts = np.bincount(parent, minlength=n)
         if np.any(counts == 0):
             raise EvalError(f"{func}() over an empty selection", code="value")

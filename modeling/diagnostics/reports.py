@@ -106,10 +106,12 @@ class InfeasibilityReport(Report):
 
     @property
     def constraints(self) -> list[IISMember]:
+        """The constraint instances of the subset."""
         return [m for m in self.members if m.kind == "constraint"]
 
     @property
     def bounds(self) -> list[IISMember]:
+        """The variable bounds of the subset."""
         return [m for m in self.members if m.kind == "bound"]
 
     @property
@@ -207,6 +209,7 @@ class UnboundedReport(Report):
 
     @property
     def labels(self) -> list[str]:
+        """The runaway variables' labels, fastest-growing first."""
         return [v.label for v in self.variables]
 
     def to_text(self) -> str:
