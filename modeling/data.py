@@ -51,12 +51,22 @@ class SetData:
     elements: list[Element]
     dim: int = 1
     pos: dict[Element, int] = field(default_factory=dict)
-    text_pos: dict[str, int] = field(default_factory=dict)
     _values: np.ndarray | None = None
+    _text_pos: dict[str, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.pos = {e: k for k, e in enumerate(self.elements)}
-        self.text_pos = {element_text(e): k for k, e in enumerate(self.elements)}
+
+    @property
+    def text_pos(self) -> dict[str, int]:
+        """Positions by written form (``"3"``, ``"a,b"``); built on first use.
+
+        Most sets are only looked up by element, so the strings (about 40 % of
+        a large set's memory) are made only when a key arrives as text.
+        """
+        if self._text_pos is None:
+            self._text_pos = {element_text(e): k for k, e in enumerate(self.elements)}
+        return self._text_pos
 
     def __len__(self) -> int:
         return len(self.elements)

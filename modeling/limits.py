@@ -49,11 +49,12 @@ DEFAULT_SHARE = 0.5  # of the available memory, when no budget is configured
 
 # Bytes per unit, fitted to the peak memory of check + solve with HiGHS at 10^6
 # variables (README "Limits" has the commands): a set element (the list,
-# the int or str object, two position dicts), a dense parameter entry, a column
+# the int or str object, its position; its text form only when used), a dense
+# parameter entry, a column
 # (bounds, type, objective, solution, duals and the solver's copy) and one
 # binding of one expression node during compilation (index arrays, COO triplets,
 # the solver's copy of a nonzero).
-BYTES_PER_ELEMENT = 300
+BYTES_PER_ELEMENT = 200
 BYTES_PER_ENTRY = 8
 BYTES_PER_COLUMN = 120
 BYTES_PER_TERM = 90
