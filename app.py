@@ -532,7 +532,14 @@ def _threads_path() -> Path | None:
 
 
 def _thread_picker() -> None:
-    """Reopen a saved thread, or start a new one."""
+    """Reopen a saved thread, or start a new one.
+
+    The picker follows the conversation (its value is set from ``thread_id``
+    before it is drawn), and only a person's choice switches threads, through
+    ``on_change``.  Comparing the widget's value with ``thread_id`` instead made a
+    conversation started from "New conversation" look like a switch back to it on
+    its second message: the thread was reset and the pending message thrown away.
+    """
     ss = st.session_state
     try:
         from agent.chat import list_threads
@@ -542,27 +549,44 @@ def _thread_picker() -> None:
         threads = []
     if not threads:
         return
-    labels = {"": "New conversation"}
-    labels.update({t["thread_id"]: t["title"] or t["thread_id"] for t in threads})
     current = ss.get("thread_id") or ""
-    options = list(labels) if current in labels else ["", current, *list(labels)[1:]]
-    pick = st.selectbox(
+    labels = thread_labels(threads, current)
+    ss["thread_pick"] = current
+    st.selectbox(
         "Thread",
-        options,
-        index=options.index(current),
+        list(labels),
         format_func=lambda k: labels.get(k, k),
         key="thread_pick",
+        on_change=_switch_thread,
     )
-    if pick != current:
-        ss["thread_id"] = pick or None
-        ss["messages"] = _history_of(pick) if pick else []
-        st.rerun()
+
+
+def thread_labels(threads: list[dict[str, str]], current: str = "") -> dict[str, str]:
+    """Picker labels by thread id, each one different.
+
+    Streamlit sends a selectbox's choice back as its label, so two threads about
+    the same problem (same title) must still read differently, or picking one
+    opens the other: the short thread id is part of every label.
+    """
+    labels = {"": "New conversation"}
+    for t in threads:
+        title = t.get("title") or "(untitled)"
+        labels[t["thread_id"]] = f"{title} · {t['thread_id'][:8]}"
+    if current and current not in labels:
+        labels[current] = f"This conversation · {current[:8]}"
+    return labels
+
+
+def _switch_thread() -> None:
+    """The person picked another thread: show its history (runs before the page)."""
+    ss = st.session_state
+    pick = ss.get("thread_pick") or ""
+    ss["thread_id"] = pick or None
+    ss["messages"] = _history_of(pick) if pick else []
 
 
 def _history_of(thread_id: str) -> list[dict[str, Any]]:
-    from agent.chat import ChatSession
-
-    with ChatSession(_agent(), thread_id=thread_id, path=_threads_path()) as session:
+    with _agent().chat(thread_id=thread_id, path=_threads_path()) as session:
         msgs: list[dict[str, Any]] = [dict(m) for m in session.history]
         if msgs and session.formulation:
             msgs[-1]["formulation"] = session.formulation
@@ -601,13 +625,11 @@ def page_chat() -> None:
 
 def _run_turn(prompt: str) -> dict[str, Any]:
     ss = st.session_state
-    from agent.chat import ChatSession
-
     if ss.get("thread_id") is None:
         ss["thread_id"] = uuid.uuid4().hex[:12]
     with st.status("Reading the message…", expanded=False) as status:
         try:
-            with ChatSession(_agent(), thread_id=ss["thread_id"], path=_threads_path()) as chat:
+            with _agent().chat(thread_id=ss["thread_id"], path=_threads_path()) as chat:
                 turn = chat.send(prompt, on_event=lambda label: status.update(label=label))
         except Exception as exc:  # shown as a message a user can act on, never a traceback
             status.update(label="Failed", state="error")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
+
+from agent.stub_server import StubServer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -134,61 +137,62 @@ def test_evals_page_compares_runs_and_drills_into_a_problem(
     assert "`31.0`" in shown and "`30.0`" in shown
 
 
-def _transport() -> dict[str, object]:
-    return dict(yaml.safe_load((ROOT / "datasets/samples/transport_basic.yaml").read_text()))
+def _texts(at: AppTest) -> list[tuple[str, str]]:
+    return [(m.name, " ".join(x.value for x in m.markdown)) for m in at.chat_message]
 
 
-def test_chat_turn_through_the_stub_solves_and_a_follow_up_shows_a_diff(
-    llm_stub: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_chat_keeps_every_turn_with_saved_threads_and_reopens_them(
+    chat_stub: StubServer, conversation: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.stub_server import StubServer
-
-    assert isinstance(llm_stub, StubServer)
-    sample = _transport()
-    doc = dict(sample["formulation"])  # type: ignore[call-overload]
-    edited = yaml.safe_load(yaml.safe_dump(doc))
-    demand = edited["parameters"]["demand"]
-    markets = edited["sets"][demand["index"][0]]
-    values = demand["values"]
-    first = markets[0]
-    if isinstance(values, dict):
-        values[first] = values[first] - 20
-    else:
-        values[0] = values[0] - 20
-    llm_stub.push(
-        "```json\n" + json.dumps(doc) + "\n```",
-        json.dumps({"summary": f"demand at {first} -20", "document": edited}),
-    )
-    monkeypatch.setenv("OPENAI_BASE_URL", llm_stub.base_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_stub.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    monkeypatch.setenv("OPTIWISE_THREADS", str(tmp_path / "threads.sqlite"))
 
-    at = _app()
-    assert not any("No LLM endpoint" in i.value for i in at.info)
-    at.chat_input[0].set_value(str(sample["problem"])).run()
-    assert not at.exception, at.exception
-    reply = at.chat_message[-1]
-    assert reply.name == "assistant"
-    text = " ".join(m.value for m in reply.markdown)
-    assert "2,528" in text or "2528" in text
+    # an earlier conversation fills the thread store (the store starts empty)
+    first = _app()
+    assert not any("No LLM endpoint" in i.value for i in first.info)
+    first.chat_input[0].set_value(conversation.problem).run()
+    assert not first.exception, first.exception
+    reply = first.chat_message[-1]
+    assert "2,528" in _texts(first)[-1][1] or "2528" in _texts(first)[-1][1]
     assert any(len(df.value) > 0 for df in reply.dataframe)
     assert len(reply.get("vega_lite_chart")) >= 1  # the solution as a chart
 
-    at.chat_input[0].set_value(f"Demand at {first} falls by 20.").run()
-    assert not at.exception, at.exception
-    reply = at.chat_message[-1]
-    diff = " ".join(c.value for c in reply.code)
+    # a new conversation with a thread already saved: every turn stays
+    at = _app()
+    assert len(at.selectbox(key="thread_pick").options) == 2
+    for message in (conversation.problem, conversation.edit, conversation.question):
+        at.chat_input[0].set_value(message).run()
+        assert not at.exception, at.exception
+    shown = _texts(at)
+    assert [role for role, _ in shown] == ["user", "assistant"] * 3
+    assert [text for role, text in shown if role == "user"] == [
+        conversation.problem,
+        conversation.edit,
+        conversation.question,
+    ]
+    edit_reply = at.chat_message[3]
+    diff = " ".join(c.value for c in edit_reply.code)
     assert "demand" in diff and "+" in diff
-    table = reply.dataframe[0].value
+    table = edit_reply.dataframe[0].value
     assert list(table["what"])[0] == "objective"
     before, after = table["before"].iloc[0], table["after"].iloc[0]
     assert before == pytest.approx(2528.0) and after < before
-    assert len(llm_stub.chat_requests) == 2
+    assert conversation.answer in shown[-1][1]
+    assert len(chat_stub.chat_requests) == 4  # one per turn: nothing was dropped or redone
+    thread = at.session_state["thread_id"]
 
-    # the thread persisted: a fresh app lists it and can reopen it
+    # a fresh session lists both threads, each label different, and reopens the second
     again = _app()
-    options = again.selectbox(key="thread_pick").options
-    assert len(options) == 2
+    picker = again.selectbox(key="thread_pick")
+    assert len(picker.options) == 3 and len(set(picker.options)) == 3
+    picker.set_value(thread).run()
+    assert not again.exception, again.exception
+    assert [text for role, text in _texts(again) if role == "user"] == [
+        conversation.problem,
+        conversation.edit,
+        conversation.question,
+    ]
+    assert conversation.answer in _texts(again)[-1][1]
 
 
 def test_model_page_offers_every_download() -> None:

@@ -1,14 +1,15 @@
 """End to end in a real browser: ``streamlit run app.py`` driven by Playwright.
 
 Debian's Chromium (``make test`` installs it) is launched directly; Playwright
-downloads nothing.  The LLM is the loopback stub, answering every request
-with the formulation of the sample problem typed into the chat.  The
-screenshot is saved under ``test-output/`` for a person to look at.
+downloads nothing.  The LLM is the loopback stub, scripted (``conftest.py``) to
+answer the three turns of a conversation: a new problem, an edit, a question.
+The thread store already holds a conversation when the browser opens, and the
+server is restarted before the conversation is reopened.  The screenshots are
+saved under ``test-output/`` for a person to look at.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from agent.stub_server import StubServer
 
@@ -51,102 +51,203 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def app_server(tmp_path: Path) -> Iterator[tuple[str, StubServer, dict[str, Any]]]:
-    sample = yaml.safe_load((ROOT / "datasets/samples/transport_basic.yaml").read_text())
-    reply = "```json\n" + json.dumps(sample["formulation"]) + "\n```"
-    stub = StubServer(handler=lambda body: reply)
-    stub.__enter__()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": stub.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "OPTIWISE_THREADS": str(tmp_path / "threads.sqlite"),
-        "OPTIWISE_HOME": str(tmp_path / "home"),
-    }
-    streamlit = Path(sys.executable).with_name("streamlit")
-    proc = subprocess.Popen(
-        [
-            str(streamlit),
-            "run",
-            str(ROOT / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class AppServer:
+    """``streamlit run app.py`` on a free loopback port; start and stop it at will.
+
+    Restarting keeps the environment, so the thread store under ``OPTIWISE_HOME``
+    outlives the process, as it does for a person who restarts the app.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        port = _free_port()
+        streamlit = Path(sys.executable).with_name("streamlit")
+        self.proc = subprocess.Popen(
+            [
+                str(streamlit),
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                # others edit the checkout while tests run: no "File change. Rerun" prompts
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
                     if r.read().strip() == b"ok":
-                        break
+                        return self.url
             except OSError:
                 time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
-        yield url, stub, sample
-    finally:
+        self.stop()
+        pytest.fail("streamlit did not start within 60 s")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        stub.close()
+            proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
-def test_type_a_problem_and_see_the_solution(
-    app_server: tuple[str, StubServer, dict[str, Any]], tmp_path: Path
+def _prefill_thread_store(problem: str) -> None:
+    """Save one conversation before the browser opens, through the app itself (in-process)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.chat_input[0].set_value(problem).run()
+    assert not at.exception, at.exception
+    assert len(at.chat_message) == 2
+
+
+@pytest.fixture
+def app_server(
+    tmp_path: Path, chat_stub: StubServer, conversation: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppServer]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPTIWISE_HOME", str(home))
+    _prefill_thread_store(conversation.problem)
+    server = AppServer(dict(os.environ))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+MESSAGES = '[data-testid="stChatMessage"]'
+
+
+def _wait_for_messages(page: Any, count: int, text: str) -> None:
+    """Wait until ``count`` chat messages show and the last one contains ``text``.
+
+    On a time-out the page is saved as ``test-output/failure.png`` and the
+    messages shown go into the failure, so a red run says what the person saw.
+    """
+    try:
+        page.wait_for_function(
+            """([sel, count, text]) => {
+                const m = [...document.querySelectorAll(sel)];
+                return m.length >= count && m[count - 1].innerText.includes(text);
+            }""",
+            arg=[MESSAGES, count, text],
+            timeout=120_000,
+        )
+        # a message typed while the script still runs would interrupt the turn
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+            timeout=120_000,
+        )
+    except Exception as exc:
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "failure.png"), full_page=True)
+        shown = page.locator(MESSAGES).all_inner_texts()
+        pytest.fail(f"waiting for message {count} with {text!r}: {exc}\nshown: {shown}")
+
+
+def _send(page: Any, text: str) -> None:
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.wait_for(timeout=30_000)
+    box.fill(text)
+    box.press("Enter")
+
+
+def _launch(p: Any, profile: Path) -> Any:
+    return p.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=FLAGS,
+        viewport={"width": 1280, "height": 800},
+    )
+
+
+@pytest.mark.slow  # two server starts, a browser and four solved agent turns: ~40 s
+def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
+    app_server: AppServer, chat_stub: StubServer, conversation: Any, tmp_path: Path
 ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, stub, sample = app_server
-    shot = tmp_path / "chat.png"
+    from agent.chat import list_threads
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1280, "height": 800},
-        )
+        browser = _launch(p, tmp_path / "profile")
         try:
             page = browser.new_page()
-            page.goto(url)
-            box = page.locator('[data-testid="stChatInput"] textarea')
-            box.wait_for(timeout=30_000)
-            box.fill(sample["problem"])
-            box.press("Enter")
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('[data-testid=\"stChatMessage\"]')]"
-                ".some(e => e.innerText.includes('2,528') || e.innerText.includes('2528'))",
-                timeout=60_000,
-            )
+            page.goto(app_server.url)
+            # the first run imports the agent and lists the saved thread: slow on a busy machine
+            page.locator('[data-testid="stSelectbox"]').first.wait_for(timeout=120_000)
+            _send(page, conversation.problem)
+            _wait_for_messages(page, 2, "2528")
             # the chart draws after the text; give it a moment so the screenshot shows it
             page.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(timeout=15_000)
             page.wait_for_timeout(800)
-            texts = page.locator('[data-testid="stChatMessage"]').all_inner_texts()
-            page.screenshot(path=str(shot), full_page=True)
-            page.set_viewport_size({"width": 1280, "height": 1800})  # the whole conversation
+            page.screenshot(path=str(shots / "chat.png"), full_page=True)
+            _send(page, conversation.edit)
+            _wait_for_messages(page, 4, "Compared with before")
+            _send(page, conversation.question)
+            _wait_for_messages(page, 6, conversation.answer)
+            texts = page.locator(MESSAGES).all_inner_texts()
+            page.set_viewport_size({"width": 1280, "height": 2400})  # the whole conversation
             page.wait_for_timeout(800)
-            page.screenshot(path=str(tmp_path / "chat_top.png"))
+            page.screenshot(path=str(shots / "chat_three_turns.png"), full_page=True)
         finally:
             browser.close()
-    assert any("2,528" in t or "2528" in t for t in texts), texts
-    assert "Traceback" not in " ".join(texts)
-    assert stub.chat_requests, "the app never called the LLM"
+
+        assert len(texts) == 6, texts
+        assert conversation.edit in texts[2] and conversation.question in texts[4]
+        assert "Traceback" not in " ".join(texts)
+        assert len(chat_stub.chat_requests) == 4  # the prefill's turn and these three
+
+        # restart the server; the conversation reopens from the thread store
+        app_server.stop()
+        app_server.start()
+        newest = list_threads()[0]["thread_id"]
+        browser = _launch(p, tmp_path / "profile2")
+        try:
+            page = browser.new_page()
+            page.goto(app_server.url)
+            picker = page.locator('[data-testid="stSelectbox"]').first
+            picker.wait_for(timeout=120_000)
+            picker.click()
+            page.get_by_role("option", name=newest[:8]).click()
+            _wait_for_messages(page, 6, conversation.answer)
+            reopened = page.locator(MESSAGES).all_inner_texts()
+            page.set_viewport_size({"width": 1280, "height": 2400})
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(shots / "chat_reopened.png"), full_page=True)
+        finally:
+            browser.close()
+    assert conversation.question in reopened[4] and conversation.answer in reopened[5]
+    assert len(chat_stub.chat_requests) == 4  # reopening calls no LLM
     OUTPUT.mkdir(exist_ok=True)
-    shutil.copy(shot, OUTPUT / "chat.png")
-    shutil.copy(tmp_path / "chat_top.png", OUTPUT / "chat_top.png")
-    assert shot.stat().st_size > 10_000
+    for shot in shots.iterdir():
+        assert shot.stat().st_size > 10_000
+        shutil.copy(shot, OUTPUT / shot.name)
