@@ -403,7 +403,7 @@ def solve_isolated(
             message=str(exc) + hint,
             timings=Timings(total_s=time.perf_counter() - t0),
         )
-    except (WorkerCrashed, RuntimeError) as exc:
+    except Exception as exc:  # a crashed child, a bad memory_limit: a result, never a raise
         return SolveResult(
             Status.ERROR,
             Termination.ERROR,

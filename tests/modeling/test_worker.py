@@ -207,3 +207,8 @@ def test_a_script_without_a_main_guard_is_not_rerun(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["started", "2.0"]
+
+
+def test_a_malformed_memory_limit_is_an_error_result_not_a_raise() -> None:
+    r = solve_isolated(SMALL, time_limit=10, memory_limit="lots")
+    assert r.status == Status.ERROR and "not a size" in r.message
