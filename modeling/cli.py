@@ -301,15 +301,17 @@ def _binding_rows(result: SolveResult) -> list[tuple[str, str, str, str]]:
 
 def format_report(result: SolveResult, name: str = "") -> str:
     """A readable report of a solve: status, objective, class, solver, timings, values."""
+    from modeling.result import Status
+
     lines: list[str] = []
     title = f"{name}: " if name else ""
     lines.append(f"{title}{result.status}")
     info: list[tuple[str, str]] = []
     if result.objective is not None:
         info.append(("objective", _fmt(result.objective)))
-    if result.bound is not None and result.status != "optimal":
+    if result.bound is not None and result.status is not Status.OPTIMAL:
         info.append(("bound", _fmt(result.bound)))
-    if result.gap is not None and result.status != "optimal":
+    if result.gap is not None and result.status is not Status.OPTIMAL:
         info.append(("gap", f"{result.gap:.3g}"))
     if result.model_class:
         cls = result.model_class

@@ -14,6 +14,7 @@ from modeling.diagnostics._labels import (
     _table,
 )
 from modeling.format import format_number
+from modeling.result import Status
 
 
 class Report(ABC):
@@ -102,7 +103,7 @@ class InfeasibilityReport(Report):
     name: str | None = None
     elapsed_s: float = 0.0
     message: str = ""
-    status: str = "infeasible"
+    status: str = Status.INFEASIBLE
 
     @property
     def constraints(self) -> list[IISMember]:
@@ -205,7 +206,7 @@ class UnboundedReport(Report):
     objective: str
     name: str | None = None
     message: str = ""
-    status: str = "unbounded"
+    status: str = Status.UNBOUNDED
 
     @property
     def labels(self) -> list[str]:
@@ -363,7 +364,7 @@ class SensitivityReport(Report):
     name: str | None = None
     findings: list[Finding] = field(default_factory=list)
     note: str = ""
-    status: str = "optimal"
+    status: str = Status.OPTIMAL
 
     def dual(self, label: str) -> float:
         """The shadow price of one constraint instance: ``report.dual("meet_demand['chicago']")``."""
