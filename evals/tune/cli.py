@@ -62,7 +62,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--components",
         default="formulate,repair",
-        help="prompts to tune, comma-separated (default formulate,repair)",
+        help="prompts to tune, comma-separated (default formulate,repair); 'examples' makes "
+        "the pool of worked examples trainable too",
     )
     p.add_argument(
         "--prompts", metavar="DIR", help="start from this prompt set (default: built-in)"

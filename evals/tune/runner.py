@@ -70,6 +70,8 @@ __all__ = [
 
 OptimizerName = Literal["optoprime", "opro", "gepa", "promst"]
 DEFAULT_COMPONENTS = ("formulate", "repair")
+EXAMPLES = "examples"
+"""The pseudo-component for the pool of worked examples (sample ids the agent retrieves from)."""
 STATE_FILE = "state.json"
 STEPS_FILE = "steps.jsonl"
 
@@ -92,6 +94,7 @@ class TuneConfig:
     concurrency: int = 4
     task_model: str | None = None
     optimizer_model: str | None = None
+    start_examples: tuple[str, ...] | None = None  # starting pool (default: every usable sample)
     export_batch: bool = False  # write every evaluation's task requests to batch/
     batch_only: bool = False  # never call the task model live: stop at requests without replies
 
@@ -144,6 +147,20 @@ def batch_id(digest: str, problem: Problem) -> str:
     return f"{digest[:12]}:{problem.id}"
 
 
+def _as_text(value: Any) -> str:
+    """A component's value as stored in the run state (lists of example ids as JSON)."""
+    return value if isinstance(value, str) else json.dumps(sorted(value))
+
+
+def _available_examples() -> dict[str, str]:
+    """Sample id -> title of every packaged sample usable as a worked example."""
+    from agent.examples import examples
+    from modeling.samples import load_samples
+
+    usable = {e.id for e in examples()}
+    return {s.id: s.title for s in load_samples() if s.id in usable}
+
+
 def _placeholders(text: str) -> frozenset[str]:
     return PromptSet({"p": text}).variables("p")
 
@@ -166,13 +183,15 @@ class Tuner:
         self.task_llm = BudgetedChatModel(task_llm, self.budget, "task")
         self.optimizer_llm = BudgetedChatModel(optimizer_llm, self.budget, "optimizer")
         self.start = start or PromptSet.default()
-        unknown = [c for c in config.components if c not in self.start]
+        unknown = [c for c in config.components if c not in self.start and c != EXAMPLES]
         if unknown:
-            raise ValueError(
-                f"no prompt named {', '.join(unknown)}; known: {', '.join(self.start)}"
-            )
+            known = ", ".join([*self.start, EXAMPLES])
+            raise ValueError(f"no prompt named {', '.join(unknown)}; known: {known}")
         self.out = Path(config.out)
-        self.start_texts = {c: self.start[c] for c in config.components}
+        self.available_examples = _available_examples()
+        self.start_texts = {
+            c: self.start[c] if c != EXAMPLES else self._start_pool() for c in config.components
+        }
         self._cache: dict[tuple[str, str], ProblemFeedback] = {}
         self.batch_replies: dict[str, LLMReply] = {}
         if config.batch_only and config.optimizer == "gepa":
@@ -182,7 +201,30 @@ class Tuner:
 
     def prompt_set(self, texts: Mapping[str, str]) -> PromptSet:
         """The full prompt set with ``texts`` replacing the tuned components."""
-        return self.start.updated(dict(texts))
+        return self.start.updated({k: v for k, v in texts.items() if k != EXAMPLES})
+
+    def _start_pool(self) -> str:
+        ids = self.config.start_examples or tuple(self.available_examples)
+        unknown = sorted(set(ids) - set(self.available_examples))
+        if unknown:
+            raise ValueError(f"unknown worked example(s) {', '.join(unknown)}")
+        return json.dumps(sorted(ids))
+
+    def pool_dir(self, texts: Mapping[str, str]) -> Path | None:
+        """A folder holding the worked examples of ``texts`` (None: the packaged pool)."""
+        if EXAMPLES not in texts:
+            return None
+        from modeling.samples import samples_dir
+
+        ids = sorted(json.loads(texts[EXAMPLES]))
+        folder = self.out / "pools" / hashlib.sha1(",".join(ids).encode()).hexdigest()[:12]
+        if not folder.is_dir():
+            folder.mkdir(parents=True)
+            source = samples_dir()
+            for sample_id in ids:
+                text = source.joinpath(f"{sample_id}.yaml").read_text(encoding="utf-8")
+                (folder / f"{sample_id}.yaml").write_text(text, encoding="utf-8")
+        return folder
 
     def evaluate(
         self, texts: Mapping[str, str], problems: Sequence[Problem]
@@ -197,7 +239,10 @@ class Tuner:
         from agent.api import OptimizationAgent
 
         prompts = self.prompt_set(texts)
+        pool = self.pool_dir(texts)
         digest = prompts.digest()
+        if pool is not None:
+            digest = hashlib.sha256((digest + pool.name).encode()).hexdigest()
         todo = [p for p in problems if (digest, p.id) not in self._cache]
         if not todo:
             return [self._cache[(digest, p.id)] for p in problems]
@@ -206,11 +251,12 @@ class Tuner:
         options: dict[str, Any] = {
             "max_repairs": self.config.max_repairs,
             "examples": self.config.examples,
+            "examples_dir": pool,
         }
         seeded = [p for p in todo if batch_id(digest, p) in self.batch_replies]
         live = [p for p in todo if batch_id(digest, p) not in self.batch_replies]
         if live and (self.config.batch_only or self.config.export_batch):
-            path = self.export_requests(prompts, live)
+            path = self.export_requests(prompts, live, digest, pool)
             if self.config.batch_only:
                 raise BatchPending(path, len(live))
         results: dict[str, Any] = {}
@@ -235,7 +281,13 @@ class Tuner:
             )
         return [self._cache[(digest, p.id)] for p in problems]
 
-    def export_requests(self, prompts: PromptSet, problems: Sequence[Problem]) -> Path:
+    def export_requests(
+        self,
+        prompts: PromptSet,
+        problems: Sequence[Problem],
+        digest: str | None = None,
+        pool: Path | None = None,
+    ) -> Path:
         """Write the formulate requests of ``problems`` as a Batch API file; returns its path.
 
         The body is what the task model would POST (an :class:`OpenAIChatModel`
@@ -247,8 +299,12 @@ class Tuner:
         from evals.batch import BATCH_URL, formulate_messages, request_body
 
         inner = self.task_llm.inner
-        config = AgentConfig(max_repairs=self.config.max_repairs, examples=self.config.examples)
-        digest = prompts.digest()
+        config = AgentConfig(
+            max_repairs=self.config.max_repairs,
+            examples=self.config.examples,
+            examples_dir=pool,
+        )
+        digest = digest or prompts.digest()
         folder = self.out / "batch"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"requests-{digest[:12]}-{len(list(folder.glob('requests-*')))}.jsonl"
@@ -314,6 +370,18 @@ class Tuner:
         tmp.write_text(json.dumps(state, indent=2, default=repr))
         tmp.replace(self._state_path())
         self.prompt_set(state["best"]).save(self.out / "prompts")
+        self._save_pool(state["best"])
+
+    def _save_pool(self, texts: Mapping[str, str]) -> None:
+        pool = self.pool_dir(texts)
+        if pool is None:
+            return
+        target = self.out / "examples"
+        target.mkdir(exist_ok=True)
+        for old in target.glob("*.yaml"):
+            old.unlink()
+        for sample in pool.glob("*.yaml"):
+            (target / sample.name).write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
 
     def _log_step(self, record: dict[str, Any]) -> None:
         record = {**record, "calls": dict(self.budget.calls), "cost_usd": self.budget.total_usd}
@@ -385,6 +453,21 @@ class Tuner:
     def _parameters(self, texts: Mapping[str, str]) -> list[ParameterNode]:
         params = []
         for component in self.config.components:
+            if component == EXAMPLES:
+                catalogue = "; ".join(f"{k}: {v}" for k, v in self.available_examples.items())
+                params.append(
+                    ParameterNode(
+                        sorted(json.loads(texts[component])),
+                        name=component,
+                        description=(
+                            "Ids of the worked examples (solved sample problems) the agent "
+                            "retrieves its few-shot examples from, by similarity to each "
+                            f"problem. Available ids and titles: {catalogue}"
+                        ),
+                        constraint="A JSON list of at least 2 ids from the available ones.",
+                    )
+                )
+                continue
             keep = ", ".join(f"${v}" for v in sorted(_placeholders(self.start_texts[component])))
             params.append(
                 ParameterNode(
@@ -406,6 +489,15 @@ class Tuner:
         by_name = {p.py_name: c for p, c in zip(params, self.config.components, strict=True)}
         for name in list(proposal.updates):
             component = by_name[name]
+            if component == EXAMPLES:
+                ids = proposal.updates[name]
+                bad = [i for i in ids if i not in self.available_examples]
+                if bad or len(ids) < 2 or not all(isinstance(i, str) for i in ids):
+                    del proposal.updates[name]
+                    proposal.errors.append(
+                        f"examples: {len(ids)} ids, unknown {bad}; need 2+ known ids; not used"
+                    )
+                continue
             missing = _placeholders(self.start_texts[component]) - _placeholders(
                 str(proposal.updates[name])
             )
@@ -440,7 +532,7 @@ class Tuner:
                 self._guard(proposal, params)
                 names = {p.py_name: c for p, c in zip(params, cfg.components, strict=True)}
                 candidate = dict(state["current"])
-                candidate.update({names[k]: str(v) for k, v in proposal.updates.items()})
+                candidate.update({names[k]: _as_text(v) for k, v in proposal.updates.items()})
                 accepted = False
                 val = state["current_val"]
                 if not proposal.empty:
@@ -482,8 +574,10 @@ class Tuner:
         components = self.config.components
         holder: list[list[ProblemFeedback]] = []
 
-        def run_agent(*texts: str) -> str:
-            feedback = self.evaluate(dict(zip(components, texts, strict=True)), batch)
+        def run_agent(*texts: Any) -> str:
+            feedback = self.evaluate(
+                {c: _as_text(t) for c, t in zip(components, texts, strict=True)}, batch
+            )
             holder.append(feedback)
             right = sum(f.score for f in feedback)
             return f"{right:g} of {len(feedback)} problems right: " + ", ".join(
@@ -517,7 +611,7 @@ class Tuner:
             by_name = {p.py_name: c for p, c in zip(params, cfg.components, strict=True)}
 
             def evaluate(problem: Problem) -> Evaluation:
-                texts = {by_name[p.py_name]: str(p.data) for p in params}
+                texts = {by_name[p.py_name]: _as_text(p.data) for p in params}
                 fb = self.evaluate(texts, [problem])[0]
                 return Evaluation(fb.score, fb.text, fb.status)
 
@@ -542,7 +636,7 @@ class Tuner:
                 raise BudgetExceeded("the budget ran out during the GEPA search")
             self._guard(proposal, params)
             candidate = dict(state["current"])
-            candidate.update({by_name[k]: str(v) for k, v in proposal.updates.items()})
+            candidate.update({by_name[k]: _as_text(v) for k, v in proposal.updates.items()})
             val = self.score(candidate, self.splits.val)
             accepted = val >= state["current_val"]
             if accepted:
@@ -646,6 +740,11 @@ class Tuner:
         if not changed:
             lines.append("No prompt changed.")
         lines += ["", f"Load the tuned prompts with `--prompts {self.out / 'prompts'}`."]
+        if EXAMPLES in self.config.components:
+            lines.append(
+                f"The tuned pool of worked examples is in `{self.out / 'examples'}` "
+                "(`OptimizationAgent(examples_dir=...)`)."
+            )
         return "\n".join(lines) + "\n"
 
     def _plot(self, result: TuneResult) -> None:

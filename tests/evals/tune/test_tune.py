@@ -297,3 +297,49 @@ def test_synthetic_set_is_seeded_and_its_labels_are_the_optima() -> None:
         llm = FakeLLM(rules=[(lambda _t: True, lambda _m, d=doc: json.dumps(d))])
         result = OptimizationAgent(llm=llm, examples=0).solve(problem.question)
         assert problem_feedback(problem, result).correct is True
+
+
+@pytest.mark.slow  # a tuning run with few-shot retrieval over the packaged samples (~10 s loaded)
+def test_the_pool_of_worked_examples_is_trainable(tmp_path: Path, splits: Any) -> None:
+    from agent.examples import examples
+
+    pool = [e.id for e in examples() if e.id != "transport_basic"]
+    key = next(e for e in examples() if e.id == "transport_basic").problem[:80]
+
+    def task(messages: list[ChatMessage]) -> str:  # right only with the transport example shown
+        return json.dumps(TRANSPORT if key in str(messages[-1]["content"]) else WRONG)
+
+    def optimizer(messages: list[ChatMessage]) -> str:
+        text = str(messages[-1]["content"])
+        if "WRONG" not in text or "(list) examples0=" not in text:
+            return "TERMINATE"
+        return json.dumps(
+            {
+                "reasoning": "add a shipping example",
+                "answer": "",
+                "suggestion": {"examples0": [*pool, "transport_basic"]},
+            }
+        )
+
+    out = tmp_path / "pool"
+    config = TuneConfig(
+        out=out,
+        components=("examples",),
+        examples=1,
+        steps=1,
+        minibatch=2,
+        start_examples=tuple(pool),
+    )
+    result = Tuner(
+        config,
+        splits,
+        task_llm=FakeLLM(rules=[(lambda _t: True, task)]),
+        optimizer_llm=FakeLLM(rules=[(lambda _t: True, optimizer)]),
+    ).run()
+    assert result.start_val == 0.0 and result.best_val == 1.0
+    assert "transport_basic" in json.loads(result.best_prompts["examples"])
+    assert (out / "examples" / "transport_basic.yaml").exists()
+    tuned = OptimizationAgent(
+        llm=FakeLLM(rules=[(lambda _t: True, task)]), examples=1, examples_dir=out / "examples"
+    )
+    assert tuned.solve(splits.test[0].question).objective == pytest.approx(TRANSPORT_OPTIMUM)
