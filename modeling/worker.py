@@ -279,6 +279,7 @@ def run_isolated(
                     kind, value = recv.recv()
                 except (EOFError, OSError):
                     kind, value = "dead", None
+                    proc.join(timeout=2.0)  # closed its pipe by dying: wait for its exit code
                 break
             if not proc.is_alive() and not recv.poll(0):
                 kind, value = "dead", None
