@@ -128,14 +128,18 @@ def run_command(args: argparse.Namespace) -> int:
         holdout, read = holdout_fingerprints(name, data_dir=args.data_dir)
         if read:
             print(f"kept problems of {len(read)} registered test variant(s) out of the search")
-    splits = make_splits(
-        problems,
-        train=args.train_split,
-        val=args.val_split,
-        test=args.test_split,
-        seed=args.seed,
-        holdout=holdout,
-    )
+    try:
+        splits = make_splits(
+            problems,
+            train=args.train_split,
+            val=args.val_split,
+            test=args.test_split,
+            seed=args.seed,
+            holdout=holdout,
+        )
+    except ValueError as exc:
+        print(f"optiwise tune: {exc}", file=sys.stderr)
+        return 2
     config = TuneConfig(
         out=Path(args.out),
         optimizer=args.optimizer,

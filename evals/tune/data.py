@@ -126,7 +126,7 @@ def dedupe(problems: Iterable[Problem]) -> tuple[list[Problem], list[str]]:
 def holdout_fingerprints(
     exclude: str | None, *, data_dir: str | Path | None = None, names: Sequence[str] | None = None
 ) -> tuple[set[str], list[str]]:
-    """Text fingerprints of registered variants present locally (``exclude`` left out).
+    """Text fingerprints of registered *test* variants present locally (``exclude`` left out).
 
     Returns the fingerprints and the variant names read. Variants whose data
     are missing or unreadable are skipped (they cannot leak what is not here).
@@ -135,7 +135,11 @@ def holdout_fingerprints(
     from evals.loaders import load
     from evals.registry import get, list_datasets
 
-    entries = [get(n) for n in names] if names is not None else list_datasets()
+    entries = (
+        [get(n) for n in names]
+        if names is not None
+        else [e for e in list_datasets() if getattr(e, "split", "test") == "test"]
+    )
     found: set[str] = set()
     read: list[str] = []
     for entry in entries:
@@ -219,9 +223,16 @@ def make_splits(
         else:
             usable.append(problem)
     if n_train + n_val > len(usable):
+        hint = (
+            "; tune on a dev or train variant (e.g. nl4opt.competition_dev) or your own file, "
+            "or pass --no-holdout-check and stop reporting the overlapping test variants"
+            if leaked
+            else ""
+        )
         raise ValueError(
             f"asked for {n_train} train + {n_val} validation problems but only {len(usable)} "
             f"are usable ({len(duplicates)} duplicates, {len(leaked)} in registered test sets)"
+            + hint
         )
     train_part = usable[:n_train]
     val_part = usable[n_train : n_train + n_val]
