@@ -11,6 +11,7 @@ document is ever run.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -495,6 +496,7 @@ def _lone_equals(text: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=128)  # check, limits and export parse the same texts
 def parse_expression(text: str) -> Node:
     """Parse an objective-style expression (no relation)."""
     tree = _parse_ast(text)
@@ -513,6 +515,7 @@ def parse_expression(text: str) -> Node:
     return node
 
 
+@functools.lru_cache(maxsize=128)  # check, limits and export parse the same texts
 def parse_relation(text: str) -> Relation:
     """Parse a constraint: one relation or a range with constant ends."""
     tree = _parse_ast(text)
@@ -557,6 +560,7 @@ def parse_relation(text: str) -> Relation:
     )
 
 
+@functools.lru_cache(maxsize=128)  # check, limits and export parse the same texts
 def parse_forall(text: str) -> tuple[Generator, ...]:
     """Parse ``for i in I for j in J if i != j`` into generators."""
     src = f"[0 {text.strip()}]"
