@@ -349,8 +349,10 @@ class FunModule:
         error: BaseException | None,
         fun: Callable[..., Any],
     ) -> MessageNode:
-        given = {id(n) for n in inputs.values()}
-        external = [n for key, n in used.items() if key not in given]
+        external: list[Node] = []
+        if used:  # the common case reads no node at all: nothing to compare
+            given = {id(n) for n in inputs.values()}
+            external = [n for key, n in used.items() if key not in given]
         if external and not self.allow_external_dependencies:
             names = ", ".join(n.name for n in external)
             raise TraceMissingInputsError(
@@ -358,12 +360,14 @@ class FunModule:
                 "arguments; pass them in, or use @bundle(allow_external_dependencies=True) "
                 "to record them as extra parents"
             )
-        all_inputs = dict(inputs)
+        all_inputs = inputs  # built for this call, so it can be extended in place
         for n in external:
             all_inputs[n.py_name] = n
         if self.parameter is not None:
             all_inputs["__code"] = self.parameter
-        info = {"fun_name": self.name, "external_dependencies": [n.name for n in external]}
+        info: dict[str, Any] = {"fun_name": self.name}
+        if external:
+            info["external_dependencies"] = [n.name for n in external]
         if error is not None:
             if not self.catch_execution_error:
                 raise error
