@@ -155,7 +155,10 @@ def _disambiguate(
     unbounded; a proof of infeasibility proves it infeasible; anything else
     leaves the answer open. One step here for every backend.
     """
-    check = be.solve(model.without_objective(), options)
+    try:
+        check = be.solve(model.without_objective(), options)
+    except Exception:  # the first answer stands; a failed second look must not lose it
+        return raw
     if check.status.has_solution:
         status, term = Status.UNBOUNDED, Termination.UNBOUNDED
     elif check.status is Status.INFEASIBLE:
