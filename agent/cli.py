@@ -12,11 +12,12 @@ import sys
 from collections.abc import Sequence
 
 import evals.cli
+import evals.tune.cli
 import modeling.cli
 from agent import cli_ask
 
 # Each part of the project registers its own subcommands.
-_COMMAND_MODULES = (modeling.cli, cli_ask, evals.cli)
+_COMMAND_MODULES = (modeling.cli, cli_ask, evals.cli, evals.tune.cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
