@@ -282,10 +282,12 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
             msg, hint = "is not a known key", ""
         elif err["msg"] == "Keys should be strings":
             msg, hint = (
-                "has a key that is not a name (a number or true/false)",
+                "has a key that is not a name (a number, true/false or null)",
                 "write keys as names",
             )
-            location = _loc(tuple(p for p in loc if isinstance(p, str)))
+            # pydantic locates it at the offending key, which is no name: give the section
+            head = loc[0] if loc else ""
+            location = head if head in ("sets", "parameters", "variables") else "document"
         else:
             msg, hint = err["msg"].removeprefix("Value error, "), ""
         if location.startswith("["):  # a non-name key at the top: the document itself
