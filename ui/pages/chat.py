@@ -1,0 +1,151 @@
+"""Chat page: describe a problem, change it, ask about it; threads are saved and reopen."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from agent.chat import list_threads
+from ui.results import show_formulation_math
+from ui.shell import go
+from ui.state import banner, chat_session, llm_configured, set_later
+from ui.view_model import thread_labels, turn_chip, turn_message
+
+
+def render() -> None:
+    st.header("Chat")
+    ss = st.session_state
+    if not llm_configured():
+        banner()
+    _thread_picker()
+    for k, m in enumerate(ss["messages"]):
+        with st.chat_message(m["role"]):
+            _render_message(m, k)
+    prompt = st.chat_input("Describe an optimization problem, or ask a follow-up…")
+    if not prompt and ss.get("chat_prefill"):
+        st.caption("From the gallery — press Send to formulate it:")
+        st.text_area("Problem", key="chat_prefill", height=160)
+        if st.button("Send", key="send_prefill"):
+            prompt = ss["chat_prefill"]
+            set_later(chat_prefill="")
+    if not prompt:
+        return
+    if not llm_configured():
+        st.error("Connect an LLM endpoint first (see the banner above).")
+        return
+    ss["messages"].append({"role": "user", "content": prompt})
+    with st.chat_message("user"):
+        st.markdown(prompt)
+    with st.chat_message("assistant"):
+        reply = _run_turn(prompt)
+        _render_message(reply, len(ss["messages"]))
+    ss["messages"].append(reply)
+
+
+def _thread_picker() -> None:
+    """Reopen a saved thread, or start a new one.
+
+    The picker follows the conversation (its value is set from ``thread_id``
+    before it is drawn), and only a person's choice switches threads, through
+    ``on_change``.  Comparing the widget's value with ``thread_id`` instead made a
+    conversation started from "New conversation" look like a switch back to it on
+    its second message: the thread was reset and the pending message thrown away.
+    """
+    ss = st.session_state
+    threads = list_threads()
+    if not threads:
+        return
+    current = ss.get("thread_id") or ""
+    labels = thread_labels(threads, current)
+    ss["thread_pick"] = current
+    st.selectbox(
+        "Thread",
+        list(labels),
+        format_func=lambda k: labels.get(k, k),
+        key="thread_pick",
+        on_change=_switch_thread,
+    )
+
+
+def _switch_thread() -> None:
+    """The person picked another thread: show its history (runs before the page)."""
+    ss = st.session_state
+    pick = ss.get("thread_pick") or ""
+    ss["thread_id"] = pick or None
+    ss["messages"] = _history_of(pick) if pick else []
+
+
+def _history_of(thread_id: str) -> list[dict[str, Any]]:
+    with chat_session(thread_id) as session:
+        msgs: list[dict[str, Any]] = [dict(m) for m in session.history]
+        if msgs and session.formulation:
+            msgs[-1]["formulation"] = session.formulation
+    return msgs
+
+
+def _run_turn(prompt: str) -> dict[str, Any]:
+    ss = st.session_state
+    if ss.get("thread_id") is None:
+        ss["thread_id"] = uuid.uuid4().hex[:12]
+    with st.status("Reading the message…", expanded=False) as status:
+        try:
+            with chat_session(ss["thread_id"]) as chat:
+                turn = chat.send(prompt, on_event=lambda label: status.update(label=label))
+        except Exception as exc:  # shown as a message a user can act on, never a traceback
+            status.update(label="Failed", state="error")
+            return {"role": "assistant", "content": f"Something went wrong: {exc}"}
+        chip = turn_chip(turn)
+        status.update(label=chip.label, state="error" if chip.failed else "complete")
+    return turn_message(turn)
+
+
+def _render_message(m: dict[str, Any], k: int) -> None:
+    if m.get("failure"):
+        st.error(f"The LLM call failed: {m['failure']}")
+    st.markdown(m.get("content", ""))
+    if m.get("comparison"):
+        st.markdown("**Before and after**")
+        st.dataframe(pd.DataFrame(m["comparison"]), hide_index=True)
+    if m.get("diff"):
+        with st.expander("Change to the formulation", expanded=True):
+            st.code(m["diff"], language="diff")
+    if m.get("solution"):
+        with st.expander("Solution", expanded=not m.get("comparison")):
+            for name, rows in m["solution"].items():
+                st.markdown(f"**{name}**")
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
+            charted = [(n, r) for n, r in m["solution"].items() if len(r) > 1]
+            if charted:
+                name, rows = max(charted, key=lambda item: len(item[1]))
+                st.caption(f"{name} (nonzero values)")
+                st.bar_chart(
+                    pd.DataFrame(
+                        {"value": [r["value"] for r in rows]}, index=[str(r["index"]) for r in rows]
+                    )
+                )
+    doc = m.get("formulation")
+    if doc:
+        with st.expander("Formulation", expanded=False):
+            show_formulation_math(doc)
+            st.code(yaml.safe_dump(doc, sort_keys=False), language="yaml")
+            if st.button("Open in Model", key=f"open_model_{k}"):
+                set_later(doc_text=yaml.safe_dump(doc, sort_keys=False), result=None)
+                go("model")
+    attempts = m.get("attempts") or []
+    if len(attempts) > 1 or any(a.get("errors") for a in attempts):
+        with st.expander(f"Attempts ({len(attempts)})"):
+            for att in attempts:
+                objective = att.get("objective")
+                st.markdown(
+                    f"**Round {att.get('round')}** ({att.get('source')}): `{att.get('status')}`"
+                    + (f" — objective {objective}" if objective is not None else "")
+                )
+                for err in att.get("errors") or []:
+                    st.markdown(f"- `{err.get('location', '')}`: {err.get('message', '')}")
+
+
+render()

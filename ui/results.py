@@ -1,0 +1,120 @@
+"""Drawing a solve result: metrics, values, chart, sensitivity, checks, IIS, LaTeX.
+
+Shared by the Model page and the chat.  The numbers come from
+:mod:`modeling.diagnostics`; the tables from :mod:`ui.view_model`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import modeling.diagnostics as diag
+import modeling.export as export
+from modeling import SolveResult, Status
+from modeling.compiler import CompiledModel
+from modeling.format import format_number
+from ui.view_model import issue_lines, values_frames
+
+__all__ = ["show_formulation_math", "show_result"]
+
+
+def show_result(result: SolveResult, key: str) -> None:
+    """Status, objective, class and solver, then what the status calls for."""
+    status = result.status
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Status", str(status))
+    c2.metric("Objective", "—" if result.objective is None else format_number(result.objective))
+    c3.metric("Model class", result.model_class or "—")
+    c4.metric("Solver", f"{result.solver} {result.solver_version}".strip() or "—")
+    if status is Status.INVALID:
+        st.error("The formulation breaks the spec:")
+        st.markdown("\n".join(f"- {line}" for line in issue_lines(result.errors)))
+        return
+    if status is Status.ERROR:
+        st.error(result.message)
+        return
+    model = result.model
+    if model is None:
+        st.warning(result.message or str(status))
+        return
+    if status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
+        st.warning(
+            "The model is infeasible. An irreducible infeasible subset, in the model's own names:"
+        )
+        _report(lambda: diag.explain_infeasible(model), "Computing an irreducible subset…")
+        return
+    if status is Status.UNBOUNDED:
+        st.warning("The model is unbounded: the objective can improve without limit.")
+        _report(lambda: diag.explain_unbounded(model), "Finding the unbounded directions…")
+        return
+    if not status.has_solution:
+        st.warning(result.message or str(status))
+        return
+    frames = values_frames(result)
+    tabs = st.tabs(["Solution", "Chart", "Sensitivity", "Checks"])
+    with tabs[0]:
+        for name, df in frames.items():
+            nz = df[df["value"].abs() > 1e-9] if len(df) > 1 else df
+            st.markdown(f"**{name}** ({len(nz)} nonzero of {len(df)})")
+            st.dataframe(nz, hide_index=True, width="stretch")
+    with tabs[1]:
+        indexed = {n: df for n, df in frames.items() if len(df) > 1}
+        if indexed:
+            name = st.selectbox("Variable", list(indexed), key=f"chart_{key}")
+            df = indexed[name]
+            labels = df.drop(columns="value").astype(str).agg(", ".join, axis=1)
+            st.bar_chart(pd.DataFrame({"value": df["value"].to_numpy()}, index=labels))
+        else:
+            st.caption("Only scalar variables; nothing to chart.")
+    with tabs[2]:
+        _sensitivity(result, model)
+    with tabs[3]:
+        _sanity(result)
+
+
+def _report(make: Any, spinner: str) -> None:
+    """A diagnostics report as text; a diagnosis that cannot be made says why."""
+    with st.spinner(spinner):
+        try:
+            report = make()
+        except Exception as exc:  # shown to the person, who can act on it
+            st.error(f"The diagnosis failed: {exc}")
+            return
+    st.code(report.to_text(), language="text")
+
+
+def _sensitivity(result: SolveResult, model: CompiledModel) -> None:
+    if result.model_class != "LP":
+        st.caption(
+            f"Duals, reduced costs and ranges exist for LPs; this model is a {result.model_class}."
+        )
+        return
+    try:
+        rows = diag.sensitivity(model).to_rows()
+    except Exception as exc:
+        st.caption(f"Sensitivity failed: {exc}")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _sanity(result: SolveResult) -> None:
+    try:
+        findings = diag.sanity_check(result)
+    except Exception as exc:
+        st.caption(f"Checks failed: {exc}")
+        return
+    if not findings:
+        st.success("No integrality, bound or constraint violations; magnitudes look sane.")
+    for f in findings:
+        st.warning(str(f))
+
+
+def show_formulation_math(source: Any) -> None:
+    """The model in LaTeX (KaTeX), or why it cannot be written."""
+    try:
+        st.latex(export.to_latex(source))
+    except Exception as exc:
+        st.caption(f"(LaTeX unavailable: {exc})")
