@@ -12,8 +12,9 @@
 
 Each call first tries the ``rules`` (reusable, in order) against the last user
 message; if none matches, it consumes the next scripted reply. A reply is a
-string, an exception (instance or class) to raise, or a callable
-``(messages) -> str``. Running out raises :class:`ScriptExhausted`, which is
+string, an :class:`~agent.llm.LLMReply` (e.g. one with ``tool_calls``, to script
+a tool-calling model), an exception (instance or class) to raise, or a callable
+``(messages) -> str | LLMReply``. Running out raises :class:`ScriptExhausted`, which is
 deliberately *not* an ``LLMError``, so agent code that handles LLM failures
 cannot swallow a broken test script.
 """
@@ -29,12 +30,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from agent.llm import ChatMessage, ChatStream, LLMReply, check_call_options
+from agent.llm import ChatMessage, ChatStream, LLMReply, ToolCall, check_call_options
 from agent.usage import Usage
 
 __all__ = ["FakeCall", "FakeLLM", "FakeReply", "Matcher", "ScriptExhausted"]
 
-FakeReply = str | BaseException | type[BaseException] | Callable[[list[ChatMessage]], str]
+FakeReply = (
+    str
+    | LLMReply
+    | BaseException
+    | type[BaseException]
+    | Callable[[list[ChatMessage]], str | LLMReply]
+)
 Matcher = str | re.Pattern[str] | Callable[[str], bool]
 
 
@@ -144,9 +151,15 @@ class FakeLLM:
                 reply = self._replies.popleft()
         if isinstance(reply, BaseException) or isinstance(reply, type):
             raise reply
-        text: object = reply if isinstance(reply, str) else reply(copied)
+        text: object = reply if isinstance(reply, str | LLMReply) else reply(copied)
+        calls: tuple[ToolCall, ...] = ()
+        if isinstance(text, LLMReply):
+            calls = text.tool_calls
+            text = text.content
         if not isinstance(text, str):
-            raise TypeError(f"a FakeLLM reply callable must return str, got {type(text).__name__}")
+            raise TypeError(
+                f"a FakeLLM reply callable must return str or LLMReply, got {type(text).__name__}"
+            )
         prompt_text = "".join(str(m.get("content", "")) for m in copied)
         usage = Usage.for_call(
             str(kwargs.get("model", self.model)),
@@ -164,6 +177,7 @@ class FakeLLM:
             finish_reason="stop",
             request_id=f"fake-{number}",
             attempts=1,
+            tool_calls=calls,
         )
 
     def complete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:

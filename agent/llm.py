@@ -19,7 +19,10 @@ Per-call overrides (keyword arguments of ``complete``/``acomplete``/``stream``):
 - ``response_format={...}``: send exactly this response format;
 - ``cache=False``: bypass the response cache for this call;
 - ``cache_tag="sample-3"``: keep otherwise identical requests apart in the cache
-  (to draw several cached samples of one prompt at temperature > 0).
+  (to draw several cached samples of one prompt at temperature > 0);
+- ``tools=[{"type": "function", "function": {...}}]`` and ``tool_choice``: offer
+  functions (OpenAI tool calling); the reply's ``tool_calls`` lists the calls the
+  model asked for (``complete``/``acomplete`` only; ``stream`` yields text).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ __all__ = [
     "ChatStream",
     "LLMReply",
     "OpenAIChatModel",
+    "ToolCall",
     "acomplete_json",
     "assistant",
     "check_call_options",
@@ -71,11 +75,18 @@ PLACEHOLDER_API_KEY = "not-needed"  # local servers ignore the key, the client w
 
 
 class ChatMessage(TypedDict):
-    """One chat turn: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+    """One chat turn: ``{"role": "system" | "user" | "assistant" | "tool", "content": "..."}``.
+
+    With tool calling, an assistant turn may carry ``tool_calls`` (the OpenAI wire
+    form, see :meth:`ToolCall.to_wire`) and a ``tool`` turn answers one of them
+    by ``tool_call_id``.
+    """
 
     role: str
     content: str
     name: NotRequired[str]
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    tool_call_id: NotRequired[str]
 
 
 def system(content: str) -> ChatMessage:
@@ -91,6 +102,27 @@ def user(content: str) -> ChatMessage:
 def assistant(content: str) -> ChatMessage:
     """An assistant message (for chat history and few-shot turns)."""
     return {"role": "assistant", "content": content}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call an LLM asked for: its id, the tool's name and the raw JSON arguments.
+
+    ``arguments`` stays text: the caller validates it (a model may send broken JSON,
+    and that is an error to report back to it, not to raise here).
+    """
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """The OpenAI ``tool_calls`` entry, for the assistant message sent back in history."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(frozen=True)
@@ -112,6 +144,8 @@ class LLMReply:
     finish_reason: str | None = None
     request_id: str | None = None
     attempts: int = 1
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The functions the model asked to call (only when the request offered ``tools``)."""
 
     @property
     def truncated(self) -> bool:
@@ -190,7 +224,14 @@ _SETTING_OVERRIDES = frozenset(
         "json_mode",
     }
 )
-CALL_OPTIONS = _SETTING_OVERRIDES | {"json", "response_format", "cache", "cache_tag"}
+CALL_OPTIONS = _SETTING_OVERRIDES | {
+    "json",
+    "response_format",
+    "cache",
+    "cache_tag",
+    "tools",
+    "tool_choice",
+}
 """Every keyword a ChatModel call accepts; anything else is a TypeError (typos fail fast)."""
 
 
@@ -214,6 +255,8 @@ class _Call:
     messages: list[ChatMessage]
     response_format: dict[str, Any] | None
     json_fallback: bool  # json_mode == "auto": may drop response_format if rejected
+    tools: list[dict[str, Any]] | None
+    tool_choice: Any
     key_request: dict[str, Any]
     key: str | None  # None: caching off for this call
     started: float = field(default_factory=time.perf_counter)
@@ -352,12 +395,17 @@ class OpenAIChatModel:
             "base_url": (s.base_url or OPENAI_BASE_URL).rstrip("/"),
             "tag": overrides.get("cache_tag"),
         }
+        if overrides.get("tools"):  # only then, so the keys of plain requests stay as they were
+            key_request["tools"] = overrides["tools"]
+            key_request["tool_choice"] = overrides.get("tool_choice")
         use_cache = self.cache is not None and overrides.get("cache", True)
         return _Call(
             settings=s,
             messages=msgs,
             response_format=response_format,
             json_fallback=json_fallback,
+            tools=list(overrides["tools"]) if overrides.get("tools") else None,
+            tool_choice=overrides.get("tool_choice"),
             key_request=key_request,
             key=request_key(key_request) if use_cache else None,
         )
@@ -376,6 +424,10 @@ class OpenAIChatModel:
             self._unsupported
         ):
             params["response_format"] = call.response_format
+        if call.tools:
+            params["tools"] = call.tools
+            if call.tool_choice is not None:
+                params["tool_choice"] = call.tool_choice
         if stream:
             params["stream"] = True
             if (s.model, "stream_options") not in self._unsupported:
@@ -435,6 +487,7 @@ class OpenAIChatModel:
             finish_reason=hit.get("finish_reason"),
             request_id=hit.get("request_id"),
             attempts=0,
+            tool_calls=tuple(ToolCall(**t) for t in hit.get("tool_calls") or ()),
         )
         self._add_usage(reply.usage)
         return reply
@@ -450,6 +503,7 @@ class OpenAIChatModel:
         finish_reason: str | None,
         request_id: str | None,
         attempts: int,
+        tool_calls: tuple[ToolCall, ...] = (),
     ) -> LLMReply:
         requested = call.settings.model
         served = model or requested
@@ -463,6 +517,7 @@ class OpenAIChatModel:
             finish_reason=finish_reason,
             request_id=request_id,
             attempts=attempts,
+            tool_calls=tool_calls,
         )
         if self.cache is not None and call.key is not None:
             self.cache.put(
@@ -473,6 +528,9 @@ class OpenAIChatModel:
                     "model": served,
                     "finish_reason": finish_reason,
                     "request_id": request_id,
+                    "tool_calls": [
+                        {"id": t.id, "name": t.name, "arguments": t.arguments} for t in tool_calls
+                    ],
                     "usage": {
                         "prompt_tokens": prompt_tokens,
                         "completion_tokens": completion_tokens,
@@ -501,6 +559,7 @@ class OpenAIChatModel:
             finish_reason=choice.finish_reason,
             request_id=getattr(completion, "_request_id", None) or getattr(completion, "id", None),
             attempts=attempts,
+            tool_calls=_tool_calls_of(choice.message),
         )
 
     # ------------------------------------------------------------ the ChatModel
@@ -608,6 +667,24 @@ class OpenAIChatModel:
                 attempts=attempt + 1,
             )
         )
+
+
+def _tool_calls_of(message: Any) -> tuple[ToolCall, ...]:
+    """The function calls of a completion message (none when it has no ``tool_calls``)."""
+    calls = getattr(message, "tool_calls", None) or ()
+    out: list[ToolCall] = []
+    for number, call in enumerate(calls):
+        function = getattr(call, "function", None)
+        if function is None:  # a non-function tool type: not ours to run
+            continue
+        out.append(
+            ToolCall(
+                id=str(getattr(call, "id", None) or f"call_{number}"),
+                name=str(getattr(function, "name", "") or ""),
+                arguments=str(getattr(function, "arguments", "") or ""),
+            )
+        )
+    return tuple(out)
 
 
 async def _close_at_loop_shutdown(client: AsyncOpenAI) -> AsyncGenerator[None, None]:
