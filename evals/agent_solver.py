@@ -14,6 +14,11 @@ formulation::
     solver = AgentSolver(OptimizationAgent(model="gpt-4o-mini", max_repairs=3))
     summary = run_eval("nl4opt", solver, model_name="gpt-4o-mini")
 
+With ``executor="process"`` (or ``"ray"``) the agent's CPU work (graph, check,
+compile, solve, verify) runs in worker processes (Ray actors) while its LLM
+calls stay in this process (:mod:`evals.executors`); call :meth:`AgentSolver.close`
+when done to stop the workers.
+
 :func:`agent_info` describes the agent for a run's ``config.json`` (model,
 endpoint, strategy, samples, repair rounds, prompt-set digest; never the key).
 """
@@ -27,6 +32,7 @@ from evals.problems import Problem
 
 if TYPE_CHECKING:
     from agent.api import AgentResult, OptimizationAgent
+    from evals.executors import Executor
 
 __all__ = [
     "AgentSolver",
@@ -142,14 +148,37 @@ class AgentSolver:
     One agent serves every problem (its chat model is safe to share between
     asyncio tasks). With ``trace_dir`` set, each run's trace is written to
     ``trace_dir/<trace id>.json``, the id the result line records.
+
+    ``executor`` is ``"local"`` (the event loop of the caller), ``"process"``
+    (a pool of ``workers`` processes, one per core by default), ``"ray"``
+    (Ray actors; ``ray_address`` for a cluster) or an
+    :class:`~evals.executors.Executor` instance. Workers start on the first
+    problem and stop at :meth:`close`.
     """
 
-    def __init__(self, agent: OptimizationAgent, *, trace_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        agent: OptimizationAgent,
+        *,
+        trace_dir: str | Path | None = None,
+        executor: str | Executor = "local",
+        workers: int | None = None,
+        ray_address: str | None = None,
+    ) -> None:
+        from evals.executors import make_executor
+
         self.agent = agent
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
+        if isinstance(executor, str):
+            executor = make_executor(executor, agent, workers=workers, ray_address=ray_address)
+        self.executor: Executor = executor
 
     def __repr__(self) -> str:
-        return f"AgentSolver({self.agent!r})"
+        return f"AgentSolver({self.agent!r}, executor={self.executor.name!r})"
+
+    def close(self) -> None:
+        """Stop the executor's workers (nothing to do for ``local``)."""
+        self.executor.close()
 
     @property
     def model_name(self) -> str:
@@ -159,14 +188,13 @@ class AgentSolver:
 
     def describe(self) -> dict[str, Any]:
         """The ``agent`` section of the run's ``config.json``."""
-        return agent_info(self.agent)
+        info = agent_info(self.agent)
+        info["executor"] = self.executor.name
+        return info
 
     async def solve(self, problem: Problem) -> dict[str, Any]:
         """Formulate, solve and repair ``problem.question``; the scored outcome."""
-        result = await self.agent.asolve(problem.question)
-        if self.trace_dir is not None:
-            save_trace(result, self.trace_dir)
-        return outcome_from_result(result)
+        return await self.executor.run(problem.question, self.trace_dir)
 
 
 def save_trace(result: AgentResult, directory: Path) -> None:

@@ -191,6 +191,33 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
             help="run LLM-written scripts (--strategy code/both) without the bubblewrap "
             "sandbox; they can then read your files and API key and reach the network",
         )
+        _opt(
+            parser,
+            suppress,
+            "--executor",
+            choices=("local", "process", "ray"),
+            default="local",
+            help="where the agent's CPU work (check, compile, solve, verify) runs: this "
+            "process (default), a pool of worker processes, or Ray actors; LLM calls stay "
+            "in this process. A run resumes on any executor",
+        )
+        _opt(
+            parser,
+            suppress,
+            "--workers",
+            type=int,
+            metavar="N",
+            help="worker processes or Ray actors (default: one per core; with "
+            "--ray-address, one per CPU of the cluster)",
+        )
+        _opt(
+            parser,
+            suppress,
+            "--ray-address",
+            metavar="ADDR",
+            help="Ray cluster to use with --executor ray (e.g. ray://head:10001 or auto; "
+            "default: start a local Ray)",
+        )
     _opt(
         parser,
         suppress,
@@ -551,9 +578,19 @@ class DeferredAgentSolver:
                 strategy=self.args.strategy,
                 time_limit=self.args.time_limit,
             )
-            self._solver = AgentSolver(agent)
+            self._solver = AgentSolver(
+                agent,
+                executor=getattr(self.args, "executor", "local"),
+                workers=getattr(self.args, "workers", None),
+                ray_address=getattr(self.args, "ray_address", None),
+            )
         self._solver.trace_dir = self.trace_dir
         return self._solver
+
+    def close(self) -> None:
+        """Stop the executor's workers, if the solver was built."""
+        if self._solver is not None:
+            self._solver.close()
 
     def describe(self) -> dict[str, Any]:
         """The ``agent`` section of the run's ``config.json``."""
@@ -588,6 +625,19 @@ def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
         raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
     if args.strategy in ("code", "both"):
         _require_isolation(args)
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise _Stop(f"error: --workers must be >= 1, got {workers}", 2)
+    executor = getattr(args, "executor", "local")
+    if getattr(args, "ray_address", None) and executor != "ray":
+        raise _Stop("error: --ray-address needs --executor ray", 2)
+    if executor == "ray":
+        import importlib.util
+
+        from evals.executors import RAY_MISSING
+
+        if importlib.util.find_spec("ray") is None:
+            raise _Stop(f"error: {RAY_MISSING}", 2)
     return DeferredAgentSolver(args, settings)
 
 
@@ -815,6 +865,10 @@ def _execute(
             )
         except KeyboardInterrupt:
             summary = finalize(plan, interrupted=True)
+        finally:
+            close = getattr(solver, "close", None)
+            if callable(close):  # the executor's worker processes or Ray actors
+                close()
     _print_summary(summary, args.json)
     if summary.interrupted:
         _err(f"interrupted: rerun with --run-id {summary.run_id} to resume")

@@ -1,0 +1,752 @@
+"""Where an eval's CPU work runs: in the event loop (``local``), a process pool, or Ray.
+
+An agent run alternates between LLM calls (waiting on the network) and CPU work
+(the LangGraph runtime, ``modeling`` check/compile, the solve, verification,
+the explanation). In one Python process that CPU work holds the GIL and
+serialises: at 64 problems in flight on 2 cores an eval reaches only about
+half of its latency bound. The executors here move the CPU work out of the
+process that talks to the LLM:
+
+- ``local`` (:class:`LocalExecutor`): everything in the event loop, as before;
+- ``process`` (:class:`ProcessExecutor`): a pool of worker processes (one per
+  core by default, started through ``forkserver`` with the agent preloaded;
+  ``spawn`` where there is no forkserver). Each worker runs the whole agent
+  loop over a :class:`ProxyLLM` whose requests come back to the parent, which
+  sends them with the real chat model (its HTTP client, retries, cache and
+  usage totals) and answers the worker. So the LLM calls stay async in the
+  parent and check, compile, solve and verify run in the workers;
+- ``ray`` (:class:`RayExecutor`): the same split with Ray actors as workers
+  (``pip install optiwise[ray]``; ``address`` reaches a cluster, none starts a
+  local Ray).
+
+The seam is the whole agent run per problem (not one ``modeling`` call at a
+time): that needs no hook in the agent, ships one message per LLM call instead
+of a compiled model per node, and moves the graph runtime off the parent too.
+Results still stream back to the runner in the parent, which writes them to the
+run folder, so a run started on one executor resumes on another.
+
+A worker that dies (a crash in a solver's C code, the OOM killer) fails only the
+problems it held, each recorded as an ``error`` with the category
+``exception:WorkerCrashed``; a new worker takes its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import itertools
+import multiprocessing
+import os
+import pickle
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from agent.api import OptimizationAgent
+    from agent.context import AgentConfig
+    from agent.llm import ChatMessage, LLMReply
+    from agent.prompts import PromptSet
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "ExecutorName",
+    "LocalExecutor",
+    "ProcessExecutor",
+    "ProxyLLM",
+    "RayExecutor",
+    "RayUnavailable",
+    "WorkerCrashed",
+    "WorkerSpec",
+    "default_workers",
+    "make_executor",
+]
+
+ExecutorName = Literal["local", "process", "ray"]
+EXECUTORS: tuple[str, ...] = ("local", "process", "ray")
+
+# Imported by the forkserver before it forks workers, so a worker starts warm.
+PRELOAD = ["agent.api", "agent.graph", "evals.agent_solver", "evals.executors", "modeling.solve"]
+
+RAY_MISSING = (
+    "--executor ray needs Ray: pip install 'optiwise[ray]' (or pip install ray); "
+    "use --executor process to spread the work over this machine's cores without it"
+)
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process (or Ray actor) holding a problem died before answering."""
+
+
+class RayUnavailable(ImportError):
+    """``--executor ray`` without Ray installed."""
+
+    def __init__(self, message: str = RAY_MISSING) -> None:
+        super().__init__(message)
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs one agent run per problem text; returns the runner's outcome mapping."""
+
+    name: str
+
+    async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        """Formulate, solve and repair ``text``; the outcome (see ``outcome_from_result``)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to rebuild the parent's agent (everything but the LLM)."""
+
+    config: AgentConfig
+    prompts: PromptSet
+    model_name: str
+
+    @classmethod
+    def of(cls, agent: OptimizationAgent) -> WorkerSpec:
+        llm = agent.llm
+        name = str(getattr(llm, "model_name", "") or type(llm).__name__)
+        return cls(config=agent.config, prompts=agent.prompts, model_name=name)
+
+
+# ----------------------------------------------------------------- worker side
+
+_JOB: contextvars.ContextVar[int] = contextvars.ContextVar("optiwise_eval_job", default=-1)
+
+
+class ProxyLLM:
+    """The worker's chat model: each request is sent to the parent, which calls the real one.
+
+    ``send(("llm", job_id, call_id, messages, overrides))`` ships a request; the
+    host resolves the call with :meth:`deliver`. The agent only uses
+    :meth:`acomplete` (its graph runs under ``ainvoke``).
+    """
+
+    def __init__(self, model_name: str, host: AgentHost) -> None:
+        self.model_name = model_name
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"ProxyLLM({self.model_name!r})"
+
+    async def acomplete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
+        """Ask the parent to send ``messages``; its reply (or its exception) comes back."""
+        return await self.host.call_llm(list(messages), overrides)
+
+    def complete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
+        """Blocking :meth:`acomplete`, from a thread other than the worker's event loop."""
+        loop = self.host.loop
+        if loop is None:
+            raise RuntimeError("ProxyLLM.complete: the worker's event loop is not running")
+        return asyncio.run_coroutine_threadsafe(
+            self.acomplete(messages, **overrides), loop
+        ).result()
+
+    def stream(self, messages: Sequence[ChatMessage], **overrides: Any) -> Any:
+        """Streaming is for chat sessions; an eval worker never streams."""
+        raise NotImplementedError("ProxyLLM does not stream (eval workers use acomplete)")
+
+
+class AgentHost:
+    """The agent inside a worker: runs jobs, turns their LLM calls into messages.
+
+    Transport-neutral: ``send(message)`` ships a message to the parent (a pipe
+    for the process pool); the Ray actor polls :attr:`outbox` instead.
+    Messages to the parent: ``("llm", job, call, messages, overrides)`` and
+    ``("done", job, outcome)``.
+    """
+
+    def __init__(self, spec: WorkerSpec, send: Any = None) -> None:
+        from agent.api import OptimizationAgent
+
+        self.spec = spec
+        self.agent = OptimizationAgent(
+            llm=ProxyLLM(spec.model_name, self), config=spec.config, prompts=spec.prompts
+        )
+        self.send = send
+        self.outbox: asyncio.Queue[tuple[Any, ...]] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.calls: dict[int, asyncio.Future[Any]] = {}
+        self.jobs: dict[int, asyncio.Task[Any]] = {}
+        self._call_ids = itertools.count()
+
+    def _emit(self, message: tuple[Any, ...]) -> None:
+        if self.send is not None:
+            self.send(message)
+        else:
+            assert self.outbox is not None
+            self.outbox.put_nowait(message)
+
+    async def call_llm(self, messages: list[Any], overrides: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        call = next(self._call_ids)
+        future: asyncio.Future[Any] = loop.create_future()
+        self.calls[call] = future
+        job = _JOB.get()
+        self._emit(("llm", job, call, messages, overrides))
+        try:
+            return await future
+        finally:
+            self.calls.pop(call, None)
+
+    def deliver(self, call: int, ok: bool, value: Any) -> None:
+        """The parent's answer to LLM call ``call``: a reply, or an exception to raise."""
+        future = self.calls.get(call)
+        if future is None or future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    async def run_job(self, job: int, text: str, trace_dir: str | None) -> dict[str, Any]:
+        """One agent run; never raises (a failure is an ``error`` outcome)."""
+        from evals.agent_solver import outcome_from_result, save_trace
+
+        # The graph runs nodes in tasks (and solves in threads) of its own; they copy
+        # the context, so every LLM call made for this job knows the job.
+        token = _JOB.set(job)
+        try:
+            result = await self.agent.asolve(text)
+            if trace_dir is not None:
+                save_trace(result, Path(trace_dir))
+            outcome = outcome_from_result(result)
+        except Exception as exc:  # report it as the runner would
+            outcome = {
+                "status": "error",
+                "error_categories": [f"exception:{type(exc).__name__}"],
+                "message": f"{exc}\n{traceback.format_exc(limit=5)}"[:2000],
+            }
+        finally:
+            _JOB.reset(token)
+        return outcome
+
+    def start_job(self, job: int, text: str, trace_dir: str | None) -> None:
+        """Run a job in the background; its outcome is emitted as ``("done", job, outcome)``."""
+
+        async def go() -> None:
+            try:
+                outcome = await self.run_job(job, text, trace_dir)
+            except asyncio.CancelledError:
+                return
+            finally:
+                self.jobs.pop(job, None)
+            self._emit(("done", job, outcome))
+
+        self.jobs[job] = asyncio.get_running_loop().create_task(go())
+
+    def cancel_job(self, job: int) -> None:
+        task = self.jobs.pop(job, None)
+        if task is not None:
+            task.cancel()
+
+    def dispatch(self, message: tuple[Any, ...]) -> None:
+        """A message from the parent: ``job``, ``reply``, ``cancel``."""
+        kind = message[0]
+        if kind == "job":
+            _, job, text, trace_dir = message
+            self.start_job(job, text, trace_dir)
+        elif kind == "reply":
+            _, call, ok, value = message
+            self.deliver(call, ok, value)
+        elif kind == "cancel":
+            self.cancel_job(message[1])
+
+
+def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """A pool worker: an event loop running :class:`AgentHost` jobs, fed by ``conn``."""
+    from modeling._stdio import redirect_stdout
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        data = _dumps(message)
+        with lock:
+            conn.send_bytes(data)
+
+    host = AgentHost(spec, send)
+    host.loop = loop
+
+    def reader() -> None:
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                break  # the parent is gone or closed the pool
+            message = pickle.loads(data)
+            if message[0] == "stop":
+                break
+            loop.call_soon_threadsafe(host.dispatch, message)
+        loop.call_soon_threadsafe(loop.stop)
+
+    threading.Thread(target=reader, name="optiwise-worker-reader", daemon=True).start()
+    send(("ready", os.getpid()))
+    with redirect_stdout():  # solver banners from C code must not reach the parent's stdout
+        loop.run_forever()
+    os._exit(0)  # do not wait for solve threads of cancelled jobs
+
+
+def _dumps(message: tuple[Any, ...]) -> bytes:
+    """Pickle a message; an exception that does not pickle is sent as a RuntimeError."""
+    try:
+        return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        if message[0] == "reply" and not message[2]:
+            exc = message[3]
+            plain = RuntimeError(f"{type(exc).__name__}: {exc}")
+            return pickle.dumps((*message[:3], plain), protocol=pickle.HIGHEST_PROTOCOL)
+        raise
+
+
+# ----------------------------------------------------------------- parent side
+
+
+@dataclass
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[dict[str, Any]]
+
+
+class _LLMGateway:
+    """The parent's half of the LLM calls: send with the real model, answer the worker."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(
+        self, loop: asyncio.AbstractEventLoop, call: int, messages: Any, overrides: Any, answer: Any
+    ) -> None:
+        async def go() -> None:
+            try:
+                reply = await self.llm.acomplete(messages, **overrides)
+            except Exception as exc:  # the agent handles LLM errors itself
+                answer(call, False, exc)
+            else:
+                answer(call, True, reply)
+
+        task = loop.create_task(go())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+@dataclass
+class _Worker:
+    """One pool process seen from the parent."""
+
+    process: BaseProcess
+    conn: Connection
+    jobs: dict[int, _Job] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    alive: bool = True
+    pid: int | None = None
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        data = _dumps(message)
+        with self.lock:
+            self.conn.send_bytes(data)
+
+
+class LocalExecutor:
+    """Everything in the parent's event loop (the default)."""
+
+    name = "local"
+
+    def __init__(self, agent: OptimizationAgent) -> None:
+        self.agent = agent
+
+    async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        from evals.agent_solver import outcome_from_result, save_trace
+
+        result = await self.agent.asolve(text)
+        if trace_dir is not None:
+            save_trace(result, trace_dir)
+        return outcome_from_result(result)
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+class ProcessExecutor:
+    """The agent's CPU work in a pool of worker processes; LLM calls in the parent.
+
+    ``workers`` defaults to one per core. Workers start on first use (through the
+    ``forkserver`` with the agent preloaded, ``start_method="spawn"`` elsewhere)
+    and live until :meth:`close`, across event loops. A problem goes to the
+    worker with the fewest in flight.
+    """
+
+    name = "process"
+
+    def __init__(
+        self,
+        agent: OptimizationAgent,
+        workers: int | None = None,
+        *,
+        start_method: str | None = None,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.agent = agent
+        self.spec = WorkerSpec.of(agent)
+        self.size = workers or default_workers()
+        methods = multiprocessing.get_all_start_methods()
+        self.start_method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+        self.workers: list[_Worker] = []
+        self.gateway = _LLMGateway(agent.llm)
+        self._jobs = itertools.count()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(workers={self.size}, start_method={self.start_method!r})"
+
+    # ---------------------------------------------------------------- workers
+
+    def _context(self) -> Any:
+        ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+
+    def _spawn(self) -> _Worker:
+        ctx = self._context()
+        ours, theirs = ctx.Pipe(duplex=True)
+        process = ctx.Process(
+            target=_worker_main, args=(theirs, self.spec), name="optiwise-eval-worker", daemon=True
+        )
+        process.start()
+        theirs.close()
+        worker = _Worker(process=process, conn=ours)
+        threading.Thread(
+            target=self._read, args=(worker,), name="optiwise-pool-reader", daemon=True
+        ).start()
+        return worker
+
+    def start(self) -> None:
+        """Start the missing workers (blocking until each says it is ready)."""
+        if self._closed:
+            raise RuntimeError("this ProcessExecutor is closed")
+        with self._lock:
+            self.workers = [w for w in self.workers if w.alive]
+            fresh = [self._spawn() for _ in range(self.size - len(self.workers))]
+            self.workers.extend(fresh)
+        deadline = time.monotonic() + 120
+        for w in fresh:
+            while w.pid is None and w.alive and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers."""
+        return [w.process.pid for w in self.workers if w.alive and w.process.pid is not None]
+
+    def _read(self, worker: _Worker) -> None:
+        """The reader thread of one worker: route its messages to the jobs' event loops."""
+        while True:
+            try:
+                data = worker.conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            message = pickle.loads(data)
+            kind = message[0]
+            if kind == "ready":
+                worker.pid = int(message[1])
+                continue
+            job = worker.jobs.get(message[1])
+            if job is None:
+                continue  # cancelled meanwhile
+            if kind == "done":
+                job.loop.call_soon_threadsafe(_resolve, job.future, message[2], None)
+            elif kind == "llm":
+                _, _job, call, messages, overrides = message
+
+                def answer(call_id: int, ok: bool, value: Any, w: _Worker = worker) -> None:
+                    with contextlib.suppress(OSError, ValueError):
+                        w.send(("reply", call_id, ok, value))
+
+                job.loop.call_soon_threadsafe(
+                    self.gateway.spawn, job.loop, call, messages, overrides, answer
+                )
+        self._lost(worker)
+
+    def _lost(self, worker: _Worker) -> None:
+        """The worker's pipe closed: fail the problems it held, unless we closed it."""
+        worker.alive = False
+        worker.process.join(timeout=2)
+        code = worker.process.exitcode
+        for job in list(worker.jobs.values()):
+            error = WorkerCrashed(
+                f"the eval worker process {worker.process.pid} died (exit code {code}) while "
+                "solving this problem; it is recorded as an error and a new worker takes over. "
+                "Rerun with --executor local to see the failure in this process"
+            )
+            job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+        worker.jobs.clear()
+
+    def _pick(self) -> _Worker:
+        live = [w for w in self.workers if w.alive]
+        if len(live) < self.size:
+            self.start()
+            live = [w for w in self.workers if w.alive]
+        if not live:
+            raise WorkerCrashed("no eval worker process could be started")
+        return min(live, key=lambda w: len(w.jobs))
+
+    # ---------------------------------------------------------------- running
+
+    async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if not self.workers or any(not w.alive for w in self.workers):
+            await asyncio.to_thread(self.start)
+        worker = self._pick()
+        job_id = next(self._jobs)
+        job = _Job(loop=loop, future=loop.create_future())
+        worker.jobs[job_id] = job
+        try:
+            worker.send(("job", job_id, text, str(trace_dir) if trace_dir else None))
+            return await job.future
+        except (OSError, ValueError) as exc:
+            raise WorkerCrashed(f"could not reach the eval worker: {exc}") from exc
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError, ValueError):
+                worker.send(("cancel", job_id))
+            raise
+        finally:
+            worker.jobs.pop(job_id, None)
+
+    def close(self) -> None:
+        """Stop every worker (idempotent)."""
+        self._closed = True
+        workers, self.workers = self.workers, []
+        for w in workers:
+            w.alive = False
+            with contextlib.suppress(OSError, ValueError):
+                w.send(("stop",))
+        for w in workers:
+            w.process.join(timeout=5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(timeout=5)
+            w.conn.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if not self._closed and self.workers:
+                self.close()
+
+
+def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+# ------------------------------------------------------------------------ Ray
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailable() from exc
+    return ray
+
+
+class _RayHost:
+    """The body of a Ray worker actor: an :class:`AgentHost` polled for its LLM requests."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.host = AgentHost(spec)
+        self.started = False
+
+    def _ensure(self) -> None:
+        if not self.started:
+            self.host.loop = asyncio.get_running_loop()
+            self.host.outbox = asyncio.Queue()
+            self.started = True
+
+    async def ping(self) -> int:
+        self._ensure()
+        return os.getpid()
+
+    async def solve(self, job: int, text: str, trace_dir: str | None) -> dict[str, Any]:
+        self._ensure()
+        return await self.host.run_job(job, text, trace_dir)
+
+    async def requests(self, wait_s: float = 0.2) -> list[tuple[Any, ...]]:
+        """LLM requests waiting for the driver (long poll: at most ``wait_s`` when none)."""
+        self._ensure()
+        assert self.host.outbox is not None
+        out: list[tuple[Any, ...]] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                out.append(await self.host.outbox.get())
+        while not self.host.outbox.empty():
+            out.append(self.host.outbox.get_nowait())
+        return out
+
+    async def reply(self, call: int, ok: bool, value: Any) -> None:
+        self._ensure()
+        self.host.deliver(call, ok, value)
+
+
+class RayExecutor:
+    """The agent's CPU work in Ray actors (one per worker); LLM calls in the driver.
+
+    ``address`` is a Ray cluster (``ray://host:10001`` or ``auto``); without
+    one a local Ray starts with ``workers`` CPUs. Each actor takes one CPU and
+    runs many problems concurrently (an async actor); its LLM requests are
+    long-polled by the driver, which answers them with the real chat model.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        agent: OptimizationAgent,
+        workers: int | None = None,
+        *,
+        address: str | None = None,
+        init_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ray = _import_ray()
+        self.agent = agent
+        self.spec = WorkerSpec.of(agent)
+        self.size = workers or (None if address else default_workers())
+        self.address = address
+        self.init_kwargs = dict(init_kwargs or {})
+        self.actors: list[Any] = []
+        self.load: list[int] = []
+        self.gateway = _LLMGateway(agent.llm)
+        self._pumps: dict[int, asyncio.Task[Any]] = {}
+        self._jobs = itertools.count()
+        self._started_ray = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(workers={self.size}, address={self.address!r})"
+
+    def start(self) -> None:
+        """Connect to (or start) Ray and create the actors (blocking; once)."""
+        with self._lock:
+            if not self.actors:
+                self._start()
+
+    def _start(self) -> None:
+        ray = self.ray
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "ignore_reinit_error": True,
+                **self.init_kwargs,
+            }
+            if self.address:
+                kwargs["address"] = self.address
+            elif self.size:
+                kwargs.setdefault("num_cpus", self.size)
+            ray.init(**kwargs)
+            self._started_ray = True
+        if self.size is None:
+            self.size = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actor_cls = ray.remote(num_cpus=1, max_concurrency=10_000, max_restarts=0)(_RayHost)
+        self.actors = [actor_cls.remote(self.spec) for _ in range(self.size)]
+        self.load = [0] * len(self.actors)
+        ray.get([a.ping.remote() for a in self.actors])
+
+    async def _pump(self, index: int) -> None:
+        """Serve actor ``index``'s LLM requests while it holds problems of this loop."""
+        actor = self.actors[index]
+        loop = asyncio.get_running_loop()
+
+        def answer(call: int, ok: bool, value: Any) -> None:
+            actor.reply.remote(call, ok, value)
+
+        while self.load[index] > 0:
+            try:
+                batch = await actor.requests.remote()
+            except Exception:
+                return  # the actor died: its solve() calls fail on their own
+            for message in batch:
+                _, _job, call, messages, overrides = message
+                self.gateway.spawn(loop, call, messages, overrides, answer)
+
+    async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        if not self.actors:
+            await asyncio.to_thread(self.start)
+        index = min(range(len(self.actors)), key=lambda i: self.load[i])
+        self.load[index] += 1
+        pump = self._pumps.get(index)
+        if pump is None or pump.done() or pump.get_loop() is not asyncio.get_running_loop():
+            self._pumps[index] = asyncio.get_running_loop().create_task(self._pump(index))
+        try:
+            ref = self.actors[index].solve.remote(
+                next(self._jobs), text, str(trace_dir) if trace_dir else None
+            )
+            try:
+                outcome: dict[str, Any] = await ref
+            except self.ray.exceptions.RayActorError as exc:
+                raise WorkerCrashed(f"the Ray actor solving this problem died: {exc}") from exc
+            return outcome
+        finally:
+            self.load[index] -= 1
+
+    def close(self) -> None:
+        """Drop the actors; shut Ray down if this executor started it."""
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(actor)
+        self.actors = []
+        for pump in self._pumps.values():
+            with contextlib.suppress(RuntimeError):
+                pump.cancel()
+        self._pumps.clear()
+        if self._started_ray and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started_ray = False
+
+
+def make_executor(
+    name: str,
+    agent: OptimizationAgent,
+    *,
+    workers: int | None = None,
+    ray_address: str | None = None,
+) -> LocalExecutor | ProcessExecutor | RayExecutor:
+    """The executor called ``name`` (``local``, ``process`` or ``ray``) for ``agent``."""
+    if name == "local":
+        return LocalExecutor(agent)
+    if name == "process":
+        return ProcessExecutor(agent, workers)
+    if name == "ray":
+        return RayExecutor(agent, workers, address=ray_address)
+    raise ValueError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
