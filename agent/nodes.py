@@ -51,7 +51,7 @@ from agent.state import (
     record_attempt,
     replace_last_attempt,
 )
-from agent.verify import NOT_REPAIRABLE, repairable
+from agent.verify import NOT_REPAIRABLE, errors_of, repairable, suspicions_of
 from modeling import diagnostics
 from modeling.compiler import compile_model
 from modeling.errors import FormulationError
@@ -156,7 +156,10 @@ def check(state: AgentState, ctx: RunContext) -> Update:
     try:
         model = compile_model(doc)
     except FormulationError as exc:
-        issues = [i.to_dict() for i in exc.issues]
+        issues = [
+            {**i.to_dict(), "severity": "error", "evidence": f"{i.location}: {i.message}"}
+            for i in exc.issues
+        ]
     except Exception as exc:  # a bug of ours: say so, do not blame the document
         issues = [make_issue("document", f"could not be compiled ({exc!r})", code="internal")]
     else:
@@ -281,8 +284,27 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
 
 def _review_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
     doc = state.get("document")
+    attempts = state.get("attempts") or []
+    suspicions = suspicions_of(list(attempts[-1].get("errors") or []) if attempts else [])
+    lines = [
+        f"- {s.get('location')}: {s.get('message')} (evidence: {s.get('evidence')})"
+        for s in suspicions
+    ]
+    checks = (
+        "## Suspicions to judge\n\nAutomatic checks flagged these; each may be mistaken. "
+        "Report one as an issue only if the problem confirms it.\n\n" + "\n".join(lines)
+        if lines
+        else ""
+    )
     return LLMRequest(
-        "review", prompt_messages(ctx, "review", problem=problem_text(state), document=doc or {})
+        "review",
+        # The suspicions ride with the problem text, so tuned review prompts need no new slot.
+        prompt_messages(
+            ctx,
+            "review",
+            problem=problem_text(state) + (f"\n\n{checks}" if checks else ""),
+            document=doc or {},
+        ),
     )
 
 
@@ -328,10 +350,20 @@ async def areview(state: AgentState, ctx: RunContext) -> Update:
 # --------------------------------------------------------------------- repair
 
 
+def _evidence_line(finding: Mapping[str, Any]) -> str:
+    """The evidence of a finding as a repair-prompt detail, unless the message says it."""
+    evidence = str(finding.get("evidence") or "")
+    return (
+        f"evidence: {evidence}" if evidence and evidence not in str(finding.get("message")) else ""
+    )
+
+
 def _repair_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
     attempts = state.get("attempts") or []
-    errors = list(attempts[-1].get("errors") or []) if attempts else []
-    errors = [e for e in errors if str(e.get("code")) not in NOT_REPAIRABLE]
+    errors = [
+        {**e, "detail": e.get("detail") or _evidence_line(e)}
+        for e in errors_of(list(attempts[-1].get("errors") or []) if attempts else [])
+    ]
     doc = state.get("document")
     if doc is not None:
         document: Any = doc
@@ -390,7 +422,7 @@ def outcome_line(state: AgentState, ctx: RunContext) -> str:
     status = str(state.get("status") or Status.ERROR)
     repairs = int(state.get("repairs") or 0)
     last = attempts[-1] if attempts else {}
-    errors = list(last.get("errors") or [])
+    errors = errors_of(list(last.get("errors") or []))
     if state.get("kept_by_llm"):
         return (
             f"After seeing the problems listed, the LLM kept the formulation unchanged; "
@@ -405,8 +437,9 @@ def outcome_line(state: AgentState, ctx: RunContext) -> str:
             f"Repair budget exhausted after {repairs} round(s); the last attempt is {status} "
             f"with unresolved problems: {head}{more}."
         )
-    if errors and not repairable(state):
-        return f"The run ended with status {status}: {errors[0].get('message')}."
+    failures = [e for e in last.get("errors") or [] if str(e.get("code")) in NOT_REPAIRABLE]
+    if failures and not errors:
+        return f"The run ended with status {status}: {failures[0].get('message')}."
     if repairs:
         return f"Solved after {repairs} repair round(s)."
     return ""

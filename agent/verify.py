@@ -1,19 +1,74 @@
-"""Verify a solve: findings the repair loop can act on, and diagnoses in words.
+"""Verify a solve: findings with a severity and the evidence in the model.
 
-After a solve, :func:`verify` turns the status into located findings: the IIS
-of an infeasible model, the growing variables of an unbounded one, and for a
-solved one the sanity checks — :func:`modeling.diagnostics.sanity_check` plus
-two checks of the solution against the problem text, which need the text and
-so live here: whole numbers asked for but not declared (:func:`integrality_request`)
-and a cost-like objective below zero. Diagnoses are :mod:`modeling.diagnostics`'
-own reports, so chat and ``optiwise explain`` say the same.
+After a solve, :func:`verify` turns the status into located findings. Each
+finding is a dict (``location``, ``message``, ``hint``, ``code``) plus
+``severity`` and ``evidence``: the terms, bounds, values or words of the
+model and problem that made it fire, so a reader (or the LLM) can judge it.
+The severity decides what happens next:
+
+* **error** — sent to repair. Only what is wrong by construction: the document
+  breaks the spec, the model is infeasible or unbounded, the problem asks for
+  whole numbers and the model ignored it, or a returned value contradicts the
+  model's own data (a bound or constraint violated at the solution).
+* **suspicion** — sent to the optional LLM review (``AgentConfig.review``),
+  which may keep the model; never to repair directly.
+* **note** — reported in the attempt and the result, never repaired.
+
+============================ ========== ==================================================
+finding type (``code``)      severity   rule (and the evidence it cites)
+============================ ========== ==================================================
+``invalid``, ``parse`` and   error      the document breaks the spec or is not JSON
+the spec's issue codes                  (the located spec issues)
+``infeasible``               error      the solver proved no point feasible (the IIS:
+                                        the constraints and bounds that conflict)
+``infeasible_or_unbounded``  error      no optimum exists and a feasibility re-solve could
+                                        not tell why (the IIS when one can be found)
+``unbounded``                error      the objective improves without limit (the
+                                        variables that grow and the missing limits)
+``integrality``              error      the text asks for whole numbers (an explicit word,
+                                        or "how many <things>" in a decision sentence, and
+                                        no "fractions are fine"), a continuous variable
+                                        counting those things is fractional at the solution
+                                        (the phrase, the variable, its value)
+``violated``                 error      a value breaks the model's own bound or constraint
+                                        at the returned point (the instance, its activity
+                                        and bound)
+``magnitude``                suspicion  a value above 1e9 (the variable and value):
+                                        usually a missing bound or a unit slip
+``zero_solution``            suspicion  a maximisation whose solution is all zero with
+                                        objective 0 (the objective's terms)
+``objective_mismatch``       note       the solver's objective differs from the one
+                                        recomputed at its point (both values)
+``fractional_integer``       note       a declared integer within the solver's tolerance
+                                        but not exactly integral (the value)
+``coefficients``             note       coefficients spanning more than 1e9 (the extremes)
+``cost_sign``                note       a minimised cost-like objective is negative and
+                                        *every* objective term is a negative coefficient
+                                        on a nonnegative variable (the objective reads as
+                                        minus a cost); silent when the model's own mixed-
+                                        sign coefficients, free variables, a constant or
+                                        nonlinear terms allow the sign (the terms)
+``revenue_sign``             note       the same for a maximised revenue or count
+``review``                   error      the optional LLM review reported a mismatch
+``solver_error``,            note       the solver or optiwise failed; a rewrite of the
+``time_limit``, ``internal``            document cannot fix it (the solver's message)
+============================ ========== ==================================================
+
+The cost-sign heuristic has no sound version that fires on a plausible model:
+a linear objective whose terms cannot be negative cannot have a negative value,
+and one whose terms can be negative is the model's own choice (``minimize
+sum(c[i]*x[i])`` with free variables and mixed-sign costs is the standard form
+of a cone program). So it is a note, fired only on the uniformly flipped sign.
+
+Diagnoses are :mod:`modeling.diagnostics`' own reports, so chat and
+``optiwise explain`` say the same.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from agent.context import RunContext
 from agent.state import (
@@ -27,11 +82,15 @@ from agent.state import (
     record_attempt,
 )
 from modeling import diagnostics
+from modeling.diagnostics._labels import _Labels
 from modeling.format import format_number
 from modeling.result import Status
 
 __all__ = [
     "NOT_REPAIRABLE",
+    "SEVERITY",
+    "Severity",
+    "errors_of",
     "asks_for_integers",
     "explain_infeasibility",
     "explain_unboundedness",
@@ -39,11 +98,69 @@ __all__ = [
     "repairable",
     "sanity_findings",
     "sensitivity_report",
+    "severity_of",
+    "suspicions_of",
     "verify",
 ]
 
 NOT_REPAIRABLE = frozenset({"solver_error", "time_limit", "internal"})
 """Findings the LLM cannot fix by rewriting the document."""
+
+Severity = Literal["error", "suspicion", "note"]
+
+SEVERITY: dict[str, Severity] = {
+    "infeasible": "error",
+    "infeasible_or_unbounded": "error",
+    "unbounded": "error",
+    "integrality": "error",
+    "violated": "error",
+    "review": "error",
+    "magnitude": "suspicion",
+    "zero_solution": "suspicion",
+    "objective_mismatch": "note",
+    "fractional_integer": "note",
+    "coefficients": "note",
+    "cost_sign": "note",
+    "revenue_sign": "note",
+    "solver_error": "note",
+    "time_limit": "note",
+    "internal": "note",
+}
+"""The severity of each finding type (see the module's table); any other code (the
+spec's issue codes of an invalid document, ``parse``) is an error."""
+
+
+def severity_of(finding: Mapping[str, Any]) -> Severity:
+    """A finding's severity: its own ``severity`` key, else the table's, else error."""
+    given = finding.get("severity")
+    if given in ("error", "suspicion", "note"):
+        return given  # type: ignore[no-any-return]
+    return SEVERITY.get(str(finding.get("code") or "invalid"), "error")
+
+
+def errors_of(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings that go to repair: severity error, not a solver failure."""
+    return [
+        f
+        for f in findings
+        if severity_of(f) == "error" and str(f.get("code")) not in NOT_REPAIRABLE
+    ]
+
+
+def suspicions_of(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings the optional LLM review is asked to judge."""
+    return [f for f in findings if severity_of(f) == "suspicion"]
+
+
+def _finding(
+    code: str, location: str, message: str, evidence: str, hint: str = ""
+) -> dict[str, Any]:
+    """A located finding with its table severity and the evidence that made it fire."""
+    return {
+        **make_issue(location, message, hint, code=code),
+        "severity": SEVERITY.get(code, "error"),
+        "evidence": evidence,
+    }
 
 
 _INT_WORDS = re.compile(
@@ -151,36 +268,101 @@ def _fractional(solution: Mapping[str, Any], names: list[str]) -> tuple[str, flo
     return None
 
 
+_DIAGNOSTIC_CODES = {
+    "bound": "violated",
+    "constraint": "violated",
+    "integrality": "fractional_integer",
+    "objective": "objective_mismatch",
+    "magnitude": "magnitude",
+    "zero_solution": "zero_solution",
+    "coefficients": "coefficients",
+}
+
+
 def _diagnostic_findings(ctx: RunContext) -> list[dict[str, Any]]:
-    """Findings of :func:`modeling.diagnostics.sanity_check` the LLM can act on."""
+    """:func:`modeling.diagnostics.sanity_check`'s findings, each with its table severity."""
     result = ctx.scratch.last_result
-    if result is None:
+    if result is None or result.model is None or result.x is None:
         return []
-    found = diagnostics.sanity_check(result)
     out = []
-    for f in found:
-        # Violated rows and bounds, absurd magnitudes and a do-nothing maximum point at
-        # the formulation; big-M coefficient spans and solver tolerances do not.
-        if not (
-            (f.severity == "error" and f.code != "integrality")
-            or f.code in ("magnitude", "zero_solution")
-        ):
-            if f.severity in ("error", "warning"):
-                ctx.trace.note(f"sanity finding not sent to repair: {f}", ctx.candidate)
+    for f in diagnostics.sanity_check(result):
+        code = _DIAGNOSTIC_CODES.get(f.code)
+        if code is None:
             continue
         label, message = f.label, f.message or str(f)
-        out.append(
-            make_issue(
-                f.location or "solution",
-                f"{label} {message}".strip() if label and label not in message else message,
-                code="sanity",
-            )
-        )
+        text = f"{label} {message}".strip() if label and label not in message else message
+        value = "" if f.value is None else f" (value {format_number(f.value)})"
+        out.append(_finding(code, f.location or "solution", text, f"{text}{value}"))
     return out
 
 
+def _objective_terms(ctx: RunContext) -> tuple[str, list[str]] | None:
+    """Whether the model's own objective allows a negative value, and its signed terms.
+
+    ``("allowed", terms)`` when a term can be negative under the model's own
+    coefficients and bounds (a negative constant, a positive coefficient on a
+    variable that may be negative, a negative one on a variable that may be
+    positive: unless *every* term is the last kind, see ``"flipped"``), or when
+    the objective has quadratic or nonlinear terms (their sign is the model's to
+    choose); ``("flipped", terms)`` when every term is a negative coefficient on a
+    nonnegative variable; None without a compiled model.
+    """
+    result = ctx.scratch.last_result
+    model = getattr(result, "model", None)
+    if model is None:
+        return None
+    c, lb = model.obj_c, model.col_lb
+    used = [j for j in range(model.ncols) if c[j] != 0]
+    labels = _Labels(model)  # the formulation's own names
+    x = getattr(result, "x", None)
+    terms = []
+    for j in sorted(used, key=lambda j: float(c[j] * (x[j] if x is not None else 1.0)))[:5]:
+        at = f" = {format_number(float(c[j] * x[j]))}" if x is not None else ""
+        terms.append(f"{format_number(float(c[j]))}*{labels.column(j)}{at}")
+    nonlinear = len(model.obj_q[2]) > 0 or model.obj_tree is not None
+    if nonlinear or model.obj_const < 0 or not used:
+        return "allowed", terms
+    if all(c[j] < 0 and lb[j] >= 0 for j in used):
+        return "flipped", terms
+    return "allowed", terms
+
+
+def _sign_findings(state: AgentState, ctx: RunContext, text: str) -> list[dict[str, Any]]:
+    """The cost-sign and revenue-sign notes (see the module's table for why only notes)."""
+    objective = state.get("objective")
+    if objective is None or objective >= -1e-6:
+        return []
+    doc = state.get("document") or {}
+    obj = doc.get("objective") or {}
+    sense = str(obj.get("sense", "")).lower()
+    described = f"{obj.get('description') or ''} {obj.get('expression') or ''}"
+    if sense.startswith("min"):
+        if not (_COST_WORDS.search(described) or _COST_WORDS.search(text)):
+            return []
+        if re.search(r"\b(profit|return|gain|net)\b", described + text, re.IGNORECASE):
+            return []
+        code, what = "cost_sign", "a cost-like quantity"
+    elif sense.startswith("max") and _REVENUE_WORDS.search(described):
+        code, what = "revenue_sign", "a nonnegative quantity (revenue, a count)"
+    else:
+        return []
+    signs = _objective_terms(ctx)
+    if signs is None or signs[0] != "flipped":
+        return []  # the model's own coefficients or free variables allow the sign
+    return [
+        _finding(
+            code,
+            "objective",
+            f"the objective is negative ({format_number(objective)}) and measures {what}, but "
+            "every one of its terms is a negative coefficient on a nonnegative variable",
+            "terms (coefficient*variable = value at the solution): " + ", ".join(signs[1]),
+            "if costs were entered with a minus sign, write them as positive numbers",
+        )
+    ]
+
+
 def sanity_findings(state: AgentState, ctx: RunContext) -> list[dict[str, Any]]:
-    """Status sanity: integrality asked for but missing, a clearly nonnegative objective < 0."""
+    """The checks of a solved model: its own data at the point, the text, the signs."""
     doc = state.get("document") or {}
     text = problem_text(state)
     findings = _diagnostic_findings(ctx)
@@ -197,46 +379,28 @@ def sanity_findings(state: AgentState, ctx: RunContext) -> list[dict[str, Any]]:
         if frac is not None:
             name = frac[0].split("[", 1)[0]
             findings.append(
-                make_issue(
+                _finding(
+                    "integrality",
                     f"variables.{name}.type",
                     f"the problem asks for whole numbers ({phrase!r}) but {name} is continuous "
                     f"and the solution is fractional ({frac[0]} = {format_number(frac[1])})",
+                    f"the text says {phrase!r}; {name} has type continuous; "
+                    f"{frac[0]} = {format_number(frac[1])}",
                     "declare counts of indivisible things with type integer; if fractional "
                     "values are right for this problem, return the document unchanged",
-                    code="sanity",
                 )
             )
-    objective = state.get("objective")
-    obj = doc.get("objective") or {}
-    sense = str(obj.get("sense", "")).lower()
-    described = f"{obj.get('description') or ''} {obj.get('expression') or ''}"
-    if objective is not None and objective < -1e-6:
-        if sense.startswith("min") and (_COST_WORDS.search(described) or _COST_WORDS.search(text)):
-            if not re.search(r"\b(profit|return|gain|net)\b", described + text, re.IGNORECASE):
-                findings.append(
-                    make_issue(
-                        "objective",
-                        f"the objective is negative ({format_number(objective)}) but it "
-                        "measures a cost-like quantity, which cannot be below zero",
-                        "check the signs of the objective's terms and of the variables' bounds",
-                        code="sanity",
-                    )
-                )
-        elif sense.startswith("max") and _REVENUE_WORDS.search(described):
-            findings.append(
-                make_issue(
-                    "objective",
-                    f"the maximized objective is negative ({format_number(objective)}) but it "
-                    "measures a nonnegative quantity",
-                    "check the signs of the objective's terms",
-                    code="sanity",
-                )
-            )
+    findings.extend(_sign_findings(state, ctx, text))
     return findings
 
 
+def _first_lines(text: str, n: int = 6) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return "\n".join(lines[:n]) + ("\n…" if len(lines) > n else "")
+
+
 def verify(state: AgentState, ctx: RunContext) -> Update:
-    """Turn the solve status into findings the repair loop can act on."""
+    """Turn the solve status into findings with a severity and their evidence."""
     status = str(state.get("status"))
     doc = state.get("document")
     findings: list[dict[str, Any]] = []
@@ -247,15 +411,16 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
         detail = explain_infeasibility(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
-                **make_issue(
+                **_finding(
+                    status,
                     "model",
                     "the model is infeasible: no point satisfies all constraints"
                     if status == Status.INFEASIBLE
                     else "the solver reports the model infeasible or unbounded",
+                    _first_lines(detail) or "the solver's proof (no IIS could be computed)",
                     "look for a wrong direction (<= vs >=), a wrong number or unit, or a "
                     "requirement the problem does not state; if the problem as stated has no "
                     "feasible solution, return the document unchanged",
-                    code=status,
                 ),
                 "detail": detail,
             }
@@ -264,24 +429,30 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
         detail = explain_unboundedness(doc, ctx.config.time_limit) if doc is not None else ""
         findings.append(
             {
-                **make_issue(
+                **_finding(
+                    "unbounded",
                     "objective",
                     "the model is unbounded: the objective improves without limit",
+                    _first_lines(detail) or "the solver's proof of an improving ray",
                     "a limit is missing (capacity, budget, demand), a constraint has the wrong "
                     "direction, or the sense is wrong; if the problem really is unbounded, "
                     "return the document unchanged",
-                    code="unbounded",
                 ),
                 "detail": detail,
             }
         )
     elif status == Status.INVALID:
-        findings = list(state.get("issues") or [])
+        findings = [
+            {**f, "severity": severity_of(f), "evidence": f.get("evidence") or f.get("message")}
+            for f in state.get("issues") or []
+        ]
     elif status == Status.TIME_LIMIT:
-        findings.append(make_issue("solver", "the solver hit its time limit", code="time_limit"))
+        findings.append(
+            _finding("time_limit", "solver", "the solver hit its time limit", "solver status")
+        )
     elif status == Status.ERROR:
         message = str((state.get("solver") or {}).get("message") or "the solver failed")
-        findings.append(make_issue("solver", message.splitlines()[0], code="solver_error"))
+        findings.append(_finding("solver_error", "solver", message.splitlines()[0], message))
     attempt = Attempt(
         round=len(state.get("attempts") or []),
         source=state.get("source") or "formulate",
@@ -295,12 +466,11 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
 
 
 def repairable(state: Mapping[str, Any]) -> bool:
-    """True when the last attempt has errors the LLM could fix."""
+    """True when the last attempt has errors the LLM could fix (severity error)."""
     attempts = state.get("attempts") or []
     if not attempts:
         return False
-    errors = attempts[-1].get("errors") or []
-    return any(str(e.get("code")) not in NOT_REPAIRABLE for e in errors)
+    return bool(errors_of(list(attempts[-1].get("errors") or [])))
 
 
 # ------------------------------------------------------------------ diagnoses

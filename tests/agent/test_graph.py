@@ -295,7 +295,7 @@ def test_integrality_asked_for_in_words_is_checked_and_repaired() -> None:
     assert result.objective == pytest.approx(500)
     assert result.first_attempt_status == "optimal"
     assert result.first_attempt_objective == pytest.approx(3000 / 7)
-    assert result.attempts[0].categories == ["sanity"]
+    assert result.attempts[0].categories == ["integrality"]
     assert "number of trucks" in fake.calls[1].last_user
 
 
@@ -405,3 +405,25 @@ def test_an_llm_failure_is_reported_once() -> None:
     result = agent.solve("Maximize 3x subject to x <= 4.")
     assert result.status == "error"
     assert result.answer.count("bad key") == 1, result.answer
+
+
+def test_a_suspicion_goes_to_the_review_which_may_keep_the_model_and_never_to_repair() -> None:
+    problem = "A fund can place up to 5 billion dollars. Maximize the amount placed."
+    doc = js(
+        {
+            "variables": {"placed": {"upper": 5e9}},
+            "objective": {"sense": "maximize", "expression": "placed"},
+        }
+    )
+    fake = FakeLLM([doc, js({"verdict": "ok", "issues": []})])
+    result = OptimizationAgent(llm=fake, review=True).solve(problem)
+
+    assert result.status == "optimal" and result.repairs == 0
+    assert result.attempts[0].categories == ["magnitude"]
+    assert [c["node"] for c in result.trace.llm_calls] == ["formulate", "review"]
+    review = fake.calls[1].last_user
+    assert "Suspicions to judge" in review and "placed is 5000000000" in review
+    # Without a review the suspicion is reported and the result stands, with no LLM call.
+    quiet = FakeLLM([doc])
+    assert OptimizationAgent(llm=quiet).solve(problem).repairs == 0
+    assert len(quiet.calls) == 1
