@@ -65,7 +65,9 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
 Tree = tuple[Any, ...]
-MAX_TERMS = 50_000_000  # bindings in one frame, and columns in one model
+# The memory budget (modeling.limits) bounds model size to what fits the machine; this only
+# keeps indices within the int32 range HiGHS and SciPy sparse matrices use.
+MAX_TERMS = 2**31 - 1  # bindings in one frame, and columns in one model
 
 
 class ModelClass(StrEnum):
@@ -602,6 +604,13 @@ class Evaluator:
         if isinstance(base, Const):
             with np.errstate(all="ignore"):
                 v = np.power(base.v, exp.v)
+            overflow = np.isinf(v) & np.isfinite(base.v) & (base.v != 0)
+            if np.any(overflow) and not np.any(np.isnan(v)):
+                raise EvalError(
+                    "a constant power is too large to compute (it overflows)",
+                    "use smaller numbers, or rescale the data",
+                    code="value",
+                )
             if not np.all(np.isfinite(v)):
                 raise EvalError(
                     "a power has no real value (e.g. a negative base with a "

@@ -673,6 +673,7 @@ class PyomoBackend:
 
         if name.startswith("scip"):
             _teach_scip_abs()
+            _teach_scip_powers()
         opt = _contrib_factory(name)
         wanted: dict[str, Any] = {
             "tee": bool(options.verbose),
@@ -860,6 +861,38 @@ def _teach_scip_abs() -> None:
     from pyomo.core.expr.numeric_expr import AbsExpression
 
     base._operator_map.setdefault(AbsExpression, base._handle_unary)
+
+
+def _teach_scip_powers() -> None:
+    """Hand SCIP constant powers as power expressions instead of multiplied-out polynomials.
+
+    Why: Pyomo 6.10's SCIP handler returns ``x ** y`` on pyscipopt's ``Expr``, which for an
+    integer exponent multiplies the polynomial out term by term: ``x ** 100000`` never
+    finishes building and ``(1 + x) ** 100`` gets coefficients near 1e29. A ``PowExpr``
+    built by ``buildGenExprObj`` keeps the power as one node (``x ** 100000`` solves in ms).
+    Exponents 0, 1 and 2 keep Pyomo's handling (SCIP recognises quadratics as such).
+    """
+    from pyomo.contrib.solver.solvers.scip import base
+    from pyomo.core.expr.numeric_expr import NPV_PowExpression, PowExpression
+    from pyomo.core.expr.numvalue import is_constant
+    from pyscipopt.scip import buildGenExprObj
+
+    original = base._handle_pow
+
+    def handle_pow(node: Any, data: Any, opt: Any, visitor: Any) -> Any:
+        x, y = data
+        if (
+            is_constant(node.args[1])
+            and isinstance(y, int | float)
+            and y not in (0, 1, 2)
+            and not isinstance(x, int | float)
+        ):
+            return buildGenExprObj(x) ** y
+        return original(node, data, opt, visitor)
+
+    if getattr(base._operator_map.get(PowExpression), "__name__", "") != "handle_pow":
+        base._operator_map[PowExpression] = handle_pow
+        base._operator_map[NPV_PowExpression] = handle_pow
 
 
 # -- diagnostics (Capability.IIS through SCIP) -----------------------------------------
