@@ -57,6 +57,8 @@ _NOT_SOURCE = shutil.ignore_patterns(
 class Installed:
     """A venv holding the installed wheel, and a clean place to run it from."""
 
+    source: Path
+    """The copy of the working tree the wheel was built from."""
     wheel: Path
     venv: Path
     cwd: Path
@@ -135,22 +137,24 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         XDG_CACHE_HOME=str(base / "cache"),
         OPTIWISE_HOME=str(base / "optiwise-home"),
     )
-    yield Installed(wheel, venv, cwd, env)
+    yield Installed(source, wheel, venv, cwd, env)
 
 
-def test_the_wheel_ships_every_data_file_of_the_packages(installed: Installed) -> None:
-    packages = [p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()]
-    data = {
-        (Path(folder) / file).relative_to(ROOT).as_posix()
+def test_the_wheel_ships_every_file_of_the_packages(installed: Installed) -> None:
+    """Modules, data files and scripts (ui/pages) alike: nothing works only in a checkout."""
+    tree = installed.source
+    packages = [p.name for p in tree.iterdir() if (p / "__init__.py").is_file()]
+    files = {
+        (Path(folder) / file).relative_to(tree).as_posix()
         for name in packages
-        for folder, _, files in os.walk(ROOT / name, followlinks=True)  # modeling/_data
-        for file in files
-        if not file.endswith((".py", ".pyc")) and "__pycache__" not in folder
+        for folder, _, names in os.walk(tree / name, followlinks=True)  # modeling/_data
+        for file in names
+        if "__pycache__" not in folder and not file.endswith(".pyc")
     }
-    data.discard("modeling/_data/README.md")  # the registry's documentation, for the repo
-    assert "modeling/_data/benchmarks.toml" in data and "agent/prompts/formulate.md" in data
+    files.discard("modeling/_data/README.md")  # the registry's documentation, for the repo
+    assert "modeling/_data/benchmarks.toml" in files and "agent/prompts/formulate.md" in files
     shipped = set(zipfile.ZipFile(installed.wheel).namelist())
-    assert sorted(data - shipped) == []
+    assert sorted(files - shipped) == []
 
 
 def test_the_installed_package_reads_its_own_data(installed: Installed) -> None:
