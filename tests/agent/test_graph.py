@@ -427,3 +427,31 @@ def test_a_suspicion_goes_to_the_review_which_may_keep_the_model_and_never_to_re
     quiet = FakeLLM([doc])
     assert OptimizationAgent(llm=quiet).solve(problem).repairs == 0
     assert len(quiet.calls) == 1
+
+
+def test_a_repair_that_returns_the_document_unchanged_keeps_the_result(
+    llm_stub: StubServer,
+) -> None:
+    # The check reads "how many ... pallets" as a count, but this problem is about
+    # fractional pallet-equivalents: the model is right and the LLM says so by keeping it.
+    problem = (
+        "Storage is billed per pallet-equivalent and partial pallets are billed pro rata. "
+        "Goods fill 30 cubic metres; one pallet holds 7. How many pallets should we book "
+        "to minimize the bill of 100 dollars per pallet?"
+    )
+    doc = {
+        "parameters": {"volume": 30, "per_pallet": 7, "price": 100},
+        "variables": {"pallets": {"description": "pallets booked"}},
+        "objective": {"sense": "minimize", "expression": "price * pallets"},
+        "constraints": [{"name": "fit", "expression": "per_pallet * pallets >= volume"}],
+    }
+    llm_stub.push(js(doc), f"```json\n{js(doc)}\n```")
+    result = stub_agent(llm_stub).solve(problem)
+
+    assert result.status == "optimal" and result.objective == pytest.approx(3000 / 7)
+    assert result.repairs == 1 and len(result.attempts) == 1  # no second solve
+    assert "kept the formulation unchanged" in result.message
+    repair = last_user(llm_stub, 1)
+    assert "A finding can be mistaken" in repair and "reply with the document unchanged" in repair
+    assert "how many pallets" in repair.lower()
+    assert len(llm_stub.chat_requests) == 2
