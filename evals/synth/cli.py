@@ -1,0 +1,213 @@
+"""``optiwise synth``: solver-verified synthetic problems from seed formulations.
+
+::
+
+    optiwise synth --seeds samples --n 100 --out synth/ --model gpt-4o-mini
+    optiwise synth --seeds my_models/ --n 20 --out synth/ --no-backtranslate
+    optiwise synth --seeds samples --n 500 --out synth/ --model M --batch-export requests.jsonl
+    optiwise synth --out synth/ --model M --batch-import batch_output.jsonl
+
+The accepted problems (``OUT/problems.jsonl``) load with
+``optiwise tune --problems OUT/problems.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``synth`` to the ``optiwise`` command line."""
+    p = subparsers.add_parser(
+        "synth",
+        help="synthesize solver-labelled problems from seed formulations",
+        description=(
+            "Generate instances from seed formulations (scaled sets, drawn parameters, "
+            "varied constraint families), label them with the solver, have the LLM write "
+            "each word problem and the agent formulate it back; keep the pairs whose "
+            "optimum matches (the rest form a hard set), minus near-duplicates of "
+            "registered benchmarks."
+        ),
+    )
+    p.add_argument(
+        "--seeds",
+        default="samples",
+        metavar="DIR|samples",
+        help="'samples' (the packaged sample formulations, default) or a folder of YAML/JSON "
+        "formulations",
+    )
+    p.add_argument("--seed-names", metavar="A,B", help="only these seed ids")
+    p.add_argument("--n", type=int, default=100, help="instances to generate (default 100)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--model", help="LLM for back-translation and the forward check")
+    p.add_argument("--forward-model", help="another LLM for the forward check (default --model)")
+    p.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed (default 0): same seed, same set"
+    )
+    p.add_argument(
+        "--complexity",
+        type=int,
+        choices=(1, 2, 3),
+        default=2,
+        help="1: data only; 2: also scale sets, change a constraint family half the time; "
+        "3: always change the structure (default 2)",
+    )
+    p.add_argument(
+        "--spread", type=float, help="relative spread of parameter draws (default 0.1 per level)"
+    )
+    p.add_argument(
+        "--keep-infeasible",
+        action="store_true",
+        help="keep infeasible and unbounded instances, labelled as such",
+    )
+    p.add_argument(
+        "--no-backtranslate",
+        action="store_true",
+        help="no LLM: write labelled formulations (the question is the model itself)",
+    )
+    p.add_argument(
+        "--batch-export",
+        metavar="FILE",
+        help="write the back-translation calls as an OpenAI Batch API file and stop",
+    )
+    p.add_argument(
+        "--batch-import",
+        metavar="FILE",
+        nargs="+",
+        help="read the batch output for OUT/instances.jsonl and finish the run",
+    )
+    p.add_argument("--no-dedup", action="store_true", help="skip the benchmark dedup")
+    p.add_argument("--data-dir", metavar="DIR", help="benchmark mirror to dedup against")
+    p.add_argument("--name", default="synth", help="dataset name in the output (default synth)")
+    p.add_argument("--concurrency", type=int, default=8, help="instances at a time (default 8)")
+    p.add_argument("--time-limit", type=float, default=20.0, help="seconds per solve (default 20)")
+    p.add_argument("--max-repairs", type=int, default=3, help="forward check repair rounds")
+    p.set_defaults(handler=_synth)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from evals.synth.generators import Settings
+    from evals.synth.pipeline import (
+        export_batch,
+        import_batch_texts,
+        make_instances,
+        read_instances,
+        run_synthesis,
+        write_instances,
+    )
+    from evals.synth.seeds import SeedError, load_seeds
+
+    out = Path(args.out)
+    settings = Settings(
+        complexity=args.complexity,
+        spread=args.spread,
+        time_limit=args.time_limit,
+        keep_infeasible=args.keep_infeasible,
+    )
+    needs_llm = not args.no_backtranslate
+    if needs_llm and not args.model:
+        from agent.settings import LLMSettings
+
+        args.model = LLMSettings().model
+    if args.batch_import:
+        try:
+            instances = read_instances(out / "instances.jsonl")
+            texts, batch_errors = import_batch_texts(args.batch_import)
+        except (FileNotFoundError, ValueError) as exc:
+            _err(f"error: {exc}")
+            return 1
+        if batch_errors:
+            _err(f"warning: {len(batch_errors)} batch line(s) carry errors; those are skipped")
+        if not texts:
+            _err(
+                f"error: {args.batch_import}: no back-translation for the instances in "
+                f"{out / 'instances.jsonl'} (custom ids look like synth:<instance id>)"
+            )
+            return 1
+        skipped: list[dict[str, str]] = []
+    else:
+        try:
+            seeds = load_seeds(
+                args.seeds, names=args.seed_names.split(",") if args.seed_names else None
+            )
+        except SeedError as exc:
+            _err(f"error: {exc}")
+            return 1
+        if args.n <= 0:
+            _err("error: --n must be positive")
+            return 1
+        instances, skipped = make_instances(
+            seeds, args.n, settings=settings, global_seed=args.seed, log=_err
+        )
+        if not instances:
+            _err("error: no seed gave an acceptable instance (see the messages above)")
+            return 1
+        texts = None
+        if args.batch_export:
+            from agent.llm import OpenAIChatModel
+
+            write_instances(instances, out / "instances.jsonl")
+            llm = OpenAIChatModel(
+                **{k: v for k, v in {"model": args.model, "base_url": args.base_url}.items() if v}
+            )
+            count = export_batch(instances, llm, Path(args.batch_export))
+            print(
+                f"{len(instances)} instances in {out / 'instances.jsonl'}; {count} "
+                f"back-translation requests in {args.batch_export}. After the batch: "
+                f"optiwise synth --out {out} --model {args.model} --batch-import OUTPUT.jsonl"
+            )
+            return 0
+    llm_obj = None
+    agent = None
+    index = None
+    if needs_llm:
+        from agent.api import OptimizationAgent
+        from agent.llm import OpenAIChatModel
+
+        llm_obj = OpenAIChatModel(
+            **{k: v for k, v in {"model": args.model, "base_url": args.base_url}.items() if v}
+        )
+        agent = OptimizationAgent(
+            model=args.forward_model or args.model,
+            base_url=args.base_url,
+            max_repairs=args.max_repairs,
+            time_limit=args.time_limit,
+        )
+        if not args.no_dedup:
+            from evals.synth.dedup import BenchmarkIndex
+
+            index = BenchmarkIndex.from_registry(data_dir=args.data_dir)
+            _err(
+                f"dedup against {len(index.variants)} registered variant(s) present "
+                f"({len(index.problems)} problems)"
+            )
+    report = asyncio.run(
+        run_synthesis(
+            instances,
+            out,
+            settings=settings,
+            model=args.model or "",
+            dataset=args.name,
+            llm=llm_obj,
+            agent=agent,
+            index=index,
+            texts=texts,
+            backtranslate_texts=needs_llm,
+            concurrency=args.concurrency,
+            skipped_seeds=skipped,
+            log=_err,
+        )
+    )
+    print(report.summary())
+    return 0 if report.accepted or report.hard else 1
