@@ -294,3 +294,58 @@ def test_cli_user_seed_folder_without_llm_and_batch_export(
     assert "--batch-import" in capsys.readouterr().out
     assert _run_cli(["--seeds", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_dedup_label_and_structure_needs_both_and_text_alone_suffices() -> None:
+    from evals.problems import Problem, normalize_answer
+
+    def bench(pid: str, question: str, label: float, **meta: Any) -> Problem:
+        return Problem(
+            id=pid,
+            dataset="toy.bench",
+            question=question,
+            answer=normalize_answer(label),
+            metadata=meta,
+        )
+
+    index = BenchmarkIndex()
+    index.add(
+        [
+            bench(
+                "s",
+                "A mill blends two ores to make steel.",
+                420.0,
+                model_class="LP",
+                n_variables=6,
+                n_constraints=5,
+            ),
+            bench("t", "A farmer plants wheat and corn on 50 acres of land.", 77.0),
+        ]
+    )
+    other_story = "Three trucks carry parcels between depots at least cost."
+    hit = index.match(other_story, objective=420.0, structure=("LP", 6, 5))
+    assert hit is not None and (hit.reason, hit.problem_id) == ("label+structure", "s")
+    assert index.match(other_story, objective=420.0, structure=("LP", 6, 4)) is None
+    assert index.match(other_story, objective=421.0, structure=("LP", 6, 5)) is None
+    # No structure known upstream: the same label counts only with similar text.
+    assert index.match(other_story, objective=77.0, structure=("LP", 2, 1)) is None
+    near = "A farmer plants wheat and corn on 60 acres of land."
+    hit = index.match(near, objective=None)
+    assert hit is not None and hit.reason == "text" and hit.similarity >= 0.7
+
+
+def test_infeasible_instances_only_when_asked_and_labelled_as_such(tmp_path: Path) -> None:
+    from evals.synth.generators import GenerationError
+
+    seed = load_seeds("samples", names=["infeasible_feed_blend"])[0]
+    settings = Settings(complexity=1, spread=0.01, keep_infeasible=True)
+    kept = generate(seed, 0, 5, settings)
+    assert kept.status == "infeasible" and kept.objective is None
+    with pytest.raises(GenerationError, match="keep-infeasible"):
+        generate(seed, 0, 5, Settings(complexity=1, spread=0.01, tries=2))
+    report = asyncio.run(
+        run_synthesis([kept], tmp_path, settings=settings, model="", backtranslate_texts=False)
+    )
+    assert report.accepted == 1
+    (problem,) = read_problem_file(tmp_path / "problems.jsonl")
+    assert problem.answer.kind == "infeasible" and problem.metadata["status"] == "infeasible"
