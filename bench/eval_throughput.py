@@ -24,14 +24,25 @@ that sleeps L: the difference to the "agent" rows is the openai client, httpx an
 loopback socket. Per problem the table shows the mean latency above L (the time a
 problem spent outside the LLM call) and our process's CPU time per problem.
 
+Executors (``--executors local,process,ray``): the same agent runs with its CPU work in
+the event loop (local), in a pool of worker processes (process, one per core) or in Ray
+actors on a local Ray (ray); the LLM calls stay in this process. Each executor gets its
+own row at every concurrency. Ray is then run with 1 and 2 actors at the top-but-one
+concurrency: problems per minute, the actors' CPU per problem, and the projection to N
+actors (min of the latency bound C·60/L, N·60/actor-CPU, and 60/parent-CPU).
+
+Per phase: the agent over a FakeLLM without latency, in this process, on the same
+problems; the mean CPU per problem of each graph node (from the traces), of the result
+bookkeeping, and of this process under each executor.
+
 Resume: the finished top-concurrency run is run again (every id is skipped), once in
 process (prepare_run + execute) and once through the real command line in a fresh
 interpreter (``optiwise eval --dataset toy --run-id ...``), imports included.
-Targets: >= 90% of the ideal at concurrency 64 (see the rounds note), resume < 2 s.
+Targets: >= 90% of the ceil(N/C)·L bound at C = 64 with the process executor, resume < 2 s.
 
 Usage: python bench/eval_throughput.py [--quick] [--problems 200] [--latency 1.0]
-                                       [--concurrency 1,16,64] [--c1-problems N]
-                                       [--all-samples] [--agent-only] [--json OUT]
+                                       [--concurrency 16,64,256] [--executors local,process,ray]
+                                       [--workers N] [--baselines] [--all-samples] [--json OUT]
 """
 
 from __future__ import annotations
@@ -66,6 +77,7 @@ from agent.llm import OpenAIChatModel  # noqa: E402
 from agent.settings import LLMSettings  # noqa: E402
 from agent.stub_server import StubServer  # noqa: E402
 from evals.agent_solver import AgentSolver  # noqa: E402
+from evals.executors import ProcessExecutor, RayExecutor, default_workers  # noqa: E402
 from evals.loaders import Dataset  # noqa: E402
 from evals.problems import Problem, normalize_answer  # noqa: E402
 from evals.results import read_results  # noqa: E402
@@ -73,6 +85,7 @@ from evals.runner import Solver, execute, prepare_run  # noqa: E402
 
 SAMPLES = ROOT / "datasets" / "samples"
 TARGET_RATIO = 0.9
+TARGET_C = 64
 TARGET_RESUME_S = 2.0
 MODEL = "stub-model"
 
@@ -229,6 +242,11 @@ class Row:
     accuracy: float | None
     statuses: dict[str, int] = field(default_factory=dict)
     peak_in_flight: int | None = None
+    worker_cpu_ms_per_problem: float | None = None
+
+    @property
+    def per_minute(self) -> float:
+        return 60 * self.problems / self.wall_s
 
 
 def timed_run(
@@ -245,9 +263,13 @@ def timed_run(
         dataset, model_name=MODEL, out_dir=out, run_id=run_id, concurrency=concurrency
     )
     n = len(plan.problems)
+    executor = getattr(solver, "executor", None)
+    workers_cpu = getattr(executor, "cpu_seconds", None)
+    wcpu0 = workers_cpu() if callable(workers_cpu) else None
     cpu0, t0 = time.process_time(), time.perf_counter()
     summary = asyncio.run(execute(plan, solver, progress=False))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    wcpu1 = workers_cpu() if callable(workers_cpu) else None
     results = read_results(plan.results_path)
     extra = statistics.fmean(r.latency_s for r in results) - latency
     peak = None
@@ -271,9 +293,12 @@ def timed_run(
         accuracy=summary.accuracy,
         statuses=dict(summary.status_counts),
         peak_in_flight=peak,
+        worker_cpu_ms_per_problem=(
+            None if wcpu0 is None or wcpu1 is None else 1000 * (wcpu1 - wcpu0) / n
+        ),
     )
     print(
-        f"  {kind:<13} C={concurrency:>3} N={n:>3}: {wall:6.2f} s (ideal {ideal:.2f} s "
+        f"  {kind:<16} C={concurrency:>3} N={n:>3}: {wall:6.2f} s (ideal {ideal:.2f} s "
         f"{row.ratio_ideal:.1%}, rounds bound {bound:.2f} s {row.ratio_bound:.1%}); "
         f"+{row.mean_extra_ms:.1f} ms/problem over L, CPU {row.cpu_ms_per_problem:.1f} ms/problem",
         file=sys.stderr,
@@ -396,46 +421,118 @@ def resume_cli(dataset: Dataset, out: Path, run_id: str, base_url: str) -> tuple
     return elapsed, time.perf_counter() - t0
 
 
+# ---------------------------------------------------------------- per phase
+
+
+def per_phase(fast: list[Sample], n: int) -> dict[str, float]:
+    """Mean CPU ms per problem of each graph node, the agent over a FakeLLM without latency.
+
+    Runs in this process, one problem at a time, so wall time inside a node is its CPU
+    (the solve node's time includes HiGHS). ``outcome`` is turning the AgentResult into
+    the runner's mapping; ``result line`` building and scoring the results.jsonl line.
+    """
+    from evals.agent_solver import outcome_from_result
+    from evals.results import build_result
+    from evals.scoring import ALL_PROTOCOLS
+
+    agent = fake_agent(fast, 0.0)
+    dataset = toy_dataset(fast, n)
+    phases: dict[str, float] = {}
+
+    async def go() -> None:
+        cpu0 = time.process_time()
+        for problem in dataset.problems:
+            t0 = time.perf_counter()
+            result = await agent.asolve(problem.question)
+            total = time.perf_counter() - t0
+            nodes = 0.0
+            for event in result.trace.events:
+                if event.get("kind") == "node":
+                    d = float(event.get("duration_s") or 0.0)
+                    phases[str(event["node"])] = phases.get(str(event["node"]), 0.0) + d
+                    nodes += d
+            phases["graph runtime (outside nodes)"] = (
+                phases.get("graph runtime (outside nodes)", 0.0) + total - nodes
+            )
+            t1 = time.perf_counter()
+            outcome = outcome_from_result(result)
+            t2 = time.perf_counter()
+            build_result(problem, outcome, protocols=ALL_PROTOCOLS, latency_s=0.0)
+            t3 = time.perf_counter()
+            phases["outcome"] = phases.get("outcome", 0.0) + t2 - t1
+            phases["result line"] = phases.get("result line", 0.0) + t3 - t2
+        cpu["total"] = time.process_time() - cpu0
+
+    cpu: dict[str, float] = {}
+    asyncio.run(go())
+    out = {k: 1000 * v / n for k, v in phases.items()}
+    out["CPU (process time, all threads)"] = 1000 * cpu["total"] / n
+    return out
+
+
 # ------------------------------------------------------------------- report
 
 
-def report(rows: list[Row], resume: dict[str, float], top: int, fast: list[Sample]) -> None:
+def report(
+    rows: list[Row],
+    resume: dict[str, float],
+    fast: list[Sample],
+    phases: dict[str, float],
+    projection: list[dict[str, float]],
+) -> None:
     print("\n## Eval throughput (stub latency L per request, stub in its own process)\n")
     print(f"problems cycle over {len(fast)} samples: {', '.join(s.id for s in fast)}\n")
     print(
-        "| run | C | N | L s | wall s | ideal N·L/C s | ideal / wall | ceil(N/C)·L s | "
-        "bound / wall | mean latency − L ms | CPU ms / problem | peak in flight | accuracy |"
+        "| run | C | N | L s | wall s | problems/min | ceil(N/C)·L s | bound / wall | "
+        "N·L/C s | ideal / wall | mean latency − L ms | parent CPU ms / problem | "
+        "worker CPU ms / problem | accuracy |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         acc = "–" if r.accuracy is None else f"{r.accuracy:.0%}"
-        peak = "–" if r.peak_in_flight is None else str(r.peak_in_flight)
+        wcpu = "–" if r.worker_cpu_ms_per_problem is None else f"{r.worker_cpu_ms_per_problem:.1f}"
         print(
             f"| {r.kind} | {r.concurrency} | {r.problems} | {r.latency_s:g} | {r.wall_s:.2f} | "
-            f"{r.ideal_s:.2f} | {r.ratio_ideal:.1%} | {r.bound_s:.2f} | {r.ratio_bound:.1%} | "
-            f"{r.mean_extra_ms:.1f} | {r.cpu_ms_per_problem:.1f} | {peak} | {acc} |"
+            f"{r.per_minute:.0f} | {r.bound_s:.2f} | {r.ratio_bound:.1%} | {r.ideal_s:.2f} | "
+            f"{r.ratio_ideal:.1%} | {r.mean_extra_ms:.1f} | {r.cpu_ms_per_problem:.1f} | "
+            f"{wcpu} | {acc} |"
         )
-    agent_rows = [r for r in rows if r.kind == "agent" and r.concurrency == top]
-    if agent_rows:
-        main, *whole = agent_rows
-        verdict = "PASS" if main.ratio_ideal >= TARGET_RATIO else "below"
+    target = [r for r in rows if r.kind.startswith("agent [process") and r.concurrency == TARGET_C]
+    for r in target:
+        verdict = "PASS" if r.ratio_bound >= TARGET_RATIO else "below"
         print(
-            f"\nagent at concurrency {top}, {main.problems} problems: {main.ratio_ideal:.1%} of "
-            f"the ideal N·L/C (target >= {TARGET_RATIO:.0%}: {verdict}); {main.ratio_bound:.1%} "
-            f"of the ceil(N/C)·L bound; overhead wall − bound = {main.wall_s - main.bound_s:.2f} s"
+            f"\nprocess executor at C={TARGET_C}, {r.problems} problems: {r.ratio_bound:.1%} of the "
+            f"ceil(N/C)·L bound (target >= {TARGET_RATIO:.0%}: {verdict}), {r.ratio_ideal:.1%} of "
+            f"N·L/C"
         )
-        if main.problems % top:
-            best = main.ideal_s / main.bound_s
-            print(
-                f"note: {main.problems} problems at C={top} take {math.ceil(main.problems / top)} "
-                f"rounds; with zero overhead the ideal ratio cannot exceed {best:.1%}."
-            )
-        for w in whole:
-            verdict = "PASS" if w.ratio_ideal >= TARGET_RATIO else "below"
-            print(
-                f"whole rounds ({w.problems} problems at C={top}): {w.ratio_ideal:.1%} of the "
-                f"ideal (target >= {TARGET_RATIO:.0%}: {verdict})"
-            )
+    if projection:
+        print("\n### Ray: problems per minute by actors\n")
+        print("| actors | measured problems/min | projected problems/min |")
+        print("|---|---|---|")
+        for p in projection:
+            measured = "–" if p["measured"] != p["measured"] else f"{p['measured']:.0f}"
+            print(f"| {p['actors']:.0f} | {measured} | {p['projected']:.0f} |")
+        last = projection[-1]
+        print(
+            f"\nprojection: min(C·60/L = {last['latency_cap']:.0f}, N·60/actor CPU per problem "
+            f"({last['actor_cpu_ms']:.1f} ms), 60/parent CPU per problem "
+            f"({last['parent_cpu_ms']:.1f} ms) = {last['parent_cap']:.0f}) problems per minute"
+        )
+    if phases:
+        print("\n### CPU per problem by phase (FakeLLM, no latency, in process)\n")
+        print("| phase | ms / problem |")
+        print("|---|---|")
+        walls = {k: v for k, v in phases.items() if not k.startswith("CPU")}
+        for name, ms in sorted(walls.items(), key=lambda kv: -kv[1]):
+            print(f"| {name} | {ms:.2f} |")
+        print(f"| total (wall) | {sum(walls.values()):.2f} |")
+        cpu = phases.get("CPU (process time, all threads)")
+        if cpu is not None:
+            print(f"| total (CPU, process time) | {cpu:.2f} |")
+        print(
+            "\n(phases are wall time, one problem at a time; on a busy machine they exceed the "
+            "CPU total)"
+        )
     if resume:
         verdict = "PASS" if resume["cli_s"] < TARGET_RESUME_S else "over"
         print(
@@ -448,88 +545,172 @@ def report(rows: list[Row], resume: dict[str, float], top: int, fast: list[Sampl
         )
 
 
+def make_solver(name: str, base_url: str, workers: int) -> AgentSolver:
+    agent = make_agent(base_url)
+    if name == "process":
+        return AgentSolver(agent, executor=ProcessExecutor(agent, workers))
+    if name == "ray":
+        return AgentSolver(agent, executor=RayExecutor(agent, workers))
+    return AgentSolver(agent)
+
+
+def ray_projection(
+    fast: list[Sample],
+    base_url: str,
+    out: Path,
+    args: argparse.Namespace,
+    concurrency: int,
+) -> tuple[list[Row], list[dict[str, float]]]:
+    """Ray with 1, then 2 actors; problems per minute measured and projected to N actors."""
+    rows: list[Row] = []
+    dataset = toy_dataset(fast, args.problems)
+    for actors in (1, 2):
+        solver = make_solver("ray", base_url, actors)
+        try:
+            warm = toy_dataset(fast, 8)
+            timed_run("warm-up", warm, solver, out, f"rw{actors}", 8, args.latency)
+            rows.append(
+                timed_run(
+                    f"agent [ray x{actors}]",
+                    dataset,
+                    solver,
+                    out,
+                    f"ray{actors}",
+                    concurrency,
+                    args.latency,
+                )
+            )
+        finally:
+            solver.executor.close()
+    per_task = [r.worker_cpu_ms_per_problem or 0.0 for r in rows]
+    actor_cpu = statistics.fmean(per_task)
+    parent_cpu = statistics.fmean(r.cpu_ms_per_problem for r in rows)
+    latency_cap = concurrency * 60 / args.latency
+    parent_cap = 60_000 / parent_cpu if parent_cpu else float("inf")
+    projection = []
+    for n in (1, 2, 4, 8, 16, 32):
+        measured = rows[n - 1].per_minute if n <= len(rows) else float("nan")
+        cap = n * 60_000 / actor_cpu if actor_cpu else float("inf")
+        projection.append(
+            {
+                "actors": float(n),
+                "measured": measured,
+                "projected": min(latency_cap, cap, parent_cap),
+                "latency_cap": latency_cap,
+                "parent_cap": parent_cap,
+                "actor_cpu_ms": actor_cpu,
+                "parent_cpu_ms": parent_cpu,
+            }
+        )
+    return rows, projection
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="16 problems at concurrency 1")
-    parser.add_argument("--problems", type=int, default=200, help="problems per run (N)")
-    parser.add_argument("--latency", type=float, default=1.0, help="stub seconds per request")
-    parser.add_argument("--concurrency", default="1,16,64", help="levels, e.g. 16,64")
-    parser.add_argument("--c1-problems", type=int, help="problems at concurrency 1")
+    parser.add_argument(
+        "--quick", action="store_true", help="64 problems, C = 16,64, L = 0.5 s, no Ray scaling"
+    )
+    parser.add_argument("--problems", type=int, help="problems per run (N, default 200)")
+    parser.add_argument("--latency", type=float, help="stub seconds per request (default 1)")
+    parser.add_argument("--concurrency", help="levels (default 16,64,256)")
+    parser.add_argument(
+        "--executors", default="local,process,ray", help="executors to compare side by side"
+    )
+    parser.add_argument("--workers", type=int, help="process/Ray workers (default: cores)")
+    parser.add_argument(
+        "--baselines", action="store_true", help="add harness-only and agent-without-HTTP rows"
+    )
     parser.add_argument(
         "--all-samples", action="store_true", help="every sample class, not only LP"
     )
-    parser.add_argument(
-        "--agent-only", action="store_true", help="skip the harness-only and no-HTTP rows"
-    )
+    parser.add_argument("--no-resume", action="store_true", help="skip the resume timings")
     parser.add_argument("--json", metavar="OUT", help="also write every record as JSON")
     args = parser.parse_args(argv)
-    levels = sorted({int(x) for x in args.concurrency.split(",") if x.strip()})
+    args.problems = args.problems or (64 if args.quick else 200)
+    args.latency = args.latency if args.latency is not None else (0.5 if args.quick else 1.0)
+    levels_text = args.concurrency or ("16,64" if args.quick else "16,64,256")
+    levels = sorted({int(x) for x in levels_text.split(",") if x.strip()})
+    executors = [x.strip() for x in args.executors.split(",") if x.strip()]
+    workers = args.workers or default_workers()
     top = max(levels)
-    c1 = args.c1_problems or (16 if args.quick else args.problems)
     samples = load_samples()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"# Eval throughput (Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"load average {load:.2f} at start)"
+        f"{workers} workers, load average {load:.2f} at start)"
     )
     t_start = time.perf_counter()
     rows: list[Row] = []
     resume: dict[str, float] = {}
+    projection: list[dict[str, float]] = []
+    if "ray" in executors:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        import ray
+
+        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="optiwise-bench-") as tmp, quiet_fd1():
         out = Path(tmp)
         with remote_stub(samples) as (base_url, control):
             fast = pick_samples(samples, base_url, args.all_samples)
-            agent = make_agent(base_url)
-            solver = AgentSolver(agent)
-            warm = toy_dataset(fast, min(64, args.problems))
-            timed_run("warm-up", warm, solver, out, "warm", 64, 0.0, control)
-            set_latency(control, args.latency)
-            for c in levels:
-                n = c1 if c == 1 else args.problems
-                dataset = toy_dataset(fast, n)
-                if not args.agent_only:
-                    rows.append(
-                        timed_run(
-                            "harness only",
-                            dataset,
-                            SleepingSolver(args.latency),
-                            out,
-                            f"h{c}",
-                            c,
-                            args.latency,
+            phases = per_phase(fast, min(50, args.problems))
+            solvers = {name: make_solver(name, base_url, workers) for name in executors}
+            try:
+                warm = toy_dataset(fast, min(64, args.problems))
+                for name, solver in solvers.items():
+                    timed_run(f"warm-up {name}", warm, solver, out, f"warm-{name}", 64, 0.0)
+                set_latency(control, args.latency)
+                for c in levels:
+                    dataset = toy_dataset(fast, args.problems)
+                    if args.baselines:
+                        rows.append(
+                            timed_run(
+                                "harness only",
+                                dataset,
+                                SleepingSolver(args.latency),
+                                out,
+                                f"h{c}",
+                                c,
+                                args.latency,
+                            )
                         )
-                    )
-                if c > 1 and not args.agent_only:
-                    rows.append(
-                        timed_run(
-                            "agent, no HTTP",
-                            dataset,
-                            AgentSolver(fake_agent(fast, args.latency)),
-                            out,
-                            f"f{c}",
-                            c,
-                            args.latency,
+                        rows.append(
+                            timed_run(
+                                "agent, no HTTP",
+                                dataset,
+                                AgentSolver(fake_agent(fast, args.latency)),
+                                out,
+                                f"f{c}",
+                                c,
+                                args.latency,
+                            )
                         )
-                    )
-                rows.append(
-                    timed_run("agent", dataset, solver, out, f"c{c}", c, args.latency, control)
+                    for name, solver in solvers.items():
+                        label = f"agent [{name} x{workers}]" if name != "local" else "agent [local]"
+                        rows.append(
+                            timed_run(
+                                label, dataset, solver, out, f"{name}{c}", c, args.latency, control
+                            )
+                        )
+            finally:
+                for solver in solvers.values():
+                    solver.executor.close()
+            if "ray" in executors and not args.quick:
+                middle = TARGET_C if TARGET_C in levels else top
+                ray_rows, projection = ray_projection(fast, base_url, out, args, middle)
+                rows.extend(ray_rows)
+            if not args.no_resume:
+                solver = AgentSolver(make_agent(base_url))
+                first = executors[0]
+                finished = toy_dataset(fast, args.problems)
+                resume["problems"] = float(args.problems)
+                times = [
+                    resume_in_process(finished, solver, out, f"{first}{top}") for _ in range(3)
+                ]
+                resume["in_process_first_s"], resume["in_process_s"] = times[0], min(times)
+                resume["cli_s"], resume["imports_s"] = resume_cli(
+                    finished, out, f"{first}{top}", base_url
                 )
-            if args.problems % top:
-                whole = toy_dataset(fast, top * math.ceil(args.problems / top))
-                rows.append(
-                    timed_run("agent", whole, solver, out, f"w{top}", top, args.latency, control)
-                )
-            finished = toy_dataset(fast, args.problems)
-            resume["problems"] = float(args.problems)
-            times = [resume_in_process(finished, solver, out, f"c{top}") for _ in range(3)]
-            resume["in_process_first_s"], resume["in_process_s"] = times[0], min(times)
-            resume["cli_s"], resume["imports_s"] = resume_cli(finished, out, f"c{top}", base_url)
-    report(rows, resume, top, fast)
-    if c1 != args.problems and 1 in levels:
-        print(
-            f"concurrency 1 ran {c1} problems (not {args.problems}): at L = {args.latency:g} s the "
-            f"full size takes {args.problems * args.latency:.0f} s; pass --c1-problems to change."
-        )
+    report(rows, resume, fast, phases, projection)
     print(f"\n(total bench time {time.perf_counter() - t_start:.1f} s)")
     if args.json:
         Path(args.json).write_text(
@@ -537,8 +718,11 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
+                    "workers": workers,
                     "samples": [s.id for s in fast],
                     "rows": [asdict(r) for r in rows],
+                    "phases_ms": phases,
+                    "ray_projection": projection,
                     "resume": resume,
                 },
                 indent=2,

@@ -39,6 +39,7 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import queue
 import threading
 import time
 import traceback
@@ -357,19 +358,33 @@ class _LLMGateway:
 
 @dataclass
 class _Worker:
-    """One pool process seen from the parent."""
+    """One pool process seen from the parent.
+
+    Messages to it go through a queue and a sender thread: a pipe write blocks when
+    the worker is slow to read, and the event loop must not wait for that.
+    """
 
     process: BaseProcess
     conn: Connection
     jobs: dict[int, _Job] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: queue.SimpleQueue[tuple[Any, ...] | None] = field(default_factory=queue.SimpleQueue)
     alive: bool = True
     pid: int | None = None
 
     def send(self, message: tuple[Any, ...]) -> None:
-        data = _dumps(message)
-        with self.lock:
-            self.conn.send_bytes(data)
+        if not self.alive and message[0] != "stop":
+            raise OSError("the eval worker is gone")
+        self.outbox.put(message)
+
+    def pump(self) -> None:
+        """The sender thread: pickle and write queued messages until ``None`` or a dead pipe."""
+        while (message := self.outbox.get()) is not None:
+            try:
+                self.conn.send_bytes(_dumps(message))
+            except (OSError, ValueError):
+                return
+            if message[0] == "stop":
+                return
 
 
 class LocalExecutor:
@@ -446,6 +461,7 @@ class ProcessExecutor:
         threading.Thread(
             target=self._read, args=(worker,), name="optiwise-pool-reader", daemon=True
         ).start()
+        threading.Thread(target=worker.pump, name="optiwise-pool-sender", daemon=True).start()
         return worker
 
     def start(self) -> None:
@@ -464,6 +480,18 @@ class ProcessExecutor:
     def pids(self) -> list[int]:
         """Process ids of the live workers."""
         return [w.process.pid for w in self.workers if w.alive and w.process.pid is not None]
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the live workers have used so far (Linux; else None)."""
+        total = 0.0
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
 
     def _read(self, worker: _Worker) -> None:
         """The reader thread of one worker: route its messages to the jobs' event loops."""
@@ -497,6 +525,7 @@ class ProcessExecutor:
     def _lost(self, worker: _Worker) -> None:
         """The worker's pipe closed: fail the problems it held, unless we closed it."""
         worker.alive = False
+        worker.outbox.put(None)
         worker.process.join(timeout=2)
         code = worker.process.exitcode
         for job in list(worker.jobs.values()):
@@ -544,9 +573,8 @@ class ProcessExecutor:
         self._closed = True
         workers, self.workers = self.workers, []
         for w in workers:
+            w.send(("stop",))
             w.alive = False
-            with contextlib.suppress(OSError, ValueError):
-                w.send(("stop",))
         for w in workers:
             w.process.join(timeout=5)
             if w.process.is_alive():
@@ -596,6 +624,9 @@ class _RayHost:
     async def ping(self) -> int:
         self._ensure()
         return os.getpid()
+
+    async def cpu(self) -> float:
+        return time.process_time()
 
     async def solve(self, job: int, text: str, trace_dir: str | None) -> dict[str, Any]:
         self._ensure()
@@ -682,6 +713,12 @@ class RayExecutor:
         self.actors = [actor_cls.remote(self.spec) for _ in range(self.size)]
         self.load = [0] * len(self.actors)
         ray.get([a.ping.remote() for a in self.actors])
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the actors' processes have used so far."""
+        if not self.actors:
+            return 0.0
+        return float(sum(self.ray.get([a.cpu.remote() for a in self.actors])))
 
     async def _pump(self, index: int) -> None:
         """Serve actor ``index``'s LLM requests while it holds problems of this loop."""
