@@ -134,8 +134,12 @@ def test_evals_page_compares_runs_and_drills_into_a_problem(
             right = problem.id in ("p0", "p1")
             return {"status": "optimal", "objective": value if right else value + 1}
 
-    run_eval(dataset, Half(), model_name="m", out_dir=tmp_path, run_id="r1", progress=False)
-    monkeypatch.setenv("OPTIWISE_RUNS_DIR", str(tmp_path))
+    run_eval(
+        dataset, Half(), model_name="m", out_dir=tmp_path / "runs", run_id="r1", progress=False
+    )
+    # the page reads ./runs where `optiwise eval` writes them, not runs/ beside app.py
+    monkeypatch.delenv("OPTIWISE_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
     at = _goto(_app(), "Evals")
     assert not at.exception, at.exception
     [label] = at.multiselect(key="eval_runs").value
@@ -208,9 +212,103 @@ def test_chat_keeps_every_turn_with_saved_threads_and_reopens_them(
 
 
 def test_model_page_offers_every_download() -> None:
-    at = _goto(_app(), "Gallery")
-    _follow(_button(at, "model_transport_basic").click().run(), "Model")
-    assert not at.exception
+    at = _open_transport_in_model()
+    for fname in ("model.tex", "model.py", "model.lp", "model.mps"):
+        _button(at, f"export_{fname}").click().run()
+        assert not at.exception, at.exception
     labels = [b.label for b in at.get("download_button")]
-    for want in ("Formulation (.yaml)", "LaTeX", "Pyomo script", "LP file", "MPS file"):
-        assert want in labels, labels
+    for want in ("Formulation (.yaml)", "model.tex", "model.py", "model.lp", "model.mps"):
+        assert any(want in label for label in labels), labels
+
+
+def _open_transport_in_model() -> AppTest:
+    at = _goto(_app(), "Gallery")
+    return _follow(_button(at, "model_transport_basic").click().run(), "Model")
+
+
+def test_a_solve_result_is_hidden_once_the_document_changes() -> None:
+    at = _open_transport_in_model()
+    _button(at, "model_solve").click().run()
+    assert {m.label: m.value for m in at.metric}["Objective"] == "2528"
+    text = at.text_area(key="doc_text").value
+    at.text_area(key="doc_text").set_value(text.replace("north: 260", "north: 240")).run()
+    assert not at.exception, at.exception
+    assert not at.metric  # the old result is not shown as this document's
+    assert any("changed since the last solve" in w.value for w in at.warning)
+    assert any("north: 240" in c.value for c in at.code)  # what changed since
+    _button(at, "model_solve").click().run()
+    assert {m.label: m.value for m in at.metric}["Objective"] == "2444"
+    assert not any("changed since the last solve" in w.value for w in at.warning)
+
+
+def test_model_page_checks_once_per_text_and_exports_on_demand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import modeling
+    import modeling.export
+
+    calls: dict[str, int] = {}
+
+    def counting(module: object, name: str) -> None:
+        real = getattr(module, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls[name] = calls.get(name, 0) + 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for name in ("check", "compile_model"):
+        counting(modeling, name)
+    for name in ("to_latex", "to_pyomo_script", "to_lp", "to_mps"):
+        counting(modeling.export, name)
+
+    at = _open_transport_in_model()
+    assert calls == {"check": 1, "compile_model": 1}  # nothing exported yet
+    assert [b.label for b in at.get("download_button")] == ["Formulation (.yaml)"]
+    _button(at, "export_model.lp").click().run()
+    assert not at.exception, at.exception
+    downloads = {b.label for b in at.get("download_button")}
+    assert "Download model.lp" in downloads
+    _button(at, "export_model.tex").click().run()
+    assert any("\\min" in x.value or "\\max" in x.value for x in at.latex)
+    assert calls == {"check": 1, "compile_model": 1, "to_lp": 1, "to_latex": 1}
+    assert "Download model.lp" in {b.label for b in at.get("download_button")}
+
+
+def test_a_failed_llm_call_is_shown_as_a_failure(
+    chat_stub: StubServer, conversation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.stub_server import HTTPError
+
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    at = _app()
+    at.chat_input[0].set_value(conversation.problem).run()
+    chat_stub.push(HTTPError.unauthorized())  # the edit's LLM call fails
+    at.chat_input[0].set_value(conversation.edit).run()
+    assert not at.exception, at.exception
+    reply = at.chat_message[-1]
+    [chip] = [c for c in reply.children.values() if type(c).__name__ == "Status"]
+    assert chip.label.startswith("Failed"), chip.label  # not a green "Done: optimal"
+    text = " ".join(m.value for m in reply.markdown) + " ".join(e.value for e in reply.error)
+    assert "failed" in text and "401" in text  # what failed, said in the reply
+    assert not reply.get("vega_lite_chart")  # the old solution is not shown as this turn's
+
+
+def test_the_gallery_problem_is_sent_once(
+    chat_stub: StubServer, conversation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    at = _goto(_app(), "Gallery")
+    _follow(_button(at, "chat_transport_basic").click().run(), "Chat")
+    assert at.text_area(key="chat_prefill").value == conversation.problem
+    _button(at, "send_prefill").click().run()
+    assert not at.exception, at.exception
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert not any(t.key == "chat_prefill" for t in at.text_area)  # the box is gone
+    at.run()  # nothing left to send again
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert not any(t.key == "chat_prefill" for t in at.text_area)
+    assert len(chat_stub.chat_requests) == 1

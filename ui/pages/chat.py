@@ -26,12 +26,14 @@ def render() -> None:
         with st.chat_message(m["role"]):
             _render_message(m, k)
     prompt = st.chat_input("Describe an optimization problem, or ask a follow-up…")
+    prompt = prompt or ss.pop("prefill_sent", None)
     if not prompt and ss.get("chat_prefill"):
-        st.caption("From the gallery — press Send to formulate it:")
-        st.text_area("Problem", key="chat_prefill", height=160)
-        if st.button("Send", key="send_prefill"):
-            prompt = ss["chat_prefill"]
-            set_later(chat_prefill="")
+        with st.container(border=True):
+            st.caption("From the gallery — edit it if you like, then send it to formulate it:")
+            st.text_area("Problem", key="chat_prefill", height=160)
+            c1, c2, _ = st.columns([1, 1, 6])
+            c1.button("Send", key="send_prefill", type="primary", on_click=_send_prefill)
+            c2.button("Discard", key="discard_prefill", on_click=_discard_prefill)
     if not prompt:
         return
     if not llm_configured():
@@ -44,6 +46,17 @@ def render() -> None:
         reply = _run_turn(prompt)
         _render_message(reply, len(ss["messages"]))
     ss["messages"].append(reply)
+
+
+def _send_prefill() -> None:
+    """Send the gallery's problem once: the box is emptied before the page is drawn again."""
+    ss = st.session_state
+    ss["prefill_sent"] = ss.get("chat_prefill") or None
+    ss["chat_prefill"] = ""
+
+
+def _discard_prefill() -> None:
+    st.session_state["chat_prefill"] = ""
 
 
 def _thread_picker() -> None:
@@ -104,8 +117,9 @@ def _run_turn(prompt: str) -> dict[str, Any]:
 
 
 def _render_message(m: dict[str, Any], k: int) -> None:
-    if m.get("failure"):
-        st.error(f"The LLM call failed: {m['failure']}")
+    failure = m.get("failure")
+    if failure and failure not in m.get("content", ""):  # said once, not twice
+        st.error(f"The LLM call failed: {failure}")
     st.markdown(m.get("content", ""))
     if m.get("comparison"):
         st.markdown("**Before and after**")
