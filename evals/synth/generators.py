@@ -16,7 +16,10 @@ Three kinds of change, as OptMATH's bidirectional synthesis makes them:
 
 Every instance is solved (:func:`modeling.solve` with a time limit); an
 instance that is not optimal, or whose optimum is trivially zero, is drawn
-again.  The label is the solver's, never an LLM's.  One ``random.Random``
+again; the second half of the tries draws only the objective's data (the
+constraints as in the seed), so a seed whose feasibility rests on balanced data
+(supplies equal to demands) still yields instances.  The label is the
+solver's, never an LLM's.  One ``random.Random``
 seeded per instance makes the output reproducible.
 """
 
@@ -171,23 +174,33 @@ def _perturb_array(
 # --------------------------------------------------------------- operations
 
 
-def perturb(table: Table, rng: random.Random, spread: float) -> dict[str, Any]:
-    """Draw every parameter around its seed value (in place); returns the provenance entry."""
+def perturb(
+    table: Table, rng: random.Random, spread: float, only: set[str] | None = None
+) -> dict[str, Any]:
+    """Draw every parameter (or those in ``only``) around its seed value, in place.
+
+    Returns the provenance entry.
+    """
     changed = []
     for name in sorted(table.scalars):
+        if only is not None and name not in only:
+            continue
         old = table.scalars[name]
         table.scalars[name] = _draw(rng, old, spread, table.integral.get(name, False))
         changed.append(name)
     for name in sorted(table.params):
         index, array = table.params[name]
-        if _is_incidence(array):
+        if _is_incidence(array) or (only is not None and name not in only):
             continue
         table.params[name] = (
             index,
             _perturb_array(rng, array, spread, table.integral.get(name, False)),
         )
         changed.append(name)
-    return {"op": "perturb", "spread": spread, "parameters": changed}
+    entry: dict[str, Any] = {"op": "perturb", "spread": spread, "parameters": changed}
+    if only is not None:
+        entry["objective_only"] = True
+    return entry
 
 
 def scale(table: Table, rng: random.Random, extra: int, spread: float) -> dict[str, Any] | None:
@@ -342,13 +355,23 @@ def drop_family(
     return None
 
 
+def _objective_parameters(table: Table) -> set[str]:
+    text = str(table.rest.get("objective", {}).get("expression", ""))
+    return set(_NAME.findall(text)) & (set(table.params) | set(table.scalars))
+
+
 def _draw_once(
-    seed: Seed, base: Table, rng: random.Random, settings: Settings
+    seed: Seed, base: Table, rng: random.Random, settings: Settings, objective_only: bool = False
 ) -> tuple[Table, list[dict[str, Any]], SolveResult]:
     table = base.copy()
     ops: list[dict[str, Any]] = []
     c = settings.complexity
     spread = settings.data_spread
+    if objective_only:
+        # The constraints as in the seed, so a feasible seed stays feasible (data whose
+        # balance matters, such as supplies equal to demands, survive).
+        ops.append(perturb(table, rng, spread, only=_objective_parameters(table)))
+        return table, ops, label_of(table.to_document(), settings.time_limit)
     if c >= 2:
         extra = rng.randint(0, c)
         op = scale(table, rng, extra, spread)
@@ -394,7 +417,8 @@ def generate(
     rng = random.Random(rng_seed)
     last = ""
     for attempt in range(settings.tries):
-        drawn, ops, result = _draw_once(seed, table, rng, settings)
+        late = attempt >= max(1, settings.tries // 2)
+        drawn, ops, result = _draw_once(seed, table, rng, settings, objective_only=late)
         if _acceptable(result, settings):
             document = drawn.to_document()
             document["name"] = f"{seed.id}_synth_{index}"

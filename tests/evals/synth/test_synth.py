@@ -349,3 +349,14 @@ def test_infeasible_instances_only_when_asked_and_labelled_as_such(tmp_path: Pat
     assert report.accepted == 1
     (problem,) = read_problem_file(tmp_path / "problems.jsonl")
     assert problem.answer.kind == "infeasible" and problem.metadata["status"] == "infeasible"
+
+
+def test_a_seed_with_balanced_data_still_yields_instances_by_objective_draws() -> None:
+    # min_cost_flow's supplies equal its demands: drawing them breaks feasibility, so
+    # the later tries draw only the objective's data and keep the constraints.
+    seed = load_seeds("samples", names=["min_cost_flow"])[0]
+    inst = generate(seed, 0, 1, Settings(complexity=1))
+    perturbed = next(op for op in inst.operations if op["op"] == "perturb")
+    assert perturbed.get("objective_only") is True
+    assert inst.status == "optimal" and inst.objective is not None
+    assert solve(inst.formulation).objective == pytest.approx(inst.objective)
