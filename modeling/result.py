@@ -118,6 +118,10 @@ class SolveResult:
     message: str = ""
     errors: tuple[Issue, ...] = ()
     timings: Timings = field(default_factory=Timings)
+    tried: tuple[str, ...] = ()
+    """The solves behind this answer when the first did not stand, in order: each
+    ``backend/solver[ setting]: outcome`` (a solver error retried with a numerics
+    setting or another backend; a huge "optimal" re-solved in a bound box)."""
     x: np.ndarray | None = field(default=None, repr=False, compare=False)
     row_duals: np.ndarray | None = field(default=None, repr=False, compare=False)
     reduced: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -178,6 +182,8 @@ class SolveResult:
             out["errors"] = [
                 {"location": i.location, "message": i.message, "hint": i.hint} for i in self.errors
             ]
+        if self.tried:
+            out["tried"] = list(self.tried)
         out["termination"] = str(self.termination)
         out["bound"] = _num(self.bound) if self.bound is not None else None
         out["gap"] = self.gap

@@ -1,12 +1,25 @@
-"""``solve()``: formulation in, one :class:`SolveResult` out, never an exception."""
+"""``solve()``: formulation in, one :class:`SolveResult` out, never an exception.
+
+Before a solver failure becomes an ``error``, :func:`solve` tries again: the same
+solver with its numerics-emphasis settings (:data:`NUMERICS_OPTIONS`; SCIP's
+"error in LP solver" is usually numerical), then (with backend ``auto``) every other
+backend able to solve the model class. A nonlinear model "solved" to optimality with an unbounded
+variable at a huge value (SCIP caps free variables near 1e5 and may call that
+optimal) is re-solved in two bound boxes: an objective that keeps improving with
+the box confirms the model unbounded; one that does not, with no variable at the
+box, stands. ``SolveResult.tried`` lists every solve behind the answer.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from modeling.backends import (
     AUTO_ORDER,
@@ -20,6 +33,45 @@ from modeling.backends import (
 from modeling.compiler import CompiledModel, Source, compile_model
 from modeling.errors import FormulationError
 from modeling.result import SolveResult, Status, Termination, Timings
+
+__all__ = ["FALLBACKS", "HUGE", "NUMERICS_OPTIONS", "choose_backend", "solve"]
+
+NUMERICS_OPTIONS: dict[str, dict[str, Any]] = {
+    # SCIP's own "emphasis numerics" parameter set (SCIPsetEmphasis NUMERICS, SCIP 9/10).
+    "scip": {
+        "lp/minmarkowitz": 0.999,
+        "lp/fastmip": 0,
+        "lp/scaling": 2,
+        "lp/presolving": False,
+        "lp/refactorinterval": 40,
+        "numerics/hugeval": 1e10,
+        "separating/maxcoefratio": 100.0,
+        "separating/maxcoefratiofacrowprep": 1.0,
+        "constraints/nonlinear/varboundrelaxamount": 1e-7,
+        "constraints/nonlinear/conssiderelaxamount": 1e-7,
+        "constraints/linear/simplifyinequalities": False,
+        "constraints/linear/rangedrowpropagation": False,
+        "constraints/linear/maxmultaggrquot": 10.0,
+        "constraints/linear/maxdualmultaggrquot": 10.0,
+        "constraints/linear/extractcliques": False,
+        "constraints/linear/upgrade/knapsack": False,
+        "constraints/linear/upgrade/setppc": False,
+    },
+    # HiGHS: no presolve (its reductions are where tolerances bite) and the primal simplex.
+    "highs": {"presolve": "off", "simplex_strategy": 4},
+}
+"""Per solver, the settings of a retry after a solver error."""
+
+FALLBACKS: tuple[tuple[str, str | None], ...] = (
+    ("pyomo", "scip"),
+    ("highs", None),
+    ("pulp", "cbc"),
+)
+"""(backend, solver) pairs tried, in order, when a solver fails even with its numerics
+settings; each only if it can solve the model class and runs here."""
+
+HUGE = 1e5 * (1 - 1e-6)
+"""A variable without a bound at or beyond this value makes a nonlinear "optimal" suspect."""
 
 
 def choose_backend(
@@ -111,21 +163,34 @@ def solve(
         verbose=verbose,
         extra=dict(options or {}),
     )
-    try:
-        raw = be.solve(model, opts)
-        if raw.status is Status.INFEASIBLE_OR_UNBOUNDED:
-            raw = _disambiguate(be, model, opts, raw)
-    except Exception as exc:
+    raw, failure = _attempt(be, model, opts)
+    tried: list[str] = []
+    if failure is not None:
+        tried.append(f"{_label(be, model, opts)}: {failure}")
+        for be2, opts2, label in _fallbacks(be, model, opts, switch=backend == "auto"):
+            raw2, failure2 = _attempt(be2, model, opts2)
+            tried.append(f"{label}: {failure2 or raw2.status if raw2 else failure2}")
+            if failure2 is None and raw2 is not None:
+                be, raw, failure = be2, raw2, None
+                break
+    if failure is not None or raw is None:
+        also = f" (tried: {'; '.join(tried[1:])})" if len(tried) > 1 else ""
         return SolveResult(
             Status.ERROR,
             Termination.ERROR,
             model_class=cls,
             backend=be.name,
             solver=solver or "",
-            message=f"the solver failed: {exc}",
+            message=f"the solver failed: {failure}{also}",
             model=model,
+            tried=tuple(tried),
             timings=Timings(compile_s=t1 - t0, total_s=time.perf_counter() - t0),
         )
+    raw, boxed = _check_huge_optimum(be, model, opts, raw)
+    tried.extend(boxed)
+    message = raw.message
+    if len(tried) > 1 or boxed:
+        message = f"{message}; tried: {'; '.join(tried)}".lstrip("; ")
     return SolveResult(
         status=raw.status,
         termination=raw.termination,
@@ -136,13 +201,147 @@ def solve(
         solver=raw.solver,
         solver_version=raw.version,
         backend=be.name,
-        message=raw.message,
+        message=message,
         timings=Timings(t1 - t0, raw.build_s, raw.solve_s, time.perf_counter() - t0),
         x=raw.x,
         row_duals=raw.row_duals,
         reduced=raw.reduced,
         model=model,
+        tried=tuple(tried),
     )
+
+
+def _attempt(
+    be: Backend, model: CompiledModel, opts: SolverOptions
+) -> tuple[RawSolution | None, str | None]:
+    """One solve: ``(raw, None)``, or ``(raw or None, why it failed)`` on a solver failure.
+
+    A failure is an exception, an ``error`` status, or a numerical or error stop with
+    no point: what a retry might fix. Infeasible, unbounded and limits are answers.
+    """
+    try:
+        raw = be.solve(model, opts)
+        if raw.status is Status.INFEASIBLE_OR_UNBOUNDED:
+            raw = _disambiguate(be, model, opts, raw)
+    except Exception as exc:
+        return None, str(exc) or type(exc).__name__
+    if raw.status is Status.ERROR or (
+        not raw.status.has_solution
+        and raw.termination in (Termination.ERROR, Termination.NUMERICAL)
+    ):
+        return raw, raw.message or str(raw.termination)
+    return raw, None
+
+
+def _solver_name(be: Backend, model: CompiledModel, opts: SolverOptions) -> str:
+    if opts.solver:
+        return opts.solver.lower()
+    if be.name == "pyomo":
+        from modeling.backends.pyomo import PyomoBackend
+
+        return PyomoBackend.default_solver(model)
+    return "highs"  # the highs backend, and pulp's default
+
+
+def _label(be: Backend, model: CompiledModel, opts: SolverOptions) -> str:
+    return f"{be.name}/{_solver_name(be, model, opts)}"
+
+
+def _fallbacks(
+    be: Backend, model: CompiledModel, opts: SolverOptions, switch: bool = True
+) -> list[tuple[Backend, SolverOptions, str]]:
+    """The retries after a failed solve: numerics settings first, then other backends.
+
+    Other backends only with ``switch`` (backend ``auto``): a backend the caller
+    named is the one they want, so only its numerics retry runs.
+    """
+    out: list[tuple[Backend, SolverOptions, str]] = []
+    first = _solver_name(be, model, opts)
+    numerics = NUMERICS_OPTIONS.get("scip" if first.startswith("scip") else first)
+    if numerics is not None and not (be.name == "pulp" and first == "scip"):
+        extra = {**numerics, **opts.extra}
+        out.append((be, replace(opts, extra=extra), f"{be.name}/{first} numerics emphasis"))
+    need = required_capability(model)
+    for name, solver in FALLBACKS if switch else ():
+        try:
+            other = get_backend(name)
+        except ImportError:
+            continue
+        if (name, solver or "highs") == (be.name, first) or need not in other.capabilities(solver):
+            continue
+        if not other.available(solver):
+            continue
+        out.append((other, replace(opts, solver=solver, extra={}), f"{name}/{solver or 'highs'}"))
+    return out
+
+
+def _check_huge_optimum(
+    be: Backend, model: CompiledModel, opts: SolverOptions, raw: RawSolution
+) -> tuple[RawSolution, list[str]]:
+    """Confirm or refute a nonlinear "optimal" resting on an unbounded variable at a huge value.
+
+    Re-solve with every infinite bound replaced by ±1e3, then ±1e4 (below SCIP's
+    1e5 cap on free variables). The model is unbounded if the objective improves
+    with the box while a variable sits at it; the first answer stands if the two
+    boxes agree with no variable at the box (the huge point was not an improving
+    direction); otherwise it stands with a note that the check was inconclusive.
+    """
+    from modeling.compiler import ModelClass
+
+    if (
+        not raw.status.has_solution
+        or raw.x is None
+        or model.model_class in (ModelClass.LP, ModelClass.MILP)
+        or (model.model_class is ModelClass.QP and model.convex)
+    ):
+        return raw, []
+    x = np.asarray(raw.x, dtype=float)
+    open_side = (~np.isfinite(model.col_lb) & (x <= -HUGE)) | (
+        ~np.isfinite(model.col_ub) & (x >= HUGE)
+    )
+    if not open_side.any():
+        return raw, []
+    label = _label(be, model, opts)
+    values: list[float] = []
+    at_box = False
+    for box in (1e3, 1e4):
+        boxed = replace(
+            model,
+            col_lb=np.where(np.isfinite(model.col_lb), model.col_lb, -box),
+            col_ub=np.where(np.isfinite(model.col_ub), model.col_ub, box),
+        )
+        try:
+            check = be.solve(boxed, opts)
+        except Exception as exc:
+            return raw, [f"{label} in a ±{box:g} box: failed ({exc}); the first answer stands"]
+        if not check.status.has_solution or check.objective is None or check.x is None:
+            return raw, [f"{label} in a ±{box:g} box: {check.status}; the first answer stands"]
+        values.append(float(check.objective))
+        bx = np.asarray(check.x, dtype=float)
+        free = ~np.isfinite(model.col_lb) | ~np.isfinite(model.col_ub)
+        at_box = bool(np.any(free & (np.abs(bx) >= box * (1 - 1e-6))))
+    sign = 1.0 if model.sense.startswith("max") else -1.0
+    grows = sign * (values[1] - values[0]) > 1e-6 * max(1.0, abs(values[0]))
+    steps = f"{label} in ±1e3 and ±1e4 boxes: objective {values[0]:g}, then {values[1]:g}"
+    if grows and at_box:
+        return (
+            replace(
+                raw,
+                status=Status.UNBOUNDED,
+                termination=Termination.UNBOUNDED,
+                objective=None,
+                x=None,
+                row_duals=None,
+                reduced=None,
+                message=f"{raw.message}; the reported optimum rests on a variable without a "
+                "bound at a huge value and the objective keeps improving as the bound box "
+                "grows: unbounded".lstrip("; "),
+            ),
+            [f"{steps}, improving with the box: unbounded"],
+        )
+    if not grows and not at_box and math.isclose(values[0], values[1], rel_tol=1e-6, abs_tol=1e-6):
+        return raw, [f"{steps}, no variable at the box: the reported optimum stands"]
+    return raw, [f"{steps}: inconclusive, the reported optimum stands"]
 
 
 def _disambiguate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -105,10 +106,10 @@ def test_an_unknown_chat_route_raises_instead_of_becoming_a_new_problem() -> Non
 # ----------------------------------------------- severities, evidence, true and false positives
 
 
-def _run(problem: str, doc: dict[str, Any], tamper: Any = None) -> list[dict[str, Any]]:
+def _run(problem: str, doc: Mapping[str, Any], tamper: Any = None) -> list[dict[str, Any]]:
     """Check, solve and verify ``doc`` as the agent does; ``tamper(result)`` edits the result."""
     ctx = RunContext(llm=FakeLLM([]))
-    state: AgentState = {"problem": problem, "document": doc, "attempts": []}
+    state: AgentState = {"problem": problem, "document": dict(doc), "attempts": []}
     state.update(nodes.check(state, ctx))  # type: ignore[typeddict-item]
     if state["status"] == "valid":
         state.update(nodes.solve(state, ctx))  # type: ignore[typeddict-item]
