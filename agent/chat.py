@@ -20,30 +20,48 @@ needed) and compared with the previous solution. With
 (LangGraph ``interrupt``); :meth:`ChatSession.resume` continues with ``"ok"``
 or an edited document.
 
+With tools on (``tool_mode="native" | "json" | "auto"``, or ``OPTIWISE_TOOL_MODE``),
+a message about an existing model is answered by the LLM calling tools
+(:mod:`agent.tool_chat`: solve, edit, what-if, sweep, IIS, sensitivity, a
+black-box minimiser) instead of the regex route; a new problem is still
+formulated by the graph, and ``tool_mode="off"`` (the default) keeps the
+regex router for every message::
+
+    chat = ChatSession(llm, tool_mode="auto")
+    reply = chat.send("cut the budget by 10% and tell me which constraints bind")
+    reply.tool_calls      # [{"name": "edit_model", "arguments": ..., "ok": True, "result": ...}, ...]
+    reply.sweeps          # objective-vs-parameter tables of sweep_parameter, for a plot
+
 Threads live in ``$OPTIWISE_HOME/threads.sqlite`` (default ``~/.optiwise``)
 unless ``path`` says otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agent.chat_nodes import classify_message
 from agent.context import AgentConfig, RunContext, optiwise_home
+from agent.errors import LLMError
 from agent.graph import build_chat_graph
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
 from agent.result import result_from_state
-from agent.state import Attempt, Route
+from agent.state import Attempt, Route, problem_text
+from agent.tool_chat import ToolChat, ToolChatConfig, ToolMode, ToolTurn, Workspace
 from agent.trace import Trace
 from agent.usage import Usage
+from modeling.format import format_number
+from modeling.scenarios import compare, yaml_diff
 
 __all__ = ["PROGRESS", "ChatReply", "ChatSession", "default_threads_path", "list_threads"]
 
@@ -62,6 +80,7 @@ PROGRESS = {
     "diagnose": "Diagnosed the model…",
     "answer": "Answering…",
     "finish_turn": "Done",
+    "tools": "Asking the model which tools to use…",
 }
 
 
@@ -89,6 +108,12 @@ class ChatReply:
     )  # spec form: name -> value | {"e1,e2": v}
     usage: Usage = field(default_factory=Usage)
     trace: Trace = field(default_factory=Trace)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """The tools the LLM ran this turn (tool chat only): name, arguments, ok, result."""
+    sweeps: list[dict[str, Any]] = field(default_factory=list)
+    """Parametric sweeps of this turn: ``{"x", "y", "rows", "x_label", "y_label", ...}``."""
+    tool_mode: str | None = None
+    """native or json when the turn ran with tools; None for a regex-routed turn."""
 
     @property
     def waiting(self) -> bool:
@@ -137,11 +162,15 @@ class ChatSession:
         thread_id: str | None = None,
         path: str | Path | None = None,
         review_before_solve: bool = False,
+        tool_mode: ToolMode | None = None,
+        tools: ToolChatConfig | None = None,
     ) -> None:
         """A session on ``thread_id`` (a new one if None) of the threads file ``path``.
 
         ``llm`` defaults to the endpoint configured in the environment, ``config``
         to :meth:`AgentConfig.from_env`, ``prompts`` to the packaged prompt set.
+        ``tools`` configures the tool chat (default :meth:`ToolChatConfig.from_env`,
+        with the agent's time limit and backend); ``tool_mode`` overrides its mode.
         """
         self.llm: ChatModel = llm if llm is not None else OpenAIChatModel()
         self.prompts = prompts or PromptSet.default()
@@ -153,6 +182,12 @@ class ChatSession:
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
         self.checkpointer = SqliteSaver(self._conn)
         self.graph = build_chat_graph().compile(checkpointer=self.checkpointer)
+        tool_config = tools or ToolChatConfig.from_env(
+            time_limit=self.config.time_limit, backend=self.config.backend
+        )
+        if tool_mode is not None:
+            tool_config = replace(tool_config, tool_mode=tool_mode)  # validated again
+        self.tool_chat = ToolChat(self.llm, tool_config)
 
     def __enter__(self) -> ChatSession:
         return self
@@ -266,7 +301,156 @@ class ChatSession:
                 "resume(edited_document) first"
             )
         trace = Trace(thread_id=self.thread_id, message=message[:200])
+        if self.tool_chat.config.tool_mode != "off":
+            reply = self._tool_turn(message, trace, on_event)
+            if reply is not None:
+                return reply
         return self._reply(self._run({"message": message}, trace, on_event), trace)
+
+    def open_model(self, document: dict[str, Any], problem: str = "") -> ChatReply:
+        """Start the thread from a formulation one already has (no LLM call): solve and save it.
+
+        The next messages talk about this model (with tools, or through the regex router)
+        as if the LLM had formulated it from ``problem``.
+        """
+        from modeling.scenarios import snapshot
+        from modeling.solve import solve
+
+        result = solve(
+            dict(document), backend=self.config.backend, time_limit=self.config.time_limit
+        )
+        snap = snapshot(result)
+        answer = f"Opened the model: {snap['status']}" + (
+            f", objective {format_number(snap['objective'])}."
+            if snap["objective"] is not None
+            else "."
+        )
+        values: dict[str, Any] = {
+            "problem": problem,
+            "message": "",
+            "route": "formulate",
+            "history": [{"role": "assistant", "content": answer}],
+            "answer": answer,
+            "document": dict(document),
+            "changes": [],
+            **snap,
+        }
+        self.graph.update_state(self._cfg, values, as_node="finish_turn")
+        return ChatReply(
+            route="formulate",
+            answer=answer,
+            status=snap["status"],
+            objective=snap["objective"],
+            formulation=dict(document),
+            solution=snap["solution"],
+        )
+
+    def _tool_turn(
+        self, message: str, trace: Trace, on_event: Callable[[str], None] | None
+    ) -> ChatReply | None:
+        """Answer with tools when the thread has a model and the message is not a new problem.
+
+        None sends the message down the regex route instead: no model yet, a new
+        problem, or an LLM failure before any tool ran (the graph's own error
+        handling then answers).
+        """
+        state = self.state
+        doc = state.get("document")
+        if doc is None:
+            return None
+        current = problem_text(state) + "\n" + json.dumps(doc, default=str)
+        if classify_message(message, True, current) == "formulate":
+            return None
+        ws = Workspace.of(
+            doc,
+            status=state.get("status"),
+            objective=state.get("objective"),
+            solution=state.get("solution"),
+        )
+        if on_event is not None:
+            on_event(PROGRESS["tools"])
+        try:
+            turn = self.tool_chat.run(message, ws, state.get("history") or [])
+        except LLMError as err:
+            trace.note(f"tool chat failed, regex route instead: {err}")
+            return None
+        self._record(turn, trace, on_event)
+        return self._save_turn(message, state, doc, turn, trace)
+
+    def _record(self, turn: ToolTurn, trace: Trace, on_event: Callable[[str], None] | None) -> None:
+        for reply in turn.replies:
+            trace.llm_call(
+                "tools",
+                [],
+                reply=reply.content,
+                model=reply.model,
+                usage=reply.usage,
+                latency_s=reply.latency_s,
+                cached=reply.cached,
+            )
+        for record in turn.calls:
+            trace.note(f"tool {record.name}", tool=record.name, ok=record.ok)
+            if on_event is not None:
+                on_event(f"Ran {record.name}" + ("" if record.ok else " (error)"))
+
+    def _save_turn(
+        self,
+        message: str,
+        state: dict[str, Any],
+        before_doc: dict[str, Any],
+        turn: ToolTurn,
+        trace: Trace,
+    ) -> ChatReply:
+        """Write the turn into the thread (as if the graph's last node had run) and reply."""
+        ws = turn.workspace
+        route: Route = "edit" if turn.edited else "answer"
+        comparison: dict[str, Any] | None = None
+        diff = ""
+        if turn.edited:
+            before = {
+                "status": state.get("status"),
+                "objective": state.get("objective"),
+                "solution": state.get("solution") or {},
+            }
+            diff = yaml_diff(before_doc, ws.document)
+            comparison = {**compare(before, ws.snapshot()).to_dict(), "diff": diff}
+        changes = [*(state.get("changes") or []), *ws.changes]
+        history = [
+            *(state.get("history") or []),
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": turn.answer},
+        ]
+        values: dict[str, Any] = {
+            "message": message,
+            "route": route,
+            "history": history,
+            "answer": turn.answer,
+            "document": ws.document,
+            "status": ws.status,
+            "objective": ws.objective,
+            "solution": ws.solution,
+            "changes": changes,
+            "comparison": comparison,
+            "proposal": None,
+            "previous": None,
+            "diagnosis": "",
+        }
+        self.graph.update_state(self._cfg, values, as_node="finish_turn")
+        return ChatReply(
+            route=route,
+            answer=turn.answer,
+            status=ws.status,
+            objective=ws.objective,
+            formulation=ws.document,
+            diff=diff,
+            comparison=comparison,
+            solution=ws.solution,
+            usage=trace.usage,
+            trace=trace,
+            tool_calls=[r.to_dict() for r in turn.calls],
+            sweeps=list(ws.sweeps),
+            tool_mode=turn.mode,
+        )
 
     def resume(
         self, decision: Any = "ok", on_event: Callable[[str], None] | None = None
