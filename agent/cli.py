@@ -12,12 +12,21 @@ import sys
 from collections.abc import Sequence
 
 import evals.cli
+import evals.synth.cli
 import evals.tune.cli
 import modeling.cli
+import modeling.numeric.cli
 from agent import cli_ask
 
 # Each part of the project registers its own subcommands.
-_COMMAND_MODULES = (modeling.cli, cli_ask, evals.cli, evals.tune.cli)
+_COMMAND_MODULES = (
+    modeling.cli,
+    modeling.numeric.cli,
+    cli_ask,
+    evals.cli,
+    evals.tune.cli,
+    evals.synth.cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
