@@ -360,3 +360,45 @@ def test_a_seed_with_balanced_data_still_yields_instances_by_objective_draws() -
     assert perturbed.get("objective_only") is True
     assert inst.status == "optimal" and inst.objective is not None
     assert solve(inst.formulation).objective == pytest.approx(inst.objective)
+
+
+def test_cli_live_loop_through_the_real_openai_client(
+    tmp_path: Path, llm_stub: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = "the model data are "
+
+    def reply(body: dict[str, Any]) -> str:
+        last = str(body["messages"][-1]["content"])
+        if "Write the word problem for this model" in last:
+            import yaml
+
+            doc = yaml.safe_load(last.split("```yaml\n", 1)[1].split("```", 1)[0])
+            return json.dumps({"problem": f"Case {doc['name']}: {marker}{json.dumps(doc)}"})
+        start = last.index(marker) + len(marker)
+        doc, _ = json.JSONDecoder().raw_decode(last[start:])
+        return json.dumps(doc)
+
+    llm_stub.handler = reply
+    out = tmp_path / "out"
+    code = _run_cli(
+        [
+            "--seed-names",
+            "transport_basic",
+            "--n",
+            "2",
+            "--out",
+            str(out),
+            "--model",
+            "gpt-4o-mini",
+            "--base-url",
+            llm_stub.base_url,
+            "--no-dedup",
+            "--max-repairs",
+            "0",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "2 accepted" in capsys.readouterr().out
+    problems = read_problem_file(out / "problems.jsonl")
+    assert [p.metadata["provenance"]["model"] for p in problems] == ["gpt-4o-mini"] * 2
+    assert len(llm_stub.requests) == 4  # one back-translation and one formulation each
