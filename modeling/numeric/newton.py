@@ -145,9 +145,10 @@ def sketched_newton(
     projection; projections per accuracy check, default ``max(8, sqrt(n+m))``);
     the adaptive rule tightens it when an accuracy test fails.  ``mu`` and
     ``nu`` are the merit's penalty (raised adaptively) and its weight on
-    ``||grad_x L||^2`` (fixed).  With ``allow_full_sketch=False`` the sketch never
-    becomes the whole system (no direct solve ever); the run then stops with
-    ``termination="sketch_stalled"`` when a needed accuracy cannot be reached.
+    ``||grad_x L||^2`` (fixed).  With ``allow_full_sketch=False`` a sketch holds at
+    most half the rows (no direct solve ever; tightening then adds projections);
+    the run stops with ``termination="sketch_stalled"`` when a needed accuracy is
+    not reached within the sketch's step budget.
     See the module doc for the method.
     """
     t0 = time.perf_counter()
@@ -188,12 +189,13 @@ def sketched_newton(
         accuracy = theta_t * norm_rhs
         z: np.ndarray | None = None
         stalled = False
+        cap = None if allow_full_sketch else max(1, size // 2)
         dense = not (sp.issparse(h) or sp.issparse(pt.j))
         if dense and size <= _INERTIA_MAX:
             delta = _inertia_shift(h, pt.j, delta, p.n)
         for _attempt in range(60):
             k = kkt_matrix(h, pt.j, delta)
-            z, rep = sketch_solve(k, rhs, accuracy, state, rng, z0=z, allow_full=allow_full_sketch)
+            z, rep = sketch_solve(k, rhs, accuracy, state, rng, z0=z, max_block=cap)
             tightened += rep.tightened
             if rep.residual > accuracy:
                 if not allow_full_sketch or not rep.full:

@@ -37,6 +37,7 @@ class SketchState:
 
     block: int = 1
     steps: int = 8
+    """Projections between two residual checks; doubled once the block is at its cap."""
     tightenings: int = 0
     """How many times the sketch has been tightened so far (all solves)."""
 
@@ -70,13 +71,16 @@ def sketch_solve(
     state: SketchState,
     rng: np.random.Generator,
     z0: np.ndarray | None = None,
-    allow_full: bool = True,
+    max_block: int | None = None,
+    max_steps: int = 20_000,
 ) -> tuple[np.ndarray, SketchReport]:
     """An approximate solution of ``k z = b`` with ``||k z - b|| <= tol`` (see the module doc).
 
-    ``k`` is dense or SciPy sparse.  With ``allow_full=False`` the sketch never
-    becomes the whole matrix; the loop then stops when the block cannot grow
-    (the report's residual says how far it got).
+    ``k`` is dense or SciPy sparse.  With ``max_block`` below the number of
+    rows the sketch never becomes the whole matrix (no direct solve): once the
+    block cannot grow, tightening doubles the projections per check instead,
+    and after ``max_steps`` projections the call returns with the residual it
+    reached (the caller sees it is above ``tol``).
     """
     n = b.shape[0]
     z = np.zeros(n) if z0 is None else z0.astype(float).copy()
@@ -91,11 +95,10 @@ def sketch_solve(
     steps = 0
     tightened = 0
     res = float(np.linalg.norm(kr @ z - b))
+    cap = len(live) if max_block is None else max(1, min(max_block, len(live)))
     while res > tol:
-        block = min(state.block, len(live))
+        block = min(state.block, cap)
         if block >= len(live) or len(live) == 0:
-            if not allow_full:
-                break
             z = _direct(kr, b)
             res = float(np.linalg.norm(kr @ z - b))
             return z, SketchReport(res, steps, tightened, True)
@@ -122,7 +125,12 @@ def sketch_solve(
             steps += 1
         res = float(np.linalg.norm(kr @ z - b))
         if res > tol:
-            state.block = min(2 * state.block, n)
+            if steps >= max_steps:
+                break
+            if state.block < cap:
+                state.block = min(2 * state.block, cap if cap < len(live) else n)
+            else:
+                state.steps *= 2
             state.tightenings += 1
             tightened += 1
     return z, SketchReport(res, steps, tightened, False)
