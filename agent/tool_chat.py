@@ -24,6 +24,11 @@ Modes (:attr:`ToolChatConfig.tool_mode`, ``OPTIWISE_TOOL_MODE``):
   switches to json, remembered per endpoint and model;
 - ``off``: no tools (the chat uses the regex router).
 
+The tools: ``solve``, ``edit_model`` (kept), ``what_if`` (not kept),
+``sweep_parameter``, ``explain_infeasibility``, ``sensitivity``,
+``minimize_function`` (a black-box expression, :mod:`modeling.blackbox`) and
+``solve_equality_nlp`` (:func:`modeling.numeric.minimize`).
+
 At most :attr:`ToolChatConfig.max_tool_calls` tools run per turn; past the cap
 the LLM is told so and asked for its answer from what it has.
 """
@@ -262,6 +267,28 @@ class MinimizeArgs(_Args):
     )
     sense: Literal["minimize", "maximize"] = "minimize"
     constants: dict[str, float] = Field(default_factory=dict)
+
+
+NLP_METHODS = ("sketched-newton", "slsqp", "trust-constr")
+
+
+class EqualityNLPArgs(_Args):
+    """min f(x) s.t. c(x) = 0 over scalar variables, in the formulation's expression language."""
+
+    objective: str = Field(description='e.g. "(x - 1)**2 + (y - 2)**2"')
+    variables: dict[str, float | None] = Field(
+        description="Each variable with its starting value (null for 0)."
+    )
+    equalities: list[str] = Field(
+        default_factory=list, description='Expressions that must equal 0, e.g. ["x + y - 1"].'
+    )
+    sense: Literal["minimize", "maximize"] = "minimize"
+    constants: dict[str, float] = Field(default_factory=dict)
+    method: Literal["sketched-newton", "slsqp", "trust-constr"] = Field(
+        default="sketched-newton",
+        description="sketched-newton (exact augmented Lagrangian, randomized sketching), or "
+        "SciPy's slsqp / trust-constr.",
+    )
 
 
 # ------------------------------------------------------------------- the tools
@@ -523,6 +550,36 @@ def _tool_minimize(ws: Workspace, args: MinimizeArgs, cfg: ToolChatConfig) -> di
     }
 
 
+def _tool_nlp(ws: Workspace, args: EqualityNLPArgs, cfg: ToolChatConfig) -> dict[str, Any]:
+    from modeling.numeric import minimize
+
+    if not args.variables:
+        raise ToolError("declare at least one variable")
+    try:
+        result = minimize(
+            args.objective,
+            args.variables,
+            equalities=args.equalities,
+            constants=args.constants,
+            sense=args.sense,
+            method=args.method,
+        )
+    except (ValueError, FormulationError) as exc:
+        raise ToolError(str(exc)) from exc
+    if result.status == "error":
+        raise ToolError(result.message or result.termination)
+    return {
+        "status": result.status,
+        "termination": result.termination,
+        "objective": result.objective,
+        "values": result.solution,
+        "multipliers": None if result.multipliers is None else result.multipliers.tolist(),
+        "kkt_residual": result.kkt_residual,
+        "iterations": result.iterations,
+        "method": result.method,
+    }
+
+
 def default_tools() -> list[Tool]:
     """The tools of the chat, in the order the LLM sees them."""
     return [
@@ -575,6 +632,14 @@ def default_tools() -> list[Tool]:
             "model): global search when every bound is finite, multi-start local otherwise.",
             MinimizeArgs,
             _tool_minimize,
+        ),
+        Tool(
+            "solve_equality_nlp",
+            "Solve a smooth nonlinear program with equality constraints, min f(x) s.t. "
+            "c(x) = 0, over a few scalar variables (not the model): exact derivatives, "
+            "sketched Newton by default; returns the point, multipliers and KKT residual.",
+            EqualityNLPArgs,
+            _tool_nlp,
         ),
     ]
 

@@ -272,3 +272,37 @@ def test_a_sweep_tabulates_the_objective_without_changing_the_model() -> None:
 def test_compact_json_rounds_and_shortens() -> None:
     text = compact_json({"x": 1 / 3, "rows": list(range(1000))}, max_chars=200)
     assert len(text) <= 200 and '"x":0.333333' in text and "more" in text
+
+
+def test_an_equality_constrained_nlp_through_the_json_protocol() -> None:
+    fake = FakeLLM(
+        [
+            json.dumps(
+                {
+                    "tool": "solve_equality_nlp",
+                    "arguments": {
+                        "objective": "(x - 1)**2 + (y - 2)**2",
+                        "variables": {"x": 0, "y": None},
+                        "equalities": ["x + y - 1"],
+                    },
+                }
+            ),
+            lambda messages: json.dumps({"final": messages[-1]["content"]}),
+        ]
+    )
+    turn = ToolChat(fake, ToolChatConfig(tool_mode="json")).run(
+        "closest point to (1, 2) on x + y = 1?", Workspace.of(SHOP)
+    )
+    result = turn.calls[0].result
+    assert turn.calls[0].ok and result["status"] == "optimal"
+    assert result["objective"] == pytest.approx(2.0)
+    assert result["values"]["x"] == pytest.approx(0.0, abs=1e-6)
+    assert result["values"]["y"] == pytest.approx(1.0)
+    assert result["method"] == "sketched-newton" and result["multipliers"] == [pytest.approx(2.0)]
+    assert turn.answer.startswith("Result of solve_equality_nlp: ")
+    bad = ToolChat(fake, ToolChatConfig(tool_mode="json")).call_tool(
+        Workspace.of(SHOP),
+        "solve_equality_nlp",
+        {"objective": "x + zz", "variables": {"x": 0}},
+    )
+    assert not bad.ok and "unknown name 'zz'" in bad.result["error"]
