@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
 from modeling.limits import SOLVER_INFINITY, check_memory, check_powers, set_size
+from modeling.tables import Axis, TableError, TableReader, table_param, table_set
 
 Element = Any  # str | int | tuple[str | int, ...]
 
@@ -115,8 +116,17 @@ class ModelData:
     params: dict[str, ParamData]
 
 
-def resolve_set(name: str, spec: Any, issues: list[Issue]) -> SetData | None:
+def resolve_set(
+    name: str, spec: Any, issues: list[Issue], tables: TableReader | None = None
+) -> SetData | None:
     loc = f"sets.{name}"
+    if isinstance(spec, Mapping) and "table" in spec:
+        try:
+            read, width = table_set(spec, loc, tables or TableReader(None))
+        except TableError as exc:
+            issues.extend(exc.issues)
+            return None
+        return SetData(name, read, width)
     if isinstance(spec, Mapping):
         if "from" in spec or "to" in spec:
             lo, hi = spec.get("from"), spec.get("to")
@@ -300,7 +310,11 @@ def _place(
 
 
 def resolve_param(
-    name: str, spec: Any, sets: Mapping[str, SetData], issues: list[Issue]
+    name: str,
+    spec: Any,
+    sets: Mapping[str, SetData],
+    issues: list[Issue],
+    tables: TableReader | None = None,
 ) -> ParamData | None:
     loc = f"parameters.{name}"
     if not isinstance(spec, Mapping) and not isinstance(spec, IndexedParameter):
@@ -353,7 +367,14 @@ def resolve_param(
     fill = np.nan if p.default is None else p.default
     arr = np.full(shape, fill, dtype=float)
     before = len(issues)
-    if p.rows is not None:
+    if p.table is not None:
+        axis_info = [Axis(s.name, s.dim, s.elements, s.values) for s in axes]
+        table_spec = p.model_dump(exclude_none=True)
+        try:
+            issues.extend(table_param(table_spec, axis_info, arr, loc, tables or TableReader(None)))
+        except TableError as exc:
+            issues.extend(exc.issues)
+    elif p.rows is not None:
         width = sum(s.dim for s in axes) + 1
         for r, row in enumerate(p.rows):
             rloc = f"{loc}.rows[{r}]"
@@ -452,19 +473,29 @@ def resolve_data(
     parameter values solvers would read as infinite, and powers they cannot
     take (:func:`modeling.limits.check_powers`), are reported.
     """
+    tables = TableReader(f.data_dir, memory_budget)
+    from_tables: dict[str, SetData] = {}
+    for name, spec in f.sets.items():  # read first (within the table byte limit): sizes
+        if isinstance(spec, Mapping) and "table" in spec:
+            s = resolve_set(name, spec, issues, tables)
+            if s is not None:
+                from_tables[name] = s
     sizes = {name: set_size(spec) or 0 for name, spec in f.sets.items()}
+    sizes.update({name: len(s) for name, s in from_tables.items()})
     over = check_memory(f, sizes, memory_budget)
     if over:
         issues.extend(over)
         return ModelData({}, {})
     sets: dict[str, SetData] = {}
     for name, spec in f.sets.items():
-        s = resolve_set(name, spec, issues)
+        s = from_tables.get(name) if name in from_tables else None
+        if s is None and not (isinstance(spec, Mapping) and "table" in spec):
+            s = resolve_set(name, spec, issues)
         if s is not None:
             sets[name] = s
     params: dict[str, ParamData] = {}
     for name, spec in f.parameters.items():
-        p = resolve_param(name, spec, sets, issues)
+        p = resolve_param(name, spec, sets, issues, tables)
         if p is not None:
             params[name] = p
             huge = _huge_value(p, sets)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from modeling.errors import FormulationError, Issue
 
@@ -92,13 +92,24 @@ class _Doc(BaseModel):
 
 
 class IndexedParameter(_Doc):
-    """An indexed parameter: ``{index, values | rows, default?}``."""
+    """An indexed parameter: ``{index, values | rows | table, default?}``.
+
+    ``table`` names a file of the problem's data folder (spec v1.1); ``layout``
+    (``long`` or ``wide``), ``keys``, ``value``, ``header`` and ``sheet`` say
+    how to read it (:mod:`modeling.tables`).
+    """
 
     index: list[str]
     values: Any = None
     rows: list[list[Any]] | None = None
     default: float | None = None
     description: str | None = None
+    table: str | None = None
+    layout: Literal["long", "wide"] | None = None
+    keys: list[str | int] | str | int | None = None
+    value: str | int | None = None
+    header: bool | None = None
+    sheet: str | int | None = None
 
     @field_validator("index", mode="before")
     @classmethod
@@ -209,6 +220,18 @@ class Formulation(_Doc):
     variables: dict[str, VariableDef]
     objective: Objective
     constraints: list[Constraint] = Field(default_factory=list)
+    _data_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The folder the document's tables are read from (None: no tables can be read)."""
+        return self._data_dir
+
+    def with_data(self, folder: str | Path | None) -> Formulation:
+        """A copy whose tables are read from ``folder`` (the problem's data folder)."""
+        out = self.model_copy()
+        out._data_dir = None if folder is None else Path(folder)
+        return out
 
     @field_validator("sets", "parameters", mode="before")
     @classmethod
@@ -448,8 +471,13 @@ def _read_text_inner(text: str, origin: str) -> Any:
         ) from None
 
 
-def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
+def load(
+    source: Formulation | Mapping[str, Any] | str | Path, data: str | Path | None = None
+) -> Formulation:
     """Load a formulation from a dict, a JSON/YAML string or a file path.
+
+    ``data`` is the problem's data folder, where the tables the document
+    names are read from (:meth:`Formulation.with_data`).
 
     Raises :class:`FormulationError` listing every shape problem at once.
     Names and expressions are checked by :func:`modeling.check`.
@@ -458,6 +486,11 @@ def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
     >>> f.objective.sense
     'minimize'
     """
+    f = _load(source)
+    return f if data is None else f.with_data(data)
+
+
+def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
     if isinstance(source, Formulation):
         return source
     data: Any
@@ -471,7 +504,7 @@ def load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
             except OSError:
                 is_file = False
             if is_file:
-                return load(candidate)
+                return _load(candidate)
         data = _read_text(source)
     else:
         data = source

@@ -1,0 +1,667 @@
+"""Sets and parameters read from data tables (CSV; Excel and Parquet through pandas).
+
+A formulation can name a table instead of writing the numbers inline::
+
+    sets:
+      P: {table: product.csv, column: productID}      # distinct values, file order
+      M: {table: product.csv, column_labels: 2}       # header labels from column 2 on
+      R: {table: routes.csv, columns: [from, to]}     # a set of tuples
+    parameters:
+      a: {index: [P, M], table: product.csv, layout: wide}
+      c: {index: [R], table: routes.csv, value: cost, default: 0}
+
+Files are resolved relative to the problem's *data folder* only (no absolute
+path, no ``..``, no symbolic link leading out of it), are read as text and
+converted to numbers (nothing in them is evaluated), and may together take at
+most a share of the memory budget (:func:`table_byte_limit`).  Rows and columns
+are counted from 1 as a spreadsheet shows them (a header, when present, is row
+1), and every problem is located there: ``data C3.csv row 17 column 4``.
+Everything is vectorised (pandas parses, numpy maps keys), so a table of a
+million rows loads in about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modeling.errors import Issue, did_you_mean
+from modeling.limits import BUDGET_ENV, human, memory_budget
+
+TABLE_SHARE = 10  # tables may take (file bytes) a tenth of the memory budget together
+MAX_LISTED = 5  # located value/key problems listed per table before "and N more"
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "excel", ".xls": "excel"}
+SUFFIXES |= {".parquet": "parquet", ".pq": "parquet"}
+_INT_RE = r"-?\d+"
+
+
+class TableError(Exception):
+    """Problems of a table reference, each a located :class:`Issue`."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def table_byte_limit(budget: int | str | None = None) -> int:
+    """Bytes of table files one model may read: a tenth of the memory budget.
+
+    Parsing a CSV into text cells takes several times its size on disk, so the
+    share keeps reading the data well inside the budget the compiler checks.
+    """
+    return max(memory_budget(budget) // TABLE_SHARE, 1)
+
+
+def resolve_path(folder: str | Path | None, name: Any, loc: str) -> Path:
+    """The file ``name`` inside ``folder``; a located :class:`TableError` otherwise.
+
+    Refused: no data folder, an absolute path, a ``..`` part, a path (through a
+    symbolic link) that leads out of the folder, a missing file.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TableError([Issue(loc, "a table is a file name", "write table: costs.csv", "data")])
+    text = name.strip()
+    if folder is None:
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"reads the table {text!r} but no data folder was given",
+                    "pass the folder with --data DIR (or data_dir=...)",
+                    "data",
+                )
+            ]
+        )
+    written = Path(text)
+    if written.is_absolute() or text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text):
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"{text!r} is an absolute path; tables are read from the data folder only",
+                    "write the file name relative to the data folder",
+                    "data",
+                )
+            ]
+        )
+    if ".." in re.split(r"[\\/]", text):
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"{text!r} leads out of the data folder ('..')",
+                    "write the file name relative to the data folder",
+                    "data",
+                )
+            ]
+        )
+    root = Path(folder).resolve()
+    path = (root / written).resolve()
+    if path != root and root not in path.parents:
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"{text!r} is a link that leads out of the data folder",
+                    "copy the file into the data folder",
+                    "data",
+                )
+            ]
+        )
+    if not path.is_file():
+        present = sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"no table {text!r} in the data folder",
+                    did_you_mean(text, present),
+                    "data",
+                )
+            ]
+        )
+    return path
+
+
+@dataclass
+class Table:
+    """A table read as text cells: ``cells[r, c]`` is row ``r + first_row`` of the file."""
+
+    name: str
+    header: list[str] | None
+    cells: np.ndarray  # 2-D object array of stripped strings ('' for an empty cell)
+    first_row: int
+
+    @property
+    def ncols(self) -> int:
+        return int(self.cells.shape[1])
+
+    def where(self, row: int | None = None, col: int | None = None) -> str:
+        """``data F.csv row 17 column 4`` for 0-based data row and column positions."""
+        out = f"data {self.name}"
+        if row is not None:
+            out += f" row {row + self.first_row}"
+        if col is not None:
+            out += f" column {col + 1}"
+        return out
+
+    def column(self, ref: Any, loc: str) -> int:
+        """0-based position of a column given by name (str) or 1-based position (int)."""
+        if isinstance(ref, bool) or not isinstance(ref, int | str):
+            raise TableError([Issue(loc, f"{ref!r} is not a column name or position", "", "data")])
+        if isinstance(ref, int):
+            if not 1 <= ref <= self.ncols:
+                raise TableError(
+                    [
+                        Issue(
+                            loc,
+                            f"column {ref} is not in {self.name}, which has {self.ncols} columns",
+                            "columns are counted from 1",
+                            "shape",
+                        )
+                    ]
+                )
+            return ref - 1
+        if self.header is None:
+            raise TableError(
+                [
+                    Issue(
+                        loc,
+                        f"names column {ref!r} but {self.name} is read without a header",
+                        "give the column's position (1 for the first), or header: true",
+                        "data",
+                    )
+                ]
+            )
+        if ref not in self.header:
+            raise TableError(
+                [
+                    Issue(
+                        loc,
+                        f"{self.name} has no column {ref!r} "
+                        f"(columns: {', '.join(self.header[:12])})",
+                        did_you_mean(ref, self.header),
+                        "data",
+                    )
+                ]
+            )
+        return self.header.index(ref)
+
+
+@dataclass
+class TableReader:
+    """Reads tables from one data folder, each file once, within a byte budget."""
+
+    folder: str | Path | None
+    budget: int | str | None = None
+    _cache: dict[tuple[Path, bool, Any], Table] = field(default_factory=dict)
+    _bytes: dict[Path, int] = field(default_factory=dict)
+
+    def table(self, spec: Mapping[str, Any], loc: str) -> Table:
+        """The table a set or parameter names (``table``, ``header``, ``sheet``)."""
+        path = resolve_path(self.folder, spec.get("table"), f"{loc}.table")
+        header = spec.get("header", True)
+        if not isinstance(header, bool):
+            raise TableError([Issue(f"{loc}.header", "must be true or false", "", "schema")])
+        sheet = spec.get("sheet")
+        key = (path, header, sheet)
+        if key not in self._cache:
+            self._check_size(path, str(spec.get("table")), loc)
+            self._cache[key] = _read(path, str(spec.get("table")).strip(), header, sheet, loc)
+        return self._cache[key]
+
+    def _check_size(self, path: Path, name: str, loc: str) -> None:
+        self._bytes[path] = os.path.getsize(path)
+        total, limit = sum(self._bytes.values()), table_byte_limit(self.budget)
+        if total > limit:
+            raise TableError(
+                [
+                    Issue(
+                        f"{loc}.table",
+                        f"data {name} brings the tables to {human(total)}, more than the "
+                        f"{human(limit)} they may take (a tenth of the memory budget)",
+                        f"use smaller tables, or set {BUDGET_ENV} (e.g. 16G or 80%)",
+                        "size",
+                    )
+                ]
+            )
+
+
+def _read(path: Path, name: str, header: bool, sheet: Any, loc: str) -> Table:
+    """Parse a file into text cells; a located issue for a file pandas cannot read."""
+    import pandas as pd
+
+    kind = SUFFIXES.get(path.suffix.lower(), "csv")
+    try:
+        if kind in ("csv", "tsv"):
+            frame = pd.read_csv(
+                path,
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                sep="\t" if kind == "tsv" else ",",
+                encoding="utf-8-sig",
+                skip_blank_lines=True,
+                engine="c",
+            )
+        elif kind == "excel":
+            frame = pd.read_excel(path, header=None, dtype=str, sheet_name=sheet or 0)
+        else:
+            frame = pd.read_parquet(path)
+            names = [str(c) for c in frame.columns]
+            frame = frame.astype(str)
+            frame = pd.concat([pd.DataFrame([names], columns=frame.columns), frame])
+    except ImportError as exc:
+        raise TableError(
+            [
+                Issue(
+                    f"{loc}.table",
+                    f"reading {name} needs a package that is not installed ({exc.name})",
+                    f"pip install {exc.name or 'openpyxl'}, or save the table as CSV",
+                    "data",
+                )
+            ]
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise TableError([Issue(f"data {name}", "is empty", "", "data")]) from None
+    except pd.errors.ParserError as exc:
+        text = str(exc).strip().splitlines()[-1]
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if m:
+            raise TableError(
+                [
+                    Issue(
+                        f"data {name} row {m.group(2)}",
+                        f"has {m.group(3)} cells but the rows before have {m.group(1)}",
+                        "give every row the same number of cells",
+                        "shape",
+                    )
+                ]
+            ) from None
+        raise TableError(
+            [Issue(f"data {name}", f"is not a readable table: {text}", "", "data")]
+        ) from None
+    except UnicodeDecodeError:
+        raise TableError(
+            [Issue(f"data {name}", "is not UTF-8 text", "save it as UTF-8 CSV", "data")]
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise TableError([Issue(f"data {name}", f"cannot be read: {exc}", "", "data")]) from None
+    cells = frame.fillna("").to_numpy(dtype=object)
+    if cells.size:
+        cells = np.char.strip(cells.astype(str)).astype(object)
+    if header:
+        if len(cells) == 0:
+            raise TableError([Issue(f"data {name}", "is empty", "", "data")])
+        return Table(name, [str(c) for c in cells[0]], cells[1:], 2)
+    return Table(name, None, cells, 1)
+
+
+# ------------------------------------------------------------------ sets
+
+
+def _elements(values: np.ndarray) -> list[Any]:
+    """Text labels as set elements: integers when every label is an integer."""
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object).astype(str)
+    if len(series) and series.str.fullmatch(_INT_RE).all():
+        return series.astype(np.int64).tolist()  # type: ignore[no-any-return]
+    return series.tolist()  # type: ignore[no-any-return]
+
+
+def table_set(spec: Mapping[str, Any], loc: str, reader: TableReader) -> tuple[list[Any], int]:
+    """Elements and dimension of a set read from a table.
+
+    ``column``: the distinct non-empty values of one column (or of a list of
+    columns, read row by row), in file order;
+    ``columns``: the distinct tuples of several columns; ``column_labels``:
+    the header labels from that column on (``true``: from column 2).
+    """
+    import pandas as pd
+
+    t = reader.table(spec, loc)
+    if "column_labels" in spec:
+        first = spec["column_labels"]
+        start = 2 if first is True else first
+        if t.header is None:
+            raise TableError(
+                [Issue(loc, "column_labels needs a header row", "remove header: false", "data")]
+            )
+        c = t.column(start, f"{loc}.column_labels")
+        labels = [h for h in t.header[c:] if h != ""]
+        _no_duplicates(labels, t, loc)
+        return _elements(np.asarray(labels, dtype=object)), 1
+    if "column" in spec:
+        refs = spec["column"] if isinstance(spec["column"], list) else [spec["column"]]
+        cs = [t.column(r, f"{loc}.column") for r in refs]
+        col = t.cells[:, cs].reshape(-1)  # row by row: file order
+        col = col[col != ""]
+        return _elements(pd.unique(col)), 1
+    if "columns" in spec and isinstance(spec["columns"], list) and len(spec["columns"]) >= 2:
+        cs = [t.column(r, f"{loc}.columns[{k}]") for k, r in enumerate(spec["columns"])]
+        frame = pd.DataFrame(t.cells[:, cs]).drop_duplicates()
+        parts = [_elements(frame[k].to_numpy()) for k in frame.columns]
+        return [tuple(p) for p in zip(*parts, strict=True)], len(cs)
+    raise TableError(
+        [
+            Issue(
+                loc,
+                "a set from a table needs 'column', 'columns' (two or more) or 'column_labels'",
+                "write {table: f.csv, column: name}",
+                "set",
+            )
+        ]
+    )
+
+
+def _no_duplicates(labels: list[str], t: Table, loc: str) -> None:
+    seen: dict[str, int] = {}
+    for k, h in enumerate(labels):
+        if h in seen:
+            raise TableError(
+                [Issue(f"data {t.name} row 1", f"the header names {h!r} twice", "", "duplicate")]
+            )
+        seen[h] = k
+
+
+# ------------------------------------------------------------------ parameters
+
+
+@dataclass
+class Axis:
+    """What a parameter's index set looks like to the table reader."""
+
+    name: str
+    dim: int
+    elements: list[Any]
+    values: np.ndarray  # int64 when every element is an int, else object
+    _texts: list[str] | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        """Elements as written in a table (tuples joined by ','), made on first use."""
+        if self._texts is None:
+            self._texts = [
+                ",".join(str(p) for p in e) if isinstance(e, tuple) else str(e)
+                for e in self.elements
+            ]
+        return self._texts
+
+
+def _positions(axis: Axis, keys: np.ndarray) -> np.ndarray:
+    """Positions of key texts in the set (-1 when absent), matching ints as ints."""
+    import pandas as pd
+
+    if axis.values.dtype.kind == "i" and axis.dim == 1:
+        as_int = pd.Series(keys, dtype=object).astype(str)
+        ok = as_int.str.fullmatch(_INT_RE).to_numpy(dtype=bool)
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if ok.any():
+            ints = as_int[ok].astype(np.int64).to_numpy()
+            out[ok] = pd.Index(axis.values).get_indexer(ints)
+        return out
+    return np.asarray(pd.Index(axis.texts).get_indexer(keys), dtype=np.int64)
+
+
+def _numbers(t: Table, block: np.ndarray, cols: Sequence[int], issues: list[Issue]) -> np.ndarray:
+    """Cells as floats (NaN for an empty cell); each non-number located in ``issues``."""
+    import pandas as pd
+
+    flat = pd.Series(block.reshape(-1), dtype=object)
+    nums = pd.to_numeric(flat, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero((np.isnan(nums) & (flat.to_numpy() != "")) | np.isinf(nums))
+    ncol = block.shape[1] if block.ndim == 2 else 1
+    for b in bad[:MAX_LISTED]:
+        r, c = divmod(int(b), ncol)
+        text = flat.iloc[int(b)]
+        what = "is not a finite number" if np.isinf(nums[b]) else "is not a number"
+        issues.append(
+            Issue(t.where(r, cols[c]), f'"{text}" {what}', "table values are numbers", "value")
+        )
+    if len(bad) > MAX_LISTED:
+        issues.append(
+            Issue(
+                t.where(),
+                f"and {len(bad) - MAX_LISTED} more cells that are not numbers",
+                "",
+                "value",
+            )
+        )
+    return nums.reshape(block.shape)
+
+
+def _key_issues(
+    t: Table, axis: Axis, keys: np.ndarray, pos: np.ndarray, col: int, issues: list[Issue]
+) -> np.ndarray:
+    """Locate keys that are not elements of the axis' set; True where a row is usable."""
+    bad = np.flatnonzero(pos < 0)
+    for r in bad[:MAX_LISTED]:
+        key = str(keys[r])
+        issues.append(
+            Issue(
+                t.where(int(r), col),
+                f"{key!r} is not an element of set {axis.name}",
+                did_you_mean(key, axis.texts[:10000]) or f"add it to {axis.name} or fix the table",
+                "element",
+            )
+        )
+    if len(bad) > MAX_LISTED:
+        issues.append(
+            Issue(
+                t.where(),
+                f"and {len(bad) - MAX_LISTED} more keys not in set {axis.name}",
+                "",
+                "element",
+            )
+        )
+    return pos >= 0
+
+
+def _duplicate_issue(t: Table, flat: np.ndarray, rows: np.ndarray, what: str) -> Issue | None:
+    """The first key written twice (with both rows), or None."""
+    if len(flat) < 2:
+        return None
+    order = np.argsort(flat, kind="stable")
+    same = np.flatnonzero(flat[order][1:] == flat[order][:-1])
+    if not len(same):
+        return None
+    a, b = int(rows[order[same[0]]]), int(rows[order[same[0] + 1]])
+    more = f" (and {len(same) - 1} more)" if len(same) > 1 else ""
+    return Issue(
+        t.where(b),
+        f"{what} is written twice (also row {a + t.first_row}){more}",
+        "give each key one row",
+        "duplicate",
+    )
+
+
+def table_param(
+    spec: Mapping[str, Any], axes: list[Axis], arr: np.ndarray, loc: str, reader: TableReader
+) -> list[Issue]:
+    """Fill ``arr`` (shaped by ``axes``, pre-filled with the default) from a table.
+
+    ``layout: long`` (default): key columns (``keys``; by default the first
+    ones, one per set, two for a set of pairs) and a value column (``value``;
+    by default the next one).  ``layout: wide``: two index sets; the row
+    labels in one column (``keys``, by default the first) and one column per
+    element of the second set, matched by header label (or, without a header,
+    in the set's order).  Missing keys and empty cells keep the default.
+    """
+    layout = spec.get("layout", "long")
+    t = reader.table(spec, loc)
+    issues: list[Issue] = []
+    if layout == "wide":
+        _wide(spec, axes, arr, t, loc, issues)
+    elif layout == "long":
+        _long(spec, axes, arr, t, loc, issues)
+    else:
+        issues.append(
+            Issue(f"{loc}.layout", f"{layout!r} is not a layout", "long or wide", "schema")
+        )
+    return issues
+
+
+def _refs(spec: Mapping[str, Any], key: str, n: int, loc: str) -> list[Any] | None:
+    raw = spec.get(key)
+    if raw is None:
+        return None
+    refs = raw if isinstance(raw, list) else [raw]
+    if len(refs) != n:
+        raise TableError(
+            [
+                Issue(
+                    f"{loc}.{key}",
+                    f"names {len(refs)} key columns but the index needs {n}",
+                    "one column per index set (two for a set of pairs)",
+                    "shape",
+                )
+            ]
+        )
+    return refs
+
+
+def _long(
+    spec: Mapping[str, Any],
+    axes: list[Axis],
+    arr: np.ndarray,
+    t: Table,
+    loc: str,
+    issues: list[Issue],
+) -> None:
+    if not axes:
+        issues.append(Issue(loc, "a table parameter needs an index", "write index: [I]", "schema"))
+        return
+    nkeys = sum(a.dim for a in axes)
+    refs = _refs(spec, "keys", nkeys, loc)
+    kcols = [t.column(r, f"{loc}.keys") for r in refs] if refs is not None else list(range(nkeys))
+    vref = spec.get("value")
+    vcol = t.column(vref, f"{loc}.value") if vref is not None else (max(kcols, default=-1) + 1)
+    if vcol >= t.ncols:
+        issues.append(
+            Issue(
+                loc,
+                f"{t.name} has {t.ncols} columns: no value column after the {nkeys} key columns",
+                "name the value column with value: (a name or a position from 1)",
+                "shape",
+            )
+        )
+        return
+    values = _numbers(t, t.cells[:, vcol], [vcol], issues)
+    n = len(t.cells)
+    ok = np.ones(n, dtype=bool)
+    flat = np.zeros(n, dtype=np.int64)
+    c = 0
+    for axis in axes:
+        cols = kcols[c : c + axis.dim]
+        c += axis.dim
+        if axis.dim == 1:
+            keys = t.cells[:, cols[0]]
+        else:
+            import pandas as pd
+
+            keys = pd.DataFrame(t.cells[:, cols]).astype(str).agg(",".join, axis=1).to_numpy()
+        pos = _positions(axis, keys)
+        ok &= _key_issues(t, axis, keys, pos, cols[0], issues)
+        flat = flat * len(axis.elements) + np.maximum(pos, 0)
+    rows = np.flatnonzero(ok)
+    dup = _duplicate_issue(t, flat[rows], rows, "this key")
+    if dup is not None:
+        issues.append(dup)
+    if issues:
+        return
+    present = ~np.isnan(values)
+    arr.reshape(-1)[flat[present]] = values[present]
+
+
+def _wide(
+    spec: Mapping[str, Any],
+    axes: list[Axis],
+    arr: np.ndarray,
+    t: Table,
+    loc: str,
+    issues: list[Issue],
+) -> None:
+    if len(axes) != 2 or axes[0].dim != 1 or axes[1].dim != 1:
+        issues.append(
+            Issue(
+                f"{loc}.index",
+                f"a wide table has rows × columns, so the index is two plain sets "
+                f"(it has {len(axes)})",
+                "use layout: long for other shapes",
+                "shape",
+            )
+        )
+        return
+    rows_axis, cols_axis = axes
+    refs = _refs(spec, "keys", 1, loc)
+    kcol = t.column(refs[0], f"{loc}.keys") if refs is not None else 0
+    vcols = [c for c in range(t.ncols) if c != kcol]
+    if t.header is not None:
+        labels = np.asarray([t.header[c] for c in vcols], dtype=object)
+        cpos = _positions(cols_axis, labels)
+        for k in np.flatnonzero(cpos < 0)[:MAX_LISTED]:
+            issues.append(
+                Issue(
+                    f"data {t.name} row 1 column {vcols[k] + 1}",
+                    f"the header label {labels[k]!r} is not an element of set {cols_axis.name}",
+                    did_you_mean(str(labels[k]), cols_axis.texts),
+                    "element",
+                )
+            )
+        dup = _duplicate_issue(t, cpos, np.zeros(len(cpos), dtype=np.int64), "a header label")
+        if dup is not None and not issues:
+            issues.append(
+                Issue(f"data {t.name} row 1", "the header names a column twice", "", "duplicate")
+            )
+    else:
+        if len(vcols) != len(cols_axis.elements):
+            issues.append(
+                Issue(
+                    f"data {t.name}",
+                    f"has {len(vcols)} value columns but set {cols_axis.name} has "
+                    f"{len(cols_axis.elements)} elements",
+                    "without a header the columns follow the set's order, one per element",
+                    "shape",
+                )
+            )
+            return
+        cpos = np.arange(len(vcols), dtype=np.int64)
+    keys = t.cells[:, kcol]
+    rpos = _positions(rows_axis, keys)
+    ok = _key_issues(t, rows_axis, keys, rpos, kcol, issues)
+    rows = np.flatnonzero(ok)
+    dup = _duplicate_issue(t, rpos[rows], rows, f"the row label of set {rows_axis.name}")
+    if dup is not None:
+        issues.append(dup)
+    values = _numbers(t, t.cells[:, vcols], vcols, issues)
+    if issues:
+        return
+    r_idx = np.repeat(rpos, len(vcols))
+    c_idx = np.tile(cpos, len(rpos))
+    flat_vals = values.reshape(-1)
+    present = ~np.isnan(flat_vals)
+    arr[r_idx[present], c_idx[present]] = flat_vals[present]
+
+
+TABLE_KEYS = frozenset({"table", "header", "sheet", "layout", "keys", "value"})
+
+__all__ = [
+    "SUFFIXES",
+    "TABLE_KEYS",
+    "Axis",
+    "Table",
+    "TableError",
+    "TableReader",
+    "resolve_path",
+    "table_byte_limit",
+    "table_param",
+    "table_set",
+]
