@@ -720,10 +720,11 @@ _REMEMBER_LOCK = threading.Lock()
 
 
 def _endpoint_key(llm: ChatModel) -> str:
+    """Endpoint and model of an OpenAIChatModel; the object itself for any other ChatModel."""
     settings = getattr(llm, "settings", None)
     base = getattr(settings, "base_url", None) if settings is not None else None
     name = getattr(llm, "model_name", None) or type(llm).__name__
-    return f"{base or type(llm).__name__}|{name}"
+    return f"{base or f'{type(llm).__name__}@{id(llm):x}'}|{name}"
 
 
 def _rejects_tools(err: LLMError) -> bool:

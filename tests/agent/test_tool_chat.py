@@ -306,3 +306,17 @@ def test_an_equality_constrained_nlp_through_the_json_protocol() -> None:
         {"objective": "x + zz", "variables": {"x": 0}},
     )
     assert not bad.ok and "unknown name 'zz'" in bad.result["error"]
+
+
+def test_tool_calls_are_cached_like_text(llm_stub: StubServer, tmp_path: Path) -> None:
+    from agent.llm import user
+
+    llm_stub.push(calls(("solve", {})))
+    model = stub_model(llm_stub, cache_dir=tmp_path / "cache")
+    schemas = [{"type": "function", "function": {"name": "solve", "parameters": {}}}]
+    first = model.complete([user("solve it")], tools=schemas)
+    again = model.complete([user("solve it")], tools=schemas)
+    assert [c.name for c in first.tool_calls] == ["solve"] and not first.cached
+    assert again.cached and again.tool_calls == first.tool_calls
+    assert len(llm_stub.chat_requests) == 1
+    assert llm_stub.chat_requests[0].body["tools"] == schemas
