@@ -62,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--review", action="store_true", help="have the LLM review the solved formulation"
     )
+    p.add_argument(
+        "--no-hints",
+        dest="hints",
+        action="store_false",
+        help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
+    )
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per solve")
     p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON) to FILE")
     p.set_defaults(handler=_run)
@@ -128,16 +134,18 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(args, "optiwise ask: the problem text is empty")
     try:
         from agent.api import OptimizationAgent
+        from agent.context import AgentConfig
         from agent.llm import OpenAIChatModel
 
-        agent = OptimizationAgent(
-            llm=OpenAIChatModel(settings),
+        config = AgentConfig(
             max_repairs=args.max_repairs,
             samples=args.samples,
             review=args.review,
             strategy=args.strategy,
             time_limit=args.time_limit,
+            hints=args.hints,
         )
+        agent = OptimizationAgent(llm=OpenAIChatModel(settings), config=config)
         with redirect_stdout("stderr"):  # solver banners (C code, fd 1) stay off stdout
             result = agent.solve(problem)
     except KeyboardInterrupt:

@@ -87,6 +87,9 @@ class AgentConfig:
     """Relative tolerance under which two objectives count as the same vote."""
     sanity: bool = True
     """Run the status sanity checks after a solve."""
+    hints: bool = True
+    """Show the formulate prompt the modeling hints of the problem's class (:mod:`agent.hints`);
+    off for the ablation that measures them."""
 
     def __post_init__(self) -> None:
         if self.max_repairs < 0:

@@ -26,6 +26,7 @@ import yaml
 from agent.context import RunContext
 from agent.errors import ParseError
 from agent.examples import pick_examples, render_examples
+from agent.hints import pick_class, render_hints
 from agent.llm import ChatMessage, extract_json
 from agent.llm_calls import (
     LLMOutcome,
@@ -90,6 +91,13 @@ def formulate_messages(problem: str, ctx: RunContext) -> list[ChatMessage]:
     """The messages of the first formulate request for ``problem`` (also used by batch export)."""
     examples_dir = str(ctx.config.examples_dir) if ctx.config.examples_dir else None
     examples = render_examples(pick_examples(problem, ctx.config.examples, examples_dir))
+    if ctx.config.hints:
+        # The hints ride in the examples section, so tuned formulate prompts need no new slot.
+        chosen = pick_class(problem)
+        hints = render_hints(chosen)
+        if chosen is not None:
+            ctx.trace.note(f"modeling hints: {chosen.name}", ctx.candidate)
+        examples = "\n\n".join(part for part in (examples, hints) if part)
     return prompt_messages(ctx, "formulate", problem=problem, examples=examples)
 
 
@@ -274,6 +282,7 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "termination": str(result.termination),
             "message": result.message,
             "seconds": round(result.timings.total_s, 6),
+            "tried": list(result.tried),
         },
         "issues": [i.to_dict() for i in result.errors],
     }
