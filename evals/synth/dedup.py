@@ -36,11 +36,14 @@ _PERMUTATIONS = 64
 _BANDS = 32  # 32 bands of 2 rows: pairs above ~0.3 Jaccard almost surely meet
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9.]+")
+
+
 def normalize_text(text: str) -> str:
     """Lower case, accents folded, digits kept, punctuation and runs of space squashed."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    folded = re.sub(r"[^a-z0-9.]+", " ", folded.lower())
-    return re.sub(r"\s+", " ", folded).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NOT_WORD.sub(" ", text.lower()).strip()
 
 
 def shingles(text: str, k: int = SHINGLE) -> np.ndarray:
@@ -139,8 +142,7 @@ class BenchmarkIndex:
         for problem in problems:
             k = len(self.problems)
             self.problems.append(problem)
-            norm = normalize_text(problem.question)
-            first = self._texts.setdefault(norm, k)
+            first = self._texts.setdefault(problem.question, k)
             if first != k:  # the same text in another variant: share its shingles
                 self._shingles.append(self._shingles[first])
             else:
