@@ -2,7 +2,7 @@
 
 A "correct" answer means different things in different papers, and the
 published tables are not comparable without saying which rule was used
-(``shared/design/research/benchmarks.md`` §4).  Each rule here is a small
+(each protocol's description names the evaluation code it follows).  Each rule here is a small
 :class:`ScoringProtocol` with a name, a description, and
 ``correct(prediction, answer) -> bool | None``; ``None`` means the reference
 answer is unknown, so the item is left out of accuracy and counted apart.
