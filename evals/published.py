@@ -1,7 +1,7 @@
 """Accuracy figures published by other projects, for reports that put ours beside them.
 
-Every number comes from ``shared/design/research/benchmarks.md`` §3, which
-copied them from the projects' READMEs, repository images or the LLM4OR
+Every number was copied (each table names its ``source``) from the projects'
+READMEs, repository images or the LLM4OR
 survey PDF.  They are *not* directly comparable with our runs, nor with each
 other: the label versions differ (``variant`` says which one was used, where
 known), the scoring rules differ (``protocol``), and several cells were
