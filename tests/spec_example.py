@@ -1,4 +1,4 @@
-"""The spec's own example (``../shared/spec/formulation.md``): transport, optimum 1707.5.
+"""The spec's own example (``docs/formulation.md``): transport, optimum 1707.5.
 
 Shared by the tests that need a small, well-known LP; copy it before changing it.
 """
