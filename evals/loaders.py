@@ -10,7 +10,7 @@ Formats (``format`` in the registry):
 - ``nl4opt``: NL4Opt competition lines ``{hash: {...}}``; there is no
   objective value, so answers are ``unknown``.
 - ``folders``: per-problem folders, either packed (one JSONL record per
-  folder, keys = file names, as in the shared mirror and the cache) or an
+  folder, keys = file names, as in a mirror folder and the cache) or an
   unpacked directory tree.
 
 Ids: the dataset's own id field where it has one, else the 0-based record
