@@ -42,9 +42,7 @@ RTOL = 1e-6
 
 def backtranslate_prompt() -> str:
     """The system prompt (package data, so an installed wheel has it)."""
-    return (
-        files("evals.synth").joinpath("prompts", "backtranslate.md").read_text(encoding="utf-8")
-    )
+    return files("evals.synth").joinpath("prompts", "backtranslate.md").read_text(encoding="utf-8")
 
 
 def backtranslate_messages(instance: Instance) -> list[ChatMessage]:
@@ -54,10 +52,7 @@ def backtranslate_messages(instance: Instance) -> list[ChatMessage]:
     document = yaml.safe_dump(instance.formulation, sort_keys=False, allow_unicode=True)
     return [
         system(backtranslate_prompt()),
-        user(
-            "Write the word problem for this model (reply in JSON).\n\n```yaml\n"
-            f"{document}```"
-        ),
+        user(f"Write the word problem for this model (reply in JSON).\n\n```yaml\n{document}```"),
     ]
 
 
