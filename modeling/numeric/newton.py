@@ -142,7 +142,7 @@ def sketched_newton(
     """Minimise ``problem`` by sketched Newton steps on the exact augmented Lagrangian.
 
     ``sketch_block`` / ``sketch_steps`` set the starting sketch (rows per
-    projection; projections per accuracy check, default ``max(8, sqrt(n+m))``);
+    projection; projections per accuracy check, default 8);
     the adaptive rule tightens it when an accuracy test fails.  ``mu`` and
     ``nu`` are the merit's penalty (raised adaptively) and its weight on
     ``||grad_x L||^2`` (fixed).  With ``allow_full_sketch=False`` a sketch holds at
@@ -159,7 +159,7 @@ def sketched_newton(
     size = p.n + p.m
     state = SketchState(
         block=max(1, min(sketch_block, size)),
-        steps=sketch_steps or max(8, int(math.sqrt(size))),
+        steps=sketch_steps or 8,
     )
     delta = 0.0
     pt = _Point(p, x, lam, mu, nu)

@@ -64,6 +64,15 @@ def _direct(k: Matrix, b: np.ndarray) -> np.ndarray:
         return np.asarray(la.lstsq(k, b)[0])
 
 
+def _gram_solve(gram: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``gram^+ r`` for a small Gram matrix: Cholesky with a tiny shift, SVD if that fails."""
+    shift = 1e-13 * float(np.trace(gram)) / len(gram)
+    try:
+        return np.asarray(la.solve(gram + shift * np.eye(len(gram)), r, assume_a="pos"))
+    except (la.LinAlgError, ValueError):
+        return np.asarray(la.lstsq(gram, r)[0])
+
+
 def sketch_solve(
     k: Matrix,
     b: np.ndarray,
@@ -110,18 +119,14 @@ def sketch_solve(
             if block == 1:
                 kb_row = kb.toarray().ravel() if sparse else kb.ravel()
                 z += (r[0] / norms[rows[0]]) * kb_row
-            elif sparse and block > 400:
+            elif sparse and block > 200:
                 gram = sp.csc_matrix(kb @ kb.T)
                 shift = 1e-13 * float(gram.diagonal().mean())
                 y = spla.spsolve(gram + shift * sp.identity(block, format="csc"), r)
                 z += kb.T @ y
-            elif sparse:
-                gram = (kb @ kb.T).toarray()
-                y = la.lstsq(gram, r)[0]
-                z += kb.T @ y
             else:
-                y = la.lstsq(kb @ kb.T, r)[0]
-                z += kb.T @ y
+                gram = (kb @ kb.T).toarray() if sparse else kb @ kb.T
+                z += kb.T @ _gram_solve(gram, r)
             steps += 1
         res = float(np.linalg.norm(kr @ z - b))
         if res > tol:
