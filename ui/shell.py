@@ -40,8 +40,8 @@ def main() -> None:
     ]
     current = st.navigation(pages)
     with st.sidebar:
+        st.markdown("**optiwise**")
         st.caption("Plain-language optimization → solved models")
-        st.divider()
         if llm_configured():
             s = llm_settings()
             st.caption(f"LLM: `{s.model}`" + (f" at `{s.base_url}`" if s.base_url else ""))

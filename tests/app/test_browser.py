@@ -188,7 +188,7 @@ def _launch(p: Any, profile: Path) -> Any:
     )
 
 
-@pytest.mark.slow  # two server starts, a browser and four solved agent turns: ~40 s
+@pytest.mark.slow  # two server starts, a browser, four solved turns: 45 s idle, ~3 min busy
 def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
     app_server: AppServer, chat_stub: StubServer, conversation: Any, tmp_path: Path
 ) -> None:
