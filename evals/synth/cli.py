@@ -93,6 +93,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=8, help="instances at a time (default 8)")
     p.add_argument("--time-limit", type=float, default=20.0, help="seconds per solve (default 20)")
     p.add_argument("--max-repairs", type=int, default=3, help="forward check repair rounds")
+    p.add_argument(
+        "--examples",
+        type=int,
+        default=2,
+        metavar="N",
+        help="few-shot samples the forward agent sees (default 2). The closest sample is "
+        "often the instance's own seed, which makes the check easier: 0 turns that off",
+    )
     p.set_defaults(handler=_synth)
 
 
@@ -183,6 +191,7 @@ def _synth(args: argparse.Namespace) -> int:
             base_url=args.base_url,
             max_repairs=args.max_repairs,
             time_limit=args.time_limit,
+            examples=args.examples,
         )
         if not args.no_dedup:
             from evals.synth.dedup import BenchmarkIndex
@@ -198,6 +207,7 @@ def _synth(args: argparse.Namespace) -> int:
             out,
             settings=settings,
             model=args.model or "",
+            forward_model=args.forward_model or args.model or "",
             dataset=args.name,
             llm=llm_obj,
             agent=agent,

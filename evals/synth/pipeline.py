@@ -178,6 +178,7 @@ def problem_record(
     settings: Settings,
     forward: ForwardCheck | None = None,
     question_form: str = "backtranslated",
+    forward_model: str = "",
 ) -> dict[str, Any]:
     """One output line in the Problem shape, with the formulation and provenance."""
     provenance: dict[str, Any] = {
@@ -193,6 +194,7 @@ def problem_record(
     }
     if forward is not None:
         provenance["forward"] = {
+            "model": forward_model or model,
             "accepted": forward.accepted,
             "status": forward.status,
             "objective": forward.objective,
@@ -370,6 +372,7 @@ async def run_synthesis(
     *,
     settings: Settings,
     model: str,
+    forward_model: str = "",
     dataset: str = "synth",
     llm: ChatModel | None = None,
     agent: OptimizationAgent | None = None,
@@ -428,6 +431,7 @@ async def run_synthesis(
                     model=model,
                     settings=settings,
                     forward=o.forward,
+                    forward_model=forward_model,
                 )
                 (accepted if o.forward.accepted else hard).append(record)
             if o.error:

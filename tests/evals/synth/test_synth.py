@@ -395,10 +395,15 @@ def test_cli_live_loop_through_the_real_openai_client(
             "--no-dedup",
             "--max-repairs",
             "0",
+            "--forward-model",
+            "gpt-4o",
         ]
     )
     assert code == 0, capsys.readouterr().err
     assert "2 accepted" in capsys.readouterr().out
     problems = read_problem_file(out / "problems.jsonl")
     assert [p.metadata["provenance"]["model"] for p in problems] == ["gpt-4o-mini"] * 2
-    assert len(llm_stub.requests) == 4  # one back-translation and one formulation each
+    assert [p.metadata["provenance"]["forward"]["model"] for p in problems] == ["gpt-4o"] * 2
+    # One back-translation (--model) and one formulation (--forward-model) each.
+    models = sorted(r.body["model"] for r in llm_stub.requests)
+    assert models == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o-mini"]
