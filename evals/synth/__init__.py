@@ -13,21 +13,33 @@ dropped → JSONL in the harness's ``Problem`` shape.
     seed = load_seeds("samples", names=["transport_basic"])[0]
     instance = generate(seed, 0, rng_seed=7, settings=Settings(complexity=2))
     instance.objective, instance.operations
+
+The command line is :mod:`evals.synth.cli`; the loop is
+:func:`evals.synth.pipeline.run_synthesis`.
 """
 
 from __future__ import annotations
 
+from evals.synth.backtranslate import forward_matches
+from evals.synth.dedup import BenchmarkIndex, Duplicate
 from evals.synth.generators import GenerationError, Instance, Settings, generate, structure_of
+from evals.synth.pipeline import SynthReport, make_instances, run_synthesis
 from evals.synth.seeds import Seed, SeedError, load_seeds, table_of
 
 __all__ = [
+    "BenchmarkIndex",
+    "Duplicate",
     "GenerationError",
     "Instance",
     "Seed",
     "SeedError",
     "Settings",
+    "SynthReport",
+    "forward_matches",
     "generate",
     "load_seeds",
+    "make_instances",
+    "run_synthesis",
     "structure_of",
     "table_of",
 ]
