@@ -125,6 +125,10 @@ def resolve_set(
             read, width = table_set(spec, loc, tables or TableReader(None))
         except TableError as exc:
             issues.extend(exc.issues)
+            columns = spec.get("columns")
+            if isinstance(columns, list) and len(columns) >= 2:
+                # an empty set of the declared width: 'for (i, j) in S' raises no second issue
+                return SetData(name, [], len(columns))
             return None
         return SetData(name, read, width)
     if isinstance(spec, Mapping):

@@ -73,7 +73,7 @@ def resolve_path(folder: str | Path | None, name: Any, loc: str) -> Path:
                 Issue(
                     loc,
                     f"reads the table {text!r} but no data folder was given",
-                    "pass the folder with --data DIR (or data_dir=...)",
+                    "pass the folder with --data DIR, or load(document, data=DIR)",
                     "data",
                 )
             ]

@@ -289,3 +289,69 @@ def test_a_million_row_table_loads(tmp_path: Path) -> None:
     data = data_of(d, tmp_path)
     assert len(data.sets["K"]) == n
     assert float(data.params["v"].array.sum()) == float((keys % 7).sum())
+
+
+# ------------------------------------------------------------------ command line
+
+
+CLI_DOC = """
+sets:
+  R: {table: routes.csv, columns: [from, to]}
+parameters:
+  c: {index: [R], table: routes.csv}
+variables:
+  x: {index: [R], upper: 1}
+objective: {sense: max, expression: "sum(c[i, j] * x[i, j] for (i, j) in R)"}
+"""
+
+
+def test_cli_solve_check_export_read_tables_from_data(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from agent.cli import main
+
+    model = tmp_path / "m.yaml"
+    model.write_text(CLI_DOC, encoding="utf-8")
+    assert main(["check", str(model), "--data", str(folder)]) == 0
+    assert "valid: LP" in capsys.readouterr().out
+    # with a time limit the solve runs in a worker that is killed at the limit
+    assert main(["solve", str(model), "--data", str(folder), "--time-limit", "30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(6.5)
+    assert (
+        main(
+            [
+                "solve",
+                str(model),
+                "--data",
+                str(folder),
+                "--time-limit",
+                "30",
+                "--in-process",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["objective"] == pytest.approx(6.5)
+    # exports inline the data read from the tables
+    assert main(["export", str(model), "--data", str(folder), "--to", "lp"]) == 0
+    assert "1.5 x" in capsys.readouterr().out.replace("+", "")
+    assert main(["export", str(model), "--data", str(folder), "--to", "pyomo"]) == 0
+    assert "1.5" in capsys.readouterr().out
+
+
+def test_cli_without_data_names_the_missing_folder(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    model = tmp_path / "m.yaml"
+    model.write_text(CLI_DOC, encoding="utf-8")
+    assert main(["check", str(model)]) == 2
+    out = capsys.readouterr().out
+    assert "sets.R.table: reads the table 'routes.csv' but no data folder was given" in out
+    assert "unpacks" not in out  # no follow-on issue from the unread set
+    assert main(["check", str(model), "--data", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().out
