@@ -1,7 +1,7 @@
-"""Run an eval's first round through the OpenAI Batch API: export requests, import replies.
+"""Run an eval through the OpenAI Batch API: export requests, import replies, round by round.
 
 A batch costs half the price of live calls and has no rate limit to fight, but
-it is one round trip: the agent's repair loop cannot run inside it. So:
+it is one round trip: the agent's repair loop cannot run inside one. So:
 
 1. ``export_requests`` writes the *first-round formulate request* of every
    selected problem as one Batch API line::
@@ -19,6 +19,17 @@ it is one round trip: the agent's repair loop cannot run inside it. So:
    with the agent's repair rounds through the configured endpoint: the agent
    is seeded with the imported reply (:class:`SeededChatModel` answers the
    first call with it and hands every later call to the live model).
+
+3. :class:`BatchRounds` runs *every* round through Batch files, no live
+   endpoint needed: ``export`` writes the pending request of each unfinished
+   problem (the first formulate, a repair, a review) as one file; ``import_``
+   applies the replies and advances each problem; repeat until nothing is
+   pending, then score the run with :class:`ReplaySolver` and the normal
+   runner. State lives in ``<run dir>/batch_rounds.json``; a problem is advanced
+   by replaying its recorded replies through the real agent
+   (:class:`ReplayChatModel`), so its next request is exactly what a live run
+   would send. Missing or failed replies are exported again, up to
+   :data:`MAX_FAILED_REPLIES` times.
 
 Batch output lines that failed (``error`` set, or an HTTP status other than
 200) count as errors; with ``continue_repairs`` those problems are formulated
@@ -52,10 +63,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_DISCOUNT",
+    "MAX_FAILED_REPLIES",
+    "ROUNDS_FILE",
     "BatchFormatError",
     "BatchImportSolver",
     "BatchOutput",
     "BatchReply",
+    "BatchRounds",
+    "ReplayChatModel",
+    "ReplaySolver",
+    "RoundSummary",
     "SeededChatModel",
     "batch_request",
     "custom_id",
@@ -65,8 +82,10 @@ __all__ = [
     "parse_batch_line",
     "read_batch_output",
     "request_body",
+    "round_id",
     "select_problems",
     "split_custom_id",
+    "split_round_id",
 ]
 
 BATCH_URL = "/v1/chat/completions"
@@ -532,3 +551,334 @@ def load_batch_output(
             stacklevel=2,
         )
     return output, [p.id for p in dataset.problems if p.id in answered]
+
+
+# ------------------------------------------------------- every round by batch
+
+
+ROUNDS_FILE = "batch_rounds.json"
+"""Where a run directory keeps the replies of its batch rounds (see :class:`BatchRounds`)."""
+MAX_FAILED_REPLIES = 3
+"""A request whose reply was missing or unusable this many times ends its problem as an error."""
+
+
+def round_id(dataset: str, problem_id: str, call: int) -> str:
+    """The custom id of the ``call``-th LLM request (0 = formulate) of a problem."""
+    return custom_id(dataset, problem_id) + (f"@r{call}" if call else "")
+
+
+def split_round_id(text: str) -> tuple[str, str, int]:
+    """``(dataset, problem id, call)`` of a :func:`round_id`."""
+    dataset, problem_id = split_custom_id(text)
+    head, sep, tail = problem_id.rpartition("@r")
+    if sep and head and tail.isdigit():
+        return dataset, head, int(tail)
+    return dataset, problem_id, 0
+
+
+class ReplayChatModel:
+    """Answers the ``k``-th call with the ``k``-th recorded reply; records the first call past them.
+
+    Replaying a problem's recorded replies through the real agent rebuilds its
+    exact state (parsing, checking, solving and verifying are deterministic),
+    so the first unanswered call is the problem's next request: a repair, a
+    review or the first formulate. The agent ends that replay with an LLM error,
+    which :class:`BatchRounds` reads as "pending", never as a result.
+    """
+
+    def __init__(self, replies: Sequence[LLMReply], model: str) -> None:
+        self.replies = list(replies)
+        self.model = model
+        self.calls = 0
+        self.pending: tuple[list[ChatMessage], dict[str, Any]] | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The model the batch runs."""
+        return self.model
+
+    def complete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
+        """The next recorded reply, or a recorded pending request and an LLM error."""
+        from agent.errors import LLMError
+
+        k, self.calls = self.calls, self.calls + 1
+        if k < len(self.replies):
+            return dataclasses.replace(self.replies[k], latency_s=0.0)
+        if self.pending is None:
+            self.pending = (list(messages), dict(overrides))
+        raise LLMError("waiting for the next batch round", hint="export the pending requests")
+
+    async def acomplete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
+        """Async :meth:`complete`."""
+        return self.complete(messages, **overrides)
+
+    def stream(self, messages: Sequence[ChatMessage], **overrides: Any) -> ChatStream:
+        """The reply in one piece."""
+        from agent.llm import ChatStream
+
+        def deltas(out: ChatStream) -> Iterator[str]:
+            reply = self.complete(messages, **overrides)
+            if reply.content:
+                yield reply.content
+            out._finish(reply)
+
+        return ChatStream(deltas)
+
+
+@dataclass
+class RoundSummary:
+    """What one import did: problems advanced, finished, still pending, replies unusable."""
+
+    applied: int = 0
+    finished: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class BatchRounds:
+    """Every LLM round of an eval through Batch files, kept in ``<run dir>/batch_rounds.json``.
+
+    ``export(path, llm)`` writes the pending request of every unfinished problem
+    (the first formulate, a repair, a review) as one Batch API file;
+    ``import_(paths)`` applies the replies and advances each problem as far as
+    it goes without an LLM; repeat until :meth:`pending` is empty. Replies that
+    are missing from the output, errored or malformed leave their request
+    pending (it is exported again); after :data:`MAX_FAILED_REPLIES` such
+    failures the problem ends as an error. :meth:`outcome` is the runner's
+    outcome of a finished problem (and :class:`ReplaySolver` scores a run with
+    the normal runner). Voting samples are not batched (``samples`` must be 1):
+    their calls run concurrently, so a call's position is not a stable key.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        dataset: str,
+        problems: Mapping[str, str],
+        model: str,
+        config: AgentConfig | None = None,
+        prompts: PromptSet | None = None,
+    ) -> None:
+        from agent.context import AgentConfig
+        from agent.prompts import PromptSet
+
+        self.run_dir = Path(run_dir)
+        self.dataset = dataset
+        self.problems = dict(problems)
+        self.model = model
+        self.config = config or AgentConfig()
+        if self.config.samples != 1 or self.config.strategy != "formulation":
+            raise ValueError("batch rounds run one formulation per problem (samples=1)")
+        self.prompts = prompts or PromptSet.default()
+        self.state: dict[str, dict[str, Any]] = {}
+        path = self.run_dir / ROUNDS_FILE
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("dataset") != dataset:
+                raise BatchFormatError(
+                    f"{path} holds rounds of dataset {data.get('dataset')!r}, not {dataset!r}"
+                )
+            self.state = dict(data.get("problems") or {})
+        for pid in self.problems:
+            self.state.setdefault(pid, {"replies": [], "failures": [], "outcome": None})
+
+    @classmethod
+    def for_run(
+        cls,
+        dataset: Dataset,
+        *,
+        run_id: str,
+        model: str,
+        out_dir: str | Path = "runs",
+        ids: Sequence[str] | None = None,
+        config: AgentConfig | None = None,
+        prompts: PromptSet | None = None,
+    ) -> BatchRounds:
+        """The rounds of run ``run_id`` (the runner's directory for it), created if new.
+
+        A run that ``batch-import`` scored from a first batch (its ``config.json``
+        names the output files) starts with those replies as every problem's
+        first call, so the next export holds the repairs its first attempts need.
+        """
+        from evals.report import CONFIG_FILE
+        from evals.runner import safe_name
+
+        run_dir = Path(out_dir) / dataset.family / dataset.variant / safe_name(model) / run_id
+        chosen = select_problems(dataset, ids=ids)
+        rounds = cls(
+            run_dir,
+            dataset=dataset.name,
+            problems={p.id: p.question for p in chosen},
+            model=model,
+            config=config,
+            prompts=prompts,
+        )
+        config_path = run_dir / CONFIG_FILE
+        if not (run_dir / ROUNDS_FILE).exists() and config_path.exists():
+            batch = json.loads(config_path.read_text(encoding="utf-8")).get("batch") or {}
+            files = [Path(f) for f in batch.get("files") or [] if Path(f).exists()]
+            if files:
+                first = read_batch_output(files)
+                for pid, entry in rounds.state.items():
+                    reply = first.replies.get(custom_id(dataset.name, pid))
+                    if reply is not None and reply.ok and not entry["replies"]:
+                        entry["replies"].append(dataclasses.asdict(reply))
+                for pid in rounds.pending():
+                    if rounds.state[pid]["replies"]:
+                        rounds._advance(pid)
+                rounds.save()
+        return rounds
+
+    # -- state ---------------------------------------------------------------
+    def save(self) -> Path:
+        """Write the rounds file (atomically)."""
+        from evals.results import write_json_atomic
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / ROUNDS_FILE
+        write_json_atomic(
+            path, {"dataset": self.dataset, "model": self.model, "problems": self.state}
+        )
+        return path
+
+    def pending(self) -> list[str]:
+        """The problems not finished yet, in order."""
+        return [pid for pid in self.problems if self.state[pid]["outcome"] is None]
+
+    def outcome(self, problem_id: str) -> dict[str, Any] | None:
+        """The runner outcome of a finished problem (None while it is pending)."""
+        out = self.state[problem_id]["outcome"]
+        return dict(out) if out is not None else None
+
+    def _replay(self, problem_id: str) -> tuple[Any, ReplayChatModel]:
+        from agent.api import OptimizationAgent
+
+        replies = [BatchReply(**r).llm_reply(self.model) for r in self.state[problem_id]["replies"]]
+        llm = ReplayChatModel(replies, self.model)
+        agent = OptimizationAgent(llm=llm, config=self.config, prompts=self.prompts)
+        return agent.solve(self.problems[problem_id]), llm
+
+    def _advance(self, problem_id: str) -> tuple[list[ChatMessage], dict[str, Any]] | None:
+        """Replay a problem: its next request, or None when it finished (outcome stored)."""
+        result, llm = self._replay(problem_id)
+        if llm.pending is not None:
+            return llm.pending
+        self.state[problem_id]["outcome"] = jsonable_outcome(outcome_from_result(result))
+        return None
+
+    # -- rounds --------------------------------------------------------------
+    def export(self, path: str | Path, llm: ChatModel) -> list[dict[str, Any]]:
+        """Write the pending request of every unfinished problem as one Batch API file."""
+        lines = []
+        for pid in self.pending():
+            request = self._advance(pid)
+            if request is None:
+                continue
+            messages, overrides = request
+            call = len(self.state[pid]["replies"])
+            overrides = {k: v for k, v in overrides.items() if k not in ("cache", "cache_tag")}
+            lines.append(
+                {
+                    "custom_id": round_id(self.dataset, pid, call),
+                    "method": "POST",
+                    "url": BATCH_URL,
+                    "body": request_body(llm, messages, **overrides),
+                }
+            )
+        self.save()
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        return lines
+
+    def import_(self, paths: str | Path | Iterable[str | Path]) -> RoundSummary:
+        """Apply a batch output to the pending problems and advance each as far as it goes."""
+        output = read_batch_output(paths)
+        summary = RoundSummary()
+        answers: dict[tuple[str, int], BatchReply] = {}
+        for cid, line in output.replies.items():
+            name, pid, call = split_round_id(cid)
+            if name == self.dataset and pid in self.problems:
+                answers[(pid, call)] = line
+        for pid in self.pending():
+            entry = self.state[pid]
+            call = len(entry["replies"])
+            reply = answers.get((pid, call))
+            problem = None
+            if reply is None:
+                summary.missing.append(pid)
+                problem = "no reply in the batch output"
+            elif not reply.ok:
+                summary.malformed.append(pid)
+                problem = f"the reply failed: {reply.error}"
+            if problem is not None:
+                entry["failures"].append(f"request {call}: {problem}")
+                if len(entry["failures"]) >= MAX_FAILED_REPLIES:
+                    entry["outcome"] = {
+                        "status": "error",
+                        "error_categories": ["batch_error"],
+                        "message": "batch replies kept failing: " + "; ".join(entry["failures"]),
+                        "latency_s": 0.0,
+                    }
+                    summary.failed.append(pid)
+                continue
+            assert reply is not None
+            entry["replies"].append(dataclasses.asdict(reply))
+            summary.applied += 1
+            if self._advance(pid) is None:
+                summary.finished.append(pid)
+        summary.pending = self.pending()
+        self.save()
+        return summary
+
+
+def jsonable_outcome(outcome: Mapping[str, Any]) -> dict[str, Any]:
+    """An outcome mapping as plain JSON data (for the rounds file)."""
+    from evals.results import jsonable
+
+    data: dict[str, Any] = json.loads(json.dumps(jsonable(dict(outcome))))
+    return data
+
+
+class ReplaySolver:
+    """A :class:`~evals.runner.Solver` that scores the finished problems of :class:`BatchRounds`.
+
+    Run it with the normal runner once nothing is pending: every outcome was
+    computed by the agent from the batch replies; a problem still pending
+    scores as an error saying so.
+    """
+
+    def __init__(self, rounds: BatchRounds) -> None:
+        self.rounds = rounds
+
+    @property
+    def model_name(self) -> str:
+        """The model the batch ran."""
+        return self.rounds.model
+
+    def describe(self) -> dict[str, Any]:
+        """The ``agent`` section of the run's ``config.json``."""
+        from agent.api import OptimizationAgent
+
+        llm = ReplayChatModel([], self.rounds.model)
+        agent = OptimizationAgent(llm=llm, config=self.rounds.config, prompts=self.rounds.prompts)
+        info = agent_info(agent)
+        info.update(model=self.rounds.model, base_url=None, batch_rounds=True)
+        return info
+
+    async def solve(self, problem: Problem) -> dict[str, Any]:
+        """The outcome the batch rounds reached for ``problem``."""
+        out = self.rounds.outcome(problem.id) if problem.id in self.rounds.state else None
+        if out is None:
+            return {
+                "status": "error",
+                "error_categories": ["batch_pending"],
+                "message": "still waiting for a batch reply: export and import another round",
+                "latency_s": 0.0,
+            }
+        return out

@@ -317,3 +317,151 @@ def test_batch_output_prefers_a_completion_over_an_error_for_the_same_id(tmp_pat
         "This request could not be executed in time."
     )
     assert parsed.n_errors == 1
+
+
+# ------------------------------------------------------- every round by batch
+
+
+def _execute_batch(stub: StubServer, lines: list[dict[str, Any]]) -> list[str]:
+    """What the Batch API would do: send each request body (here to the stub), keep the reply."""
+    import openai
+
+    client = openai.OpenAI(base_url=stub.base_url, api_key="test")
+    out = []
+    for line in lines:
+        body = {k: v for k, v in line["body"].items() if k != "stream"}
+        reply = client.chat.completions.create(**body)
+        response = {"status_code": 200, "request_id": "r", "body": reply.model_dump()}
+        out.append(
+            json.dumps({"custom_id": line["custom_id"], "response": response, "error": None})
+        )
+    return out
+
+
+def _problem_of(body: dict[str, Any]) -> str:
+    text = str(body["messages"][-1]["content"]).split("## Problem\n\n", 1)[1]
+    return next(n for n in NAMES if text.startswith(problem(n).question))
+
+
+def test_every_repair_round_runs_through_batch_files_until_nothing_is_pending(
+    llm_stub: StubServer, tmp_path: Path
+) -> None:
+    from agent.context import AgentConfig
+    from evals.batch import BatchRounds, ReplaySolver
+
+    names = ["transport_basic", "production_mix", "min_cost_flow"]
+    dataset = toy(names)
+    run_dir = tmp_path / "run"
+
+    def rounds() -> BatchRounds:  # a fresh process each round: all state is in the run dir
+        return BatchRounds(
+            run_dir,
+            dataset=dataset.name,
+            problems={p.id: p.question for p in dataset.problems},
+            model="gpt-4o-mini",
+            config=AgentConfig(max_repairs=2),
+        )
+
+    def reply(body: dict[str, Any]) -> str:
+        name = _problem_of(body)
+        if "## Current document" in body["messages"][-1]["content"]:
+            return right(name)  # a repair
+        return broken(name) if name == "production_mix" else right(name)
+
+    llm_stub.handler = reply
+    llm = stub_model(llm_stub)
+
+    # Round 1: three formulate requests; min_cost_flow's reply goes missing, plus junk.
+    lines = rounds().export(tmp_path / "r1.jsonl", llm)
+    assert [line["custom_id"] for line in lines] == [f"toy.samples:{n}" for n in names]
+    out = [o for o in _execute_batch(llm_stub, lines) if "min_cost_flow" not in o]
+    (tmp_path / "o1.jsonl").write_text("\n".join([*out, "{not json"]) + "\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="unreadable batch line"):
+        s1 = rounds().import_(tmp_path / "o1.jsonl")
+    assert s1.finished == ["transport_basic"] and s1.missing == ["min_cost_flow"]
+    assert s1.pending == ["production_mix", "min_cost_flow"]
+
+    # Round 2: production_mix's repair and min_cost_flow's formulate again; the latter errors.
+    lines = rounds().export(tmp_path / "r2.jsonl", llm)
+    ids = [line["custom_id"] for line in lines]
+    assert ids == ["toy.samples:production_mix@r1", "toy.samples:min_cost_flow"]
+    repair = lines[0]["body"]["messages"][-1]["content"]
+    assert "## Findings" in repair and "no_such_parameter" in repair
+    out = _execute_batch(llm_stub, lines[:1]) + [error_line("min_cost_flow")]
+    (tmp_path / "o2.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
+    s2 = rounds().import_(tmp_path / "o2.jsonl")
+    assert s2.finished == ["production_mix"] and s2.malformed == ["min_cost_flow"]
+
+    # Round 3: the last request is answered; nothing is left to export.
+    lines = rounds().export(tmp_path / "r3.jsonl", llm)
+    (tmp_path / "o3.jsonl").write_text("\n".join(_execute_batch(llm_stub, lines)) + "\n")
+    s3 = rounds().import_(tmp_path / "o3.jsonl")
+    assert s3.finished == ["min_cost_flow"] and s3.pending == []
+    assert rounds().export(tmp_path / "r4.jsonl", llm) == []
+
+    # The finished run scores through the normal runner, with no endpoint.
+    summary = run_eval(
+        dataset,
+        ReplaySolver(rounds()),
+        model_name="gpt-4o-mini",
+        out_dir=tmp_path / "runs",
+        run_id="rounds",
+        progress=False,
+    )
+    got = results(Path(summary.run_dir))
+    assert {n: got[n]["status"] for n in names} == dict.fromkeys(names, "optimal")
+    assert got["production_mix"]["first_status"] == "invalid"
+    assert got["production_mix"]["repair_rounds"] == 1
+    assert all(got[n]["scores"] == dict.fromkeys(ALL, True) for n in names)
+
+
+def test_a_reply_that_keeps_failing_ends_its_problem_as_an_error(
+    llm_stub: StubServer, tmp_path: Path
+) -> None:
+    from evals.batch import MAX_FAILED_REPLIES, BatchRounds
+
+    dataset = toy(["transport_basic"])
+    rounds = BatchRounds(
+        tmp_path / "run",
+        dataset=dataset.name,
+        problems={p.id: p.question for p in dataset.problems},
+        model="gpt-4o-mini",
+    )
+    (tmp_path / "o.jsonl").write_text(http_error_line("transport_basic") + "\n")
+    for _ in range(MAX_FAILED_REPLIES):
+        assert len(rounds.export(tmp_path / "r.jsonl", stub_model(llm_stub))) == 1
+        summary = rounds.import_(tmp_path / "o.jsonl")
+    assert summary.failed == ["transport_basic"] and summary.pending == []
+    outcome = rounds.outcome("transport_basic")
+    assert outcome is not None and outcome["status"] == "error"
+    assert "HTTP 500" in outcome["message"]
+
+
+def test_the_rounds_of_an_existing_batch_import_run_start_from_its_first_replies(
+    llm_stub: StubServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals.batch import BatchRounds
+    from evals.loaders import load
+
+    batch = tmp_path / "batch_output.jsonl"
+    lines = [
+        completion_line("production_mix", right("production_mix")),
+        completion_line("transport_basic", broken("transport_basic")),
+    ]
+    batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    argv = ["eval", "batch-import", str(batch), "--dataset", "toy", "--model", "gpt-4o-mini"]
+    argv += ["--data-dir", str(data_dir), "--out", str(tmp_path / "runs"), "--no-progress"]
+    assert optiwise(*argv, "--run-id", "R", "--json") == 0
+    capsys.readouterr()
+
+    rounds = BatchRounds.for_run(
+        load("toy", data_dir=data_dir),
+        run_id="R",
+        model="gpt-4o-mini",
+        out_dir=tmp_path / "runs",
+        ids=["production_mix", "transport_basic"],
+    )
+    assert rounds.pending() == ["transport_basic"]
+    (line,) = rounds.export(tmp_path / "next.jsonl", stub_model(llm_stub))
+    assert line["custom_id"] == "toy.samples:transport_basic@r1"
+    assert "## Current document" in line["body"]["messages"][-1]["content"]
