@@ -558,6 +558,8 @@ def load_batch_output(
 
 ROUNDS_FILE = "batch_rounds.json"
 """Where a run directory keeps the replies of its batch rounds (see :class:`BatchRounds`)."""
+_REPLAYED = ("max_repairs", "review", "hints", "sanity", "examples", "backend", "time_limit")
+"""The agent settings a replay depends on, recorded with the rounds."""
 MAX_FAILED_REPLIES = 3
 """A request whose reply was missing or unusable this many times ends its problem as an error."""
 
@@ -669,12 +671,10 @@ class BatchRounds:
         self.dataset = dataset
         self.problems = dict(problems)
         self.model = model
-        self.config = config or AgentConfig()
-        if self.config.samples != 1 or self.config.strategy != "formulation":
-            raise ValueError("batch rounds run one formulation per problem (samples=1)")
         self.prompts = prompts or PromptSet.default()
         self.state: dict[str, dict[str, Any]] = {}
         path = self.run_dir / ROUNDS_FILE
+        stored: dict[str, Any] = {}
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("dataset") != dataset:
@@ -682,6 +682,18 @@ class BatchRounds:
                     f"{path} holds rounds of dataset {data.get('dataset')!r}, not {dataset!r}"
                 )
             self.state = dict(data.get("problems") or {})
+            stored = dict(data.get("config") or {})
+        # A replay must run with the settings the recorded replies were made under.
+        self.config = config or AgentConfig(**{k: v for k, v in stored.items() if k in _REPLAYED})
+        mine = {k: getattr(self.config, k) for k in _REPLAYED}
+        if stored and mine != stored:
+            changed = sorted(k for k in mine if mine[k] != stored.get(k))
+            raise BatchFormatError(
+                f"{path} was recorded with other agent settings ({', '.join(changed)}); "
+                "use the same settings for every round of a run"
+            )
+        if self.config.samples != 1 or self.config.strategy != "formulation":
+            raise ValueError("batch rounds run one formulation per problem (samples=1)")
         for pid in self.problems:
             self.state.setdefault(pid, {"replies": [], "failures": [], "outcome": None})
 
@@ -739,8 +751,15 @@ class BatchRounds:
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / ROUNDS_FILE
+        config = {k: getattr(self.config, k) for k in _REPLAYED}
         write_json_atomic(
-            path, {"dataset": self.dataset, "model": self.model, "problems": self.state}
+            path,
+            {
+                "dataset": self.dataset,
+                "model": self.model,
+                "config": config,
+                "problems": self.state,
+            },
         )
         return path
 

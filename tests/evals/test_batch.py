@@ -16,7 +16,7 @@ from agent.stub_server import StubServer
 from agent.usage import Usage
 from evals import cli
 from evals.agent_solver import AgentSolver
-from evals.batch import BATCH_DISCOUNT, export_requests, read_batch_output
+from evals.batch import BATCH_DISCOUNT, BatchFormatError, export_requests, read_batch_output
 from evals.loaders import Dataset
 from evals.problems import Problem, normalize_answer
 from evals.runner import run_eval
@@ -398,6 +398,11 @@ def test_every_repair_round_runs_through_batch_files_until_nothing_is_pending(
     s3 = rounds().import_(tmp_path / "o3.jsonl")
     assert s3.finished == ["min_cost_flow"] and s3.pending == []
     assert rounds().export(tmp_path / "r4.jsonl", llm) == []
+    # A replay must use the settings its replies were made under.
+    with pytest.raises(BatchFormatError, match="max_repairs"):
+        BatchRounds(run_dir, dataset=dataset.name, problems={}, model="m", config=AgentConfig())
+    stored = BatchRounds(run_dir, dataset=dataset.name, problems={}, model="m")
+    assert stored.config.max_repairs == 2
 
     # The finished run scores through the normal runner, with no endpoint.
     summary = run_eval(
