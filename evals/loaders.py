@@ -176,7 +176,7 @@ def read_folder_tree(root: Path, names: Sequence[str] = ()) -> list[dict[str, An
     for folder in folders:
         if not folder.is_dir():
             raise DataFormatError(f"{root}: problem folder {folder.name!r} is missing")
-        record: dict[str, Any] = {"problem": folder.name}
+        record: dict[str, Any] = {"problem": folder.name, "_folder": str(folder.resolve())}
         for file in sorted(folder.iterdir()):
             if file.is_file():
                 record[file.name] = file.read_bytes().decode("utf-8")
@@ -245,11 +245,113 @@ def _folder_answer(entry: DatasetEntry, record: Mapping[str, Any], where: str) -
     return normalize_answer(data)
 
 
+# ------------------------------------------------------------------ MIPLIB-NL
+
+MIPLIB_NL_FILE = "instance.json"
+_MIPLIB_NL_WORDS = {
+    "impossible": "MIPLIB-NL labels it 'impossible': the stated problem has no feasible solution",
+}
+
+
+def miplib_nl_answer(raw: Any) -> Answer:
+    """``optimal_value`` of a MIPLIB-NL instance: a number, a numeric string or a word.
+
+    ``"infeasible"`` and ``"impossible"`` both mean that no feasible solution
+    exists (a solver must say infeasible); everything else is read as
+    :func:`~evals.problems.normalize_answer` reads labels.
+    """
+    if isinstance(raw, str) and raw.strip().lower() in _MIPLIB_NL_WORDS:
+        return Answer(kind="infeasible", raw=raw, reason=_MIPLIB_NL_WORDS[raw.strip().lower()])
+    return normalize_answer(raw)
+
+
+def _data_relative(path: str) -> str:
+    """A table's path as written in ``instance.json`` (``./data/x.csv``), within ``data/``."""
+    parts = [p for p in Path(path.replace("\\", "/")).parts if p not in (".", "")]
+    return "/".join(parts[1:] if parts and parts[0] == "data" else parts)
+
+
+def miplib_nl_question(instance: Mapping[str, Any], data_dir: Path | None) -> str:
+    """The text the model sees: the description, the scalar parameters and each table's schema.
+
+    Tables are described (path within the data folder and upstream's
+    description), never inlined; the data stay in the files.
+    """
+    lines = [str(instance.get("abstract_problem", "")).strip()]
+    params = instance.get("parameters") or {}
+    if isinstance(params, Mapping) and params:
+        lines += ["", "Parameters:"]
+        lines += [f"- {k} = {v}" for k, v in params.items()]
+    files = instance.get("files") or {}
+    if isinstance(files, Mapping) and files:
+        lines += ["", "Data tables (files in the problem's data folder):"]
+        for name, info in files.items():
+            info = info if isinstance(info, Mapping) else {}
+            rel = _data_relative(str(info.get("path", name)))
+            desc = str(info.get("description", "")).strip()
+            lines.append(f"- {rel} ({name}): {desc}" if desc else f"- {rel} ({name})")
+    return "\n".join(lines).strip()
+
+
+def miplib_nl_problem(
+    record: Mapping[str, Any], dataset: str, metadata: Mapping[str, Any] | None = None
+) -> Problem:
+    """A MIPLIB-NL instance folder (``instance.json``, ``model.md``, ``data/``) as a Problem.
+
+    :class:`~evals.problems.Problem` has no field for data, so the absolute
+    path of the instance's ``data/`` folder goes in ``metadata["data_dir"]``
+    (absent for a packed record, which carries no tables), the tables in
+    ``metadata["files"]`` (name → path within the data folder, description),
+    listed tables missing on disk in ``metadata["missing_files"]``, and
+    ``model.md`` in ``metadata["reference_model"]``.
+    """
+    pid = str(record["problem"])
+    where = f"{dataset}/{pid}"
+    instance = _json_file(record, MIPLIB_NL_FILE, where)
+    if not isinstance(instance, Mapping) or "abstract_problem" not in instance:
+        raise DataFormatError(f"{where}: {MIPLIB_NL_FILE} has no abstract_problem")
+    folder = Path(record["_folder"]) if record.get("_folder") else None
+    data_dir = folder / "data" if folder is not None else None
+    meta: dict[str, Any] = dict(metadata or {})
+    files: dict[str, dict[str, str]] = {}
+    for name, info in (instance.get("files") or {}).items():
+        info = info if isinstance(info, Mapping) else {}
+        files[str(name)] = {
+            "path": _data_relative(str(info.get("path", name))),
+            "description": str(info.get("description", "")),
+        }
+    meta["files"] = files
+    meta["parameters"] = _plain(instance.get("parameters") or {})
+    if data_dir is not None:
+        meta["data_dir"] = str(data_dir)
+        missing = [f["path"] for f in files.values() if not (data_dir / f["path"]).is_file()]
+        if missing:
+            meta["missing_files"] = missing
+    if "model.md" in record:
+        meta["reference_model"] = record["model.md"]
+    return Problem(
+        id=pid,
+        dataset=dataset,
+        question=miplib_nl_question(instance, data_dir),
+        answer=miplib_nl_answer(instance.get("optimal_value")),
+        metadata=meta,
+    )
+
+
+def read_miplib_nl(
+    root: str | Path, names: Sequence[str] = (), dataset: str = "miplib_nl"
+) -> list[Problem]:
+    """Every instance folder under ``root`` (or the ``names`` given) as a Problem."""
+    return [miplib_nl_problem(r, dataset) for r in read_folder_tree(Path(root), names)]
+
+
 def _folder_problem(
     entry: DatasetEntry, record: Mapping[str, Any], extra: Mapping[str, Any]
 ) -> Problem:
     pid = str(record["problem"])
     where = f"{entry.name}/{pid}"
+    if entry.question_file == MIPLIB_NL_FILE:
+        return miplib_nl_problem(record, entry.name, _metadata(entry, {**extra, **record}))
     if entry.question_file not in record:
         raise DataFormatError(f"{where}: no {entry.question_file}")
     question = str(record[entry.question_file]).strip()
