@@ -259,12 +259,14 @@ def _read(path: Path, name: str, header: bool, sheet: Any, loc: str) -> Table:
             frame = frame.astype(str)
             frame = pd.concat([pd.DataFrame([names], columns=frame.columns), frame])
     except ImportError as exc:
+        found = re.search(r"'([A-Za-z0-9_.-]+)'", str(exc))
+        package = exc.name or (found.group(1) if found else "openpyxl")
         raise TableError(
             [
                 Issue(
                     f"{loc}.table",
-                    f"reading {name} needs a package that is not installed ({exc.name})",
-                    f"pip install {exc.name or 'openpyxl'}, or save the table as CSV",
+                    f"reading {name} needs the package {package}, which is not installed",
+                    f"pip install {package}, or save the table as CSV",
                     "data",
                 )
             ]
@@ -292,8 +294,10 @@ def _read(path: Path, name: str, header: bool, sheet: Any, loc: str) -> Table:
         raise TableError(
             [Issue(f"data {name}", "is not UTF-8 text", "save it as UTF-8 CSV", "data")]
         ) from None
-    except (OSError, ValueError) as exc:
-        raise TableError([Issue(f"data {name}", f"cannot be read: {exc}", "", "data")]) from None
+    except Exception as exc:  # a corrupt workbook, a bad Parquet file: located, never a crash
+        raise TableError(
+            [Issue(f"data {name}", f"cannot be read: {exc}", "save it as UTF-8 CSV", "data")]
+        ) from None
     cells = frame.fillna("").to_numpy(dtype=object)
     if cells.size:
         cells = np.char.strip(cells.astype(str)).astype(object)

@@ -355,3 +355,20 @@ def test_cli_without_data_names_the_missing_folder(
     assert "unpacks" not in out  # no follow-on issue from the unread set
     assert main(["check", str(model), "--data", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().out
+
+
+def test_parquet_tables_are_read_with_their_column_names(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    pd.DataFrame({"i": ["a", "b"], "v": [1.5, 2.0]}).to_parquet(tmp_path / "t.parquet")
+    d = doc(
+        {"I": {"table": "t.parquet", "column": "i"}},
+        {"v": {"index": ["I"], "table": "t.parquet", "value": "v"}},
+    )
+    assert data_of(d, tmp_path).params["v"].array.tolist() == [1.5, 2.0]
+
+
+def test_a_corrupt_workbook_is_a_located_issue(tmp_path: Path) -> None:
+    (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
+    found = messages(doc({"I": {"table": "t.xlsx", "column": 1}}, {}), tmp_path)
+    assert any(m.startswith("data t.xlsx: cannot be read") for m in found), found
