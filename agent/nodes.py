@@ -52,7 +52,7 @@ from agent.state import (
     record_attempt,
     replace_last_attempt,
 )
-from agent.verify import NOT_REPAIRABLE, errors_of, repairable, suspicions_of
+from agent.verify import NOT_REPAIRABLE, errors_of, repairable, severity_of, suspicions_of
 from modeling import diagnostics
 from modeling.compiler import compile_model
 from modeling.errors import FormulationError
@@ -449,9 +449,15 @@ def outcome_line(state: AgentState, ctx: RunContext) -> str:
     failures = [e for e in last.get("errors") or [] if str(e.get("code")) in NOT_REPAIRABLE]
     if failures and not errors:
         return f"The run ended with status {status}: {failures[0].get('message')}."
+    noted = [e for e in last.get("errors") or [] if severity_of(e) in ("suspicion", "note")]
+    remark = ""
+    if noted:
+        head = "; ".join(f"{e.get('location')}: {e.get('message')}" for e in noted[:2])
+        more = f" (and {len(noted) - 2} more)" if len(noted) > 2 else ""
+        remark = f"Checks noted, not repaired: {head}{more}."
     if repairs:
-        return f"Solved after {repairs} repair round(s)."
-    return ""
+        return f"Solved after {repairs} repair round(s)." + (f" {remark}" if remark else "")
+    return remark
 
 
 def explain_text(state: AgentState, ctx: RunContext) -> str:

@@ -425,8 +425,11 @@ def test_a_suspicion_goes_to_the_review_which_may_keep_the_model_and_never_to_re
     assert "Suspicions to judge" in review and "placed is 5000000000" in review
     # Without a review the suspicion is reported and the result stands, with no LLM call.
     quiet = FakeLLM([doc])
-    assert OptimizationAgent(llm=quiet).solve(problem).repairs == 0
-    assert len(quiet.calls) == 1
+    unreviewed = OptimizationAgent(llm=quiet).solve(problem)
+    assert unreviewed.repairs == 0 and len(quiet.calls) == 1
+    assert "Checks noted, not repaired: variables.placed: placed is 5000000000" in (
+        unreviewed.message
+    )
 
 
 def test_a_repair_that_returns_the_document_unchanged_keeps_the_result(
