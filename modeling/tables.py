@@ -566,12 +566,9 @@ def _long(
     for axis in axes:
         cols = kcols[c : c + axis.dim]
         c += axis.dim
-        if axis.dim == 1:
-            keys = t.cells[:, cols[0]]
-        else:
-            import pandas as pd
-
-            keys = pd.DataFrame(t.cells[:, cols]).astype(str).agg(",".join, axis=1).to_numpy()
+        keys = t.cells[:, cols[0]]
+        for extra in cols[1:]:  # a tuple set: its parts joined as the set writes them
+            keys = keys + "," + t.cells[:, extra]
         pos = _positions(axis, keys)
         ok &= _key_issues(t, axis, keys, pos, cols[0], issues)
         flat = flat * len(axis.elements) + np.maximum(pos, 0)

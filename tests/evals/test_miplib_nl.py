@@ -150,3 +150,34 @@ def test_fixed_charge_network_reaches_the_reference_optimum(name: str) -> None:
     assert p.answer.kind == "number" and p.answer.value is not None
     assert result.status is Status.OPTIMAL, result.message
     assert result.objective == pytest.approx(p.answer.value, rel=1e-6)
+
+
+def test_a_registry_entry_with_instance_json_loads_as_miplib_nl(tmp_path: Path) -> None:
+    from evals.loaders import load_entry
+    from evals.registry import DatasetEntry
+
+    for name, value in (("a", 3), ("b", "impossible")):
+        (tmp_path / name / "data").mkdir(parents=True)
+        instance = {"abstract_problem": f"Problem {name}.", "optimal_value": value}
+        (tmp_path / name / "instance.json").write_text(json.dumps(instance), encoding="utf-8")
+    entry = DatasetEntry(
+        name="miplib_nl.toy",
+        family="miplib_nl",
+        variant="toy",
+        title="toy",
+        repo="optsuite/MIPLIB-NL",
+        commit="0" * 40,
+        path="dataset",
+        local_path="miplib_nl/toy",
+        format="folders",
+        license="CC BY-SA 4.0",
+        count=2,
+        problems=["a", "b"],
+        files=["instance.json"],
+        question_file="instance.json",
+        answer_file="instance.json",
+    )
+    a, b = load_entry(entry, tmp_path)
+    assert (a.question, a.answer.value, b.answer.kind) == ("Problem a.", 3.0, "infeasible")
+    assert a.dataset == "miplib_nl.toy"
+    assert a.metadata["data_dir"] == str((tmp_path / "a" / "data").resolve())
