@@ -678,6 +678,7 @@ class RayExecutor:
         self.load: list[int] = []
         self.gateway = _LLMGateway(agent.llm)
         self._pumps: dict[int, asyncio.Task[Any]] = {}
+        self.pump_errors: list[str] = []
         self._jobs = itertools.count()
         self._started_ray = False
         self._lock = threading.Lock()
@@ -694,7 +695,8 @@ class RayExecutor:
     def _start(self) -> None:
         ray = self.ray
         if not ray.is_initialized():
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            if not self.address:  # a private local Ray: no token to hand around
+                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
@@ -731,8 +733,12 @@ class RayExecutor:
         while self.load[index] > 0:
             try:
                 batch = await actor.requests.remote()
-            except Exception:
+            except self.ray.exceptions.RayActorError:
                 return  # the actor died: its solve() calls fail on their own
+            except Exception as exc:  # a hiccup of Ray's: poll again, do not strand the jobs
+                self.pump_errors.append(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.05)
+                continue
             for message in batch:
                 _, _job, call, messages, overrides = message
                 self.gateway.spawn(loop, call, messages, overrides, answer)
