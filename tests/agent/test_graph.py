@@ -458,3 +458,29 @@ def test_a_repair_that_returns_the_document_unchanged_keeps_the_result(
     assert "A finding can be mistaken" in repair and "reply with the document unchanged" in repair
     assert "how many pallets" in repair.lower()
     assert len(llm_stub.chat_requests) == 2
+
+
+def test_assumptions_for_missing_data_are_asked_for_and_carried_to_the_result(
+    llm_stub: StubServer,
+) -> None:
+    problem = (
+        "A bakery sells bread at 3 dollars a loaf and can bake at most 200 loaves a day. "
+        "How many loaves should it bake to maximize its profit?"
+    )
+    assumption = {
+        "text": "the cost per loaf is not given; assumed 1 dollar",
+        "parameters": ["cost"],
+    }
+    doc = {
+        "parameters": {"price": 3, "cost": 1, "oven": 200},
+        "variables": {"loaves": {"type": "integer", "upper": "oven"}},
+        "objective": {"sense": "maximize", "expression": "(price - cost) * loaves"},
+        "assumptions": [assumption],
+    }
+    llm_stub.push(js(doc))
+    result = stub_agent(llm_stub).solve(problem)
+
+    assert result.status == "optimal" and result.objective == pytest.approx(400)
+    assert result.formulation is not None
+    assert result.formulation["assumptions"] == [assumption]
+    assert '"assumptions"' in last_user(llm_stub, 0)
