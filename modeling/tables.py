@@ -298,9 +298,8 @@ def _read(path: Path, name: str, header: bool, sheet: Any, loc: str) -> Table:
         raise TableError(
             [Issue(f"data {name}", f"cannot be read: {exc}", "save it as UTF-8 CSV", "data")]
         ) from None
-    cells = frame.fillna("").to_numpy(dtype=object)
-    if cells.size:
-        cells = np.char.strip(cells.astype(str)).astype(object)
+    frame = frame.fillna("").astype(str)
+    cells = frame.apply(lambda col: col.str.strip()).to_numpy(dtype=object)
     if header:
         if len(cells) == 0:
             raise TableError([Issue(f"data {name}", "is empty", "", "data")])
