@@ -101,8 +101,14 @@ def resolve_path(folder: str | Path | None, name: Any, loc: str) -> Path:
                 )
             ]
         )
-    root = Path(folder).resolve()
-    path = (root / written).resolve()
+    try:
+        root = Path(folder).resolve()
+        path = (root / written).resolve()
+        usable = path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long, a link loop
+        raise TableError(
+            [Issue(loc, f"{text!r} is not a usable file name", "write a plain file name", "data")]
+        ) from None
     if path != root and root not in path.parents:
         raise TableError(
             [
@@ -114,7 +120,7 @@ def resolve_path(folder: str | Path | None, name: Any, loc: str) -> Path:
                 )
             ]
         )
-    if not path.is_file():
+    if not usable:
         present = sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
         raise TableError(
             [

@@ -240,6 +240,7 @@ def test_a_name_without_a_header_is_refused(folder: Path) -> None:
         ("../secret.csv", "leads out of the data folder"),
         ("sub/../../secret.csv", "leads out of the data folder"),
         ("link.csv", "is a link that leads out of the data folder"),
+        ("bad\x00name.csv", "is not a usable file name"),
     ],
 )
 def test_paths_outside_the_data_folder_are_refused(
