@@ -657,6 +657,40 @@ def _wide(
     arr[r_idx[present], c_idx[present]] = flat_vals[present]
 
 
+def describe_table(folder: str | Path, name: str, rows: int = 3, header: bool = True) -> str:
+    """What an LLM needs to map a table, never the table itself.
+
+    The file's columns (position, name, type: integer, number or text), its
+    row count, each numeric column's range, each text column's count of
+    distinct values, and its first ``rows`` rows.  Raises :class:`TableError`
+    like a formulation that names the file would.
+    """
+    import pandas as pd
+
+    t = TableReader(folder).table({"table": name, "header": header}, f"data {name}")
+    n = len(t.cells)
+    lines = [f"{name}: {n} rows, {t.ncols} columns" + ("" if header else " (no header)")]
+    for c in range(t.ncols):
+        col = pd.Series(t.cells[:, c], dtype=object)
+        label = t.header[c] if t.header is not None else f"column {c + 1}"
+        filled = col[col != ""]
+        nums = pd.to_numeric(filled, errors="coerce")
+        if len(filled) and not nums.isna().any():
+            whole = bool((nums == nums.round()).all())
+            kind = "integer" if whole else "number"
+            info = f"{kind}, {nums.min():g} to {nums.max():g}"
+        else:
+            info = f"text, {filled.nunique()} distinct"
+        empty = n - len(filled)
+        lines.append(f"  {c + 1}. {label}: {info}" + (f", {empty} empty" if empty else ""))
+    if t.header is not None:
+        lines.append("  " + ",".join(t.header))
+    lines += ["  " + ",".join(str(v) for v in row) for row in t.cells[:rows]]
+    if n > rows:
+        lines.append(f"  ... ({n - rows} more rows)")
+    return "\n".join(lines)
+
+
 TABLE_KEYS = frozenset({"table", "header", "sheet", "layout", "keys", "value"})
 
 __all__ = [
@@ -666,6 +700,7 @@ __all__ = [
     "Table",
     "TableError",
     "TableReader",
+    "describe_table",
     "resolve_path",
     "table_byte_limit",
     "table_param",

@@ -373,3 +373,17 @@ def test_a_corrupt_workbook_is_a_located_issue(tmp_path: Path) -> None:
     (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
     found = messages(doc({"I": {"table": "t.xlsx", "column": 1}}, {}), tmp_path)
     assert any(m.startswith("data t.xlsx: cannot be read") for m in found), found
+
+
+def test_a_table_is_described_without_its_rows(tmp_path: Path) -> None:
+    from modeling.tables import describe_table
+
+    write(
+        tmp_path, "r.csv", "from,to,cost\n" + "".join(f"a{k},b{k % 3},{k}.5\n" for k in range(50))
+    )
+    text = describe_table(tmp_path, "r.csv", rows=2)
+    assert text.splitlines()[0] == "r.csv: 50 rows, 3 columns"
+    assert "  1. from: text, 50 distinct" in text
+    assert "  2. to: text, 3 distinct" in text
+    assert "  3. cost: number, 0.5 to 49.5" in text
+    assert "a1,b1,1.5" in text and "a2,b2" not in text and "(48 more rows)" in text
