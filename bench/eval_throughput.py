@@ -258,9 +258,15 @@ def timed_run(
     concurrency: int,
     latency: float,
     control: Connection | None = None,
+    timeout_s: float | None = None,
 ) -> Row:
     plan = prepare_run(
-        dataset, model_name=MODEL, out_dir=out, run_id=run_id, concurrency=concurrency
+        dataset,
+        model_name=MODEL,
+        out_dir=out,
+        run_id=run_id,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
     )
     n = len(plan.problems)
     executor = getattr(solver, "executor", None)
@@ -497,6 +503,9 @@ def report(
             f"{r.ratio_ideal:.1%} | {r.mean_extra_ms:.1f} | {r.cpu_ms_per_problem:.1f} | "
             f"{wcpu} | {acc} |"
         )
+    for r in rows:
+        if set(r.statuses) - {"optimal"}:
+            print(f"\n{r.kind} C={r.concurrency}: statuses {r.statuses}")
     target = [r for r in rows if r.kind.startswith("agent [process") and r.concurrency == TARGET_C]
     for r in target:
         verdict = "PASS" if r.ratio_bound >= TARGET_RATIO else "below"
@@ -578,6 +587,8 @@ def ray_projection(
                     f"ray{actors}",
                     concurrency,
                     args.latency,
+                    # a stalled Ray run ends in time-outs (counted in the row) instead of hanging
+                    timeout_s=60.0,
                 )
             )
         finally:

@@ -175,7 +175,8 @@ class AgentHost:
     """The agent inside a worker: runs jobs, turns their LLM calls into messages.
 
     Transport-neutral: ``send(message)`` ships a message to the parent (a pipe
-    for the process pool); the Ray actor polls :attr:`outbox` instead.
+    for the process pool); without one (the Ray actor) LLM requests wait in
+    :attr:`pending` until answered, and :attr:`wakeup` is set when one arrives.
     Messages to the parent: ``("llm", job, call, messages, overrides)`` and
     ``("done", job, outcome)``.
     """
@@ -188,7 +189,8 @@ class AgentHost:
             llm=ProxyLLM(spec.model_name, self), config=spec.config, prompts=spec.prompts
         )
         self.send = send
-        self.outbox: asyncio.Queue[tuple[Any, ...]] | None = None
+        self.pending: dict[int, tuple[Any, ...]] = {}
+        self.wakeup: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: dict[int, asyncio.Future[Any]] = {}
         self.jobs: dict[int, asyncio.Task[Any]] = {}
@@ -197,9 +199,10 @@ class AgentHost:
     def _emit(self, message: tuple[Any, ...]) -> None:
         if self.send is not None:
             self.send(message)
-        else:
-            assert self.outbox is not None
-            self.outbox.put_nowait(message)
+        elif message[0] == "llm":
+            self.pending[message[2]] = message
+            if self.wakeup is not None:
+                self.wakeup.set()
 
     async def call_llm(self, messages: list[Any], overrides: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -212,6 +215,7 @@ class AgentHost:
             return await future
         finally:
             self.calls.pop(call, None)
+            self.pending.pop(call, None)
 
     def deliver(self, call: int, ok: bool, value: Any) -> None:
         """The parent's answer to LLM call ``call``: a reply, or an exception to raise."""
@@ -609,16 +613,22 @@ def _import_ray() -> Any:
 
 
 class _RayHost:
-    """The body of a Ray worker actor: an :class:`AgentHost` polled for its LLM requests."""
+    """The body of a Ray worker actor: an :class:`AgentHost` polled for its LLM requests.
+
+    A request stays pending until answered and is handed once to each poller
+    (``token``): a poll that the driver abandoned (its event loop ended) must not
+    swallow the requests of the next run.
+    """
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.host = AgentHost(spec)
+        self.handed: dict[int, str] = {}
         self.started = False
 
     def _ensure(self) -> None:
         if not self.started:
             self.host.loop = asyncio.get_running_loop()
-            self.host.outbox = asyncio.Queue()
+            self.host.wakeup = asyncio.Event()
             self.started = True
 
     async def ping(self) -> int:
@@ -632,16 +642,25 @@ class _RayHost:
         self._ensure()
         return await self.host.run_job(job, text, trace_dir)
 
-    async def requests(self, wait_s: float = 0.2) -> list[tuple[Any, ...]]:
-        """LLM requests waiting for the driver (long poll: at most ``wait_s`` when none)."""
+    def _take(self, token: str) -> list[tuple[Any, ...]]:
+        out = [m for c, m in self.host.pending.items() if self.handed.get(c) != token]
+        for message in out:
+            self.handed[message[2]] = token
+        for call in [c for c in self.handed if c not in self.host.pending]:
+            del self.handed[call]
+        return out
+
+    async def requests(self, token: str, wait_s: float = 0.2) -> list[tuple[Any, ...]]:
+        """LLM requests not yet handed to ``token`` (long poll: at most ``wait_s`` when none)."""
         self._ensure()
-        assert self.host.outbox is not None
-        out: list[tuple[Any, ...]] = []
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                out.append(await self.host.outbox.get())
-        while not self.host.outbox.empty():
-            out.append(self.host.outbox.get_nowait())
+        assert self.host.wakeup is not None
+        out = self._take(token)
+        if not out:
+            self.host.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self.host.wakeup.wait()
+            out = self._take(token)
         return out
 
     async def reply(self, call: int, ok: bool, value: Any) -> None:
@@ -730,9 +749,10 @@ class RayExecutor:
         def answer(call: int, ok: bool, value: Any) -> None:
             actor.reply.remote(call, ok, value)
 
+        token = f"{os.getpid()}-{id(loop)}-{next(self._jobs)}"
         while self.load[index] > 0:
             try:
-                batch = await actor.requests.remote()
+                batch = await actor.requests.remote(token)
             except self.ray.exceptions.RayActorError:
                 return  # the actor died: its solve() calls fail on their own
             except Exception as exc:  # a hiccup of Ray's: poll again, do not strand the jobs
