@@ -271,6 +271,7 @@ def part_first_order(quick: bool, out: Callable[[str], None]) -> None:
                 cells.append(f"{min(vals) - best:.2e}" if vals else "—")
             out(f"| {name} | " + " | ".join(cells) + " |")
         out(f"(cells: loss minus the best loss any method reached, {best:.6g})")
+        sys.stdout.flush()
 
 
 def _trace(r: Any) -> list[tuple[float, float]]:
