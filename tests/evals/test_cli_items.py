@@ -168,7 +168,7 @@ def slow_milp(n: int = 250, seed: int = 1) -> dict[str, Any]:
             "v": {"index": ["I", "I"], "values": value},
             "w": {"index": ["I", "I"], "values": weight},
         },
-        "variables": {"x": {"index": ["I", "I"], "domain": "binary"}},
+        "variables": {"x": {"index": ["I", "I"], "type": "binary"}},
         "objective": {
             "sense": "maximize",
             "expression": "sum(v[i, j] * x[i, j] for i in I for j in I)",
