@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from agent.prompts import PromptSet
 from modeling._stdio import redirect_stdout
 from modeling.cli import jsonable
 
@@ -69,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
     )
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per solve")
+    p.add_argument(
+        "--prompts",
+        metavar="DIR",
+        help="a prompt-set folder (e.g. the prompts/ that `optiwise tune` wrote); "
+        "built-in prompts fill the gaps",
+    )
     p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON) to FILE")
     p.set_defaults(handler=_run)
 
@@ -91,15 +98,37 @@ def _nonnegative_int(text: str) -> int:
 
 
 def read_problem(text: str) -> str:
-    """The problem: standard input for '-', a file's text for an existing path, else TEXT."""
+    """The problem: standard input for '-', a file's text for an existing path, else TEXT.
+
+    A YAML or JSON file holding a mapping with a ``problem`` text (a sample file of
+    ``datasets/samples``, a benchmark record) gives that text, not the whole file.
+    """
     if text == "-":
         return sys.stdin.read()
     if "\n" not in text and len(text) < 1024:
         path = Path(text).expanduser()
         with contextlib.suppress(OSError):
             if path.is_file():
-                return path.read_text(encoding="utf-8")
+                content = path.read_text(encoding="utf-8")
+                if path.suffix.lower() in (".yaml", ".yml", ".json"):
+                    return _problem_field(content) or content
+                return content
     return text
+
+
+def _problem_field(content: str) -> str | None:
+    """The ``problem`` text of a YAML/JSON mapping, or None when there is none."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError:
+        return None
+    if isinstance(data, dict):
+        problem = data.get("problem")
+        if isinstance(problem, str) and problem.strip():
+            return problem
+    return None
 
 
 def _emit_json(data: Any) -> None:
@@ -145,7 +174,8 @@ def _run(args: argparse.Namespace) -> int:
             time_limit=args.time_limit,
             hints=args.hints,
         )
-        agent = OptimizationAgent(llm=OpenAIChatModel(settings), config=config)
+        prompts = PromptSet.load(args.prompts) if args.prompts else None
+        agent = OptimizationAgent(llm=OpenAIChatModel(settings), config=config, prompts=prompts)
         with redirect_stdout("stderr"):  # solver banners (C code, fd 1) stay off stdout
             result = agent.solve(problem)
     except KeyboardInterrupt:

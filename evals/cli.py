@@ -185,6 +185,13 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
         _opt(
             parser,
             suppress,
+            "--prompts",
+            metavar="DIR",
+            help="a prompt-set folder (e.g. the prompts/ that `optiwise tune` wrote)",
+        )
+        _opt(
+            parser,
+            suppress,
             "--unsafe-no-isolation",
             action="store_true",
             default=False,
@@ -568,10 +575,13 @@ class DeferredAgentSolver:
         if self._solver is None:
             from agent.api import OptimizationAgent
             from agent.llm import OpenAIChatModel
+            from agent.prompts import PromptSet
             from evals.agent_solver import AgentSolver
 
+            folder = getattr(self.args, "prompts", None)
             agent = OptimizationAgent(
                 llm=OpenAIChatModel(self.settings),
+                prompts=PromptSet.load(folder) if folder else None,
                 max_repairs=self.args.max_repairs,
                 samples=self.args.samples,
                 review=self.args.review,

@@ -156,3 +156,22 @@ def test_ask_base_url_flag_is_enough(
     llm_stub.push(json.dumps(GOOD))
     assert main(["ask", "--json", "--base-url", llm_stub.base_url, PROBLEM]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "optimal"
+
+
+def test_ask_a_sample_file_sends_its_problem_with_a_tuned_prompt_set(
+    endpoint: StubServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "formulate.md").write_text(
+        "TUNED: state units.\n\n$examples\n\n## Problem\n\n$problem\n", encoding="utf-8"
+    )
+    endpoint.push(json.dumps(GOOD))
+    code = main(["ask", "--json", "--prompts", str(prompts), str(SAMPLES / "transport_basic.yaml")])
+    data = json.loads(capsys.readouterr().out)
+
+    assert code == 0 and data["status"] == "optimal"
+    sent = endpoint.chat_requests[0].body["messages"][-1]["content"]
+    assert sent.startswith("TUNED: state units.")
+    assert PROBLEM.strip()[:80] in sent  # the sample's problem text, not the YAML file
+    assert "formulation:" not in sent.split("## Problem", 1)[1]
