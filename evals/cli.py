@@ -192,6 +192,15 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
         _opt(
             parser,
             suppress,
+            "--no-hints",
+            dest="hints",
+            action="store_false",
+            default=True,
+            help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
+        )
+        _opt(
+            parser,
+            suppress,
             "--unsafe-no-isolation",
             action="store_true",
             default=False,
@@ -588,6 +597,8 @@ class DeferredAgentSolver:
                 strategy=self.args.strategy,
                 time_limit=self.args.time_limit,
             )
+            if not getattr(self.args, "hints", True):
+                agent.config = agent.config.with_(hints=False)
             self._solver = AgentSolver(
                 agent,
                 executor=getattr(self.args, "executor", "local"),
