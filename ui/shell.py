@@ -18,6 +18,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "model": ("Model", ":material/function:"),
     "gallery": ("Gallery", ":material/collections_bookmark:"),
     "evals": ("Evals", ":material/leaderboard:"),
+    "tune": ("Tune", ":material/tune:"),
     "settings": ("Settings", ":material/settings:"),
 }
 

@@ -11,6 +11,7 @@ module decides only how things read.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "doc_digest",
     "editable_parameters",
     "find_runs",
+    "find_tune_runs",
     "issue_lines",
     "model_summary",
     "parameter_changes",
@@ -48,6 +50,7 @@ __all__ = [
     "solution_tables",
     "thread_labels",
     "turn_chip",
+    "tune_history",
     "turn_message",
     "values_frames",
 ]
@@ -320,6 +323,39 @@ def find_runs(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob("**/summary.json"))
+
+
+def find_tune_runs(root: Path) -> list[Path]:
+    """``optiwise tune`` output folders (a ``state.json`` beside a ``steps.jsonl``) under ``root``."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.parent for p in root.glob("**/state.json") if (p.parent / "steps.jsonl").is_file()
+    )
+
+
+def tune_history(run: Path) -> list[dict[str, Any]]:
+    """Validation score per step of a tuning run (``state.json``'s history), oldest first.
+
+    Each row: ``step``, ``validation`` (the score on the validation split) and whether the
+    proposal of that step was ``accepted``. A damaged or missing file gives no rows.
+    """
+    try:
+        state = json.loads((run / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    history = state.get("history") if isinstance(state, dict) else None
+    rows = []
+    for item in history or []:
+        if isinstance(item, dict) and isinstance(item.get("val"), int | float):
+            rows.append(
+                {
+                    "step": item.get("step"),
+                    "validation": float(item["val"]),
+                    "accepted": bool(item.get("accepted")),
+                }
+            )
+    return rows
 
 
 def result_rows(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

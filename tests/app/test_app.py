@@ -312,3 +312,31 @@ def test_the_gallery_problem_is_sent_once(
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assert not any(t.key == "chat_prefill" for t in at.text_area)
     assert len(chat_stub.chat_requests) == 1
+
+
+def test_tune_page_shows_a_tuning_runs_scores_report_and_prompts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "runs" / "tune1"
+    (run / "prompts").mkdir(parents=True)
+    history = [
+        {"step": 0, "val": 0.2, "accepted": True},
+        {"step": 1, "val": 0.6, "accepted": True},
+        {"step": 2, "val": 0.4, "accepted": False},
+    ]
+    (run / "state.json").write_text(json.dumps({"history": history}), encoding="utf-8")
+    (run / "steps.jsonl").write_text("{}\n", encoding="utf-8")
+    (run / "report.md").write_text("# Tuning report\n\nvalidation 0.2 -> 0.6\n", encoding="utf-8")
+    (run / "prompts" / "formulate.md").write_text("State units.\n$problem\n", encoding="utf-8")
+    monkeypatch.delenv("OPTIWISE_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    at = _goto(_app(), "Tune")
+
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tune_run").value == "tune1"
+    shown = at.dataframe[0].value
+    assert list(shown["validation"]) == [0.2, 0.6, 0.4]
+    assert list(shown["accepted"]) == [True, True, False]
+    assert any("validation 0.2 -> 0.6" in m.value for m in at.markdown)
+    assert any("State units." in c.value for c in at.code)

@@ -182,3 +182,22 @@ def test_runs_folder_is_the_current_folder_unless_set(monkeypatch: pytest.Monkey
 
 def test_doc_digest_changes_with_the_text() -> None:
     assert doc_digest("a: 1") == doc_digest("a: 1") != doc_digest("a: 2")
+
+
+def test_tune_runs_are_found_and_a_damaged_state_gives_no_rows(tmp_path: Path) -> None:
+    from ui.view_model import find_tune_runs, tune_history
+
+    good, broken, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (good, broken, other):
+        d.mkdir()
+    (good / "state.json").write_text(
+        json.dumps({"history": [{"step": 0, "val": 0.5, "accepted": True}, {"step": 1}]})
+    )
+    (good / "steps.jsonl").write_text("")
+    (broken / "state.json").write_text("{not json")
+    (broken / "steps.jsonl").write_text("")
+    (other / "state.json").write_text("{}")  # not a tuning run: no steps.jsonl
+
+    assert find_tune_runs(tmp_path) == [good, broken]
+    assert tune_history(good) == [{"step": 0, "validation": 0.5, "accepted": True}]
+    assert tune_history(broken) == []
