@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from modeling.worker import NoMainForkServerProcess
+
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
@@ -456,7 +458,10 @@ class ProcessExecutor:
     def _spawn(self) -> _Worker:
         ctx = self._context()
         ours, theirs = ctx.Pipe(duplex=True)
-        process = ctx.Process(
+        # The forkserver path must not re-run the caller's __main__ in the worker (after
+        # Streamlit's AppTest, or under any script without a main guard, that is an app).
+        factory = NoMainForkServerProcess if self.start_method == "forkserver" else ctx.Process
+        process = factory(
             target=_worker_main, args=(theirs, self.spec), name="optiwise-eval-worker", daemon=True
         )
         process.start()

@@ -155,10 +155,19 @@ class _NoMainPopen(popen_forkserver.Popen):  # type: ignore[misc]
         self.pid = forkserver.read_signed(self.sentinel)
 
 
-class _Process(mp_context.ForkServerProcess):  # type: ignore[misc,name-defined]
+class NoMainForkServerProcess(mp_context.ForkServerProcess):  # type: ignore[misc,name-defined]
+    """A forkserver process whose start does not re-run the caller's ``__main__``.
+
+    Use it wherever a library starts processes: the caller's main script may be
+    anything (a Streamlit page, a notebook, a test runner's last script).
+    """
+
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
         return _NoMainPopen(process_obj)
+
+
+_Process = NoMainForkServerProcess
 
 
 def warm_up() -> None:
@@ -416,6 +425,7 @@ def solve_isolated(
 __all__ = [
     "DEFAULT_GRACE_S",
     "HardLimitExceeded",
+    "NoMainForkServerProcess",
     "WorkerCrashed",
     "grace",
     "run_isolated",
