@@ -355,3 +355,35 @@ def test_first_attempt_of_a_vote_is_the_vote_of_the_first_attempts() -> None:
     # Without repair rounds only the 3%-off sample had an answer, so the vote was that one.
     assert outcome["first_status"] == "optimal"
     assert outcome["first_objective"] == pytest.approx(8520 * 1.03)
+
+
+def test_cli_eval_sends_a_tuned_prompt_set_and_leaves_the_hints_out(
+    llm_stub: StubServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    names = ["transport_basic"]
+    data = toy_registry(monkeypatch, tmp_path, names)
+    llm_stub.handler = handler(
+        [problem(n) for n in names], {"transport_basic": (right("transport_basic"), "unused")}
+    )
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "formulate.md").write_text(
+        "TUNED: state units.\n\n$examples\n\n## Problem\n\n$problem\n", encoding="utf-8"
+    )
+    argv = ["eval", "--dataset", "toy", "--model", "gpt-4o-mini", "--base-url", llm_stub.base_url]
+    argv += ["--data-dir", str(data), "--out", str(tmp_path / "runs"), "--no-progress"]
+    argv += ["--prompts", str(prompts), "--no-hints", "--json"]
+
+    assert optiwise(*argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["accuracy"]["sirl"] == 1.0
+    sent = llm_stub.chat_requests[0].body["messages"][-1]["content"]
+    assert sent.startswith("TUNED: state units.")
+    assert "Modeling hints" not in sent
+    # ... which the default would have sent for this problem:
+    from agent.hints import pick_class, render_hints
+
+    assert "Modeling hints" in render_hints(pick_class(problem("transport_basic").question))
