@@ -187,7 +187,7 @@ class ChatSession:
         )
         if tool_mode is not None:
             tool_config = replace(tool_config, tool_mode=tool_mode)  # validated again
-        self.tool_chat = ToolChat(self.llm, tool_config)
+        self.tool_chat = ToolChat(self.llm, tool_config, prompts=self.prompts)
 
     def __enter__(self) -> ChatSession:
         return self

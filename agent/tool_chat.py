@@ -29,6 +29,11 @@ The tools: ``solve``, ``edit_model`` (kept), ``what_if`` (not kept),
 ``minimize_function`` (a black-box expression, :mod:`modeling.blackbox`) and
 ``solve_equality_nlp`` (:func:`modeling.numeric.minimize`).
 
+The system prompt is the prompt file ``agent/prompts/tool_chat.md`` (rendered with
+``$model``, the document abridged), so a tuned prompt set replaces it like any
+other prompt; the JSON action protocol appended in ``json`` mode stays in code,
+since the parser depends on it.
+
 At most :attr:`ToolChatConfig.max_tool_calls` tools run per turn; past the cap
 the LLM is told so and asked for its answer from what it has.
 """
@@ -48,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from agent.errors import LLMError, ParseError
 from agent.llm import ChatMessage, ChatModel, LLMReply, ToolCall, extract_json, system, user
+from agent.prompts import PromptSet
 from modeling.diagnostics import DiagnosticsError, explain_infeasible, sensitivity, solution_report
 from modeling.errors import FormulationError
 from modeling.format import format_number
@@ -688,19 +694,6 @@ class ToolTurn:
         return self.workspace.edits > 0
 
 
-SYSTEM = """You help a person with an optimization model that is already formulated.
-Answer their message by calling tools; use as many as the question needs, then answer.
-- Use edit_model only for a change the person wants kept; what_if and sweep_parameter
-  leave the model unchanged.
-- After a change, use sensitivity or solve to see which constraints bind.
-- Numbers in your answer must come from tool results; name the tool results you used
-  (for example "after the edit, the objective is 812 (solve)").
-- If a tool returns an error, fix the arguments or explain the problem; do not guess.
-
-The current model (parameters abridged):
-{model}
-"""
-
 JSON_PROTOCOL = """
 You cannot call functions directly. Reply with exactly one JSON object and nothing else:
 {{"tool": "<name>", "arguments": {{...}}}} to call a tool (its result comes back in the
@@ -749,9 +742,16 @@ class ToolChat:
         llm: ChatModel,
         config: ToolChatConfig | None = None,
         tools: Sequence[Tool] | None = None,
+        prompts: PromptSet | None = None,
     ) -> None:
+        """Tools on ``llm``; the system prompt is ``prompts["tool_chat"]`` (default: the packaged one).
+
+        The prompt is rendered with ``$model``, the current document abridged to compact
+        JSON; a tuned set (``optiwise tune --components tool_chat``) replaces it.
+        """
         self.llm = llm
         self.config = config if config is not None else ToolChatConfig.from_env()
+        self.prompts = prompts if prompts is not None else PromptSet.default()
         self.tools = list(tools) if tools is not None else default_tools()
         self._by_name = {t.name: t for t in self.tools}
 
@@ -824,7 +824,8 @@ class ToolChat:
         mode = self.mode
         if mode == "off":
             raise ValueError("tool_mode is off: the chat uses the regex router")
-        base: list[ChatMessage] = [system(SYSTEM.format(model=_model_outline(workspace.document)))]
+        instructions = self.prompts.render("tool_chat", model=_model_outline(workspace.document))
+        base: list[ChatMessage] = [system(instructions)]
         for past in list(history)[-6:]:
             role = past.get("role", "user")
             if role in ("user", "assistant"):

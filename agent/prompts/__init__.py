@@ -39,6 +39,7 @@ PROMPT_NAMES = (
     "edit",
     "code",
     "code_repair",
+    "tool_chat",
 )
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 

@@ -21,6 +21,7 @@ VARIABLES = {
     "edit": {"request", "document"},
     "code": {"problem"},
     "code_repair": {"error"},
+    "tool_chat": {"model"},
 }
 
 
