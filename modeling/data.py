@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
 from modeling.limits import SOLVER_INFINITY, check_memory, check_powers, set_size
-from modeling.tables import Axis, TableError, TableReader, table_param, table_set
+from modeling.tables import Axis, TableError, TableReader, table_cells, table_param, table_set
 
 Element = Any  # str | int | tuple[str | int, ...]
 
@@ -471,22 +471,30 @@ def resolve_data(
 ) -> ModelData:
     """Sets and parameters as arrays, after checking that the model fits in memory.
 
-    The memory estimate (:func:`modeling.limits.check_memory`) runs on the set
-    sizes as written, before any set or array is built; a model over budget
-    gets one located issue and no data (so nothing large is allocated).  Then
-    parameter values solvers would read as infinite, and powers they cannot
-    take (:func:`modeling.limits.check_powers`), are reported.
+    The memory estimate (:func:`modeling.limits.check_memory`) runs before
+    any set or array is built: first on the data tables' cell counts (from a
+    line count of each file, so an oversized table is refused before it is
+    parsed), then, once the sets read from tables are known, on every set's
+    size, the tables included.  A model over budget gets one located issue
+    and no data (so nothing large is allocated).  Then parameter values
+    solvers would read as infinite, and powers they cannot take
+    (:func:`modeling.limits.check_powers`), are reported.
     """
     tables = TableReader(f.data_dir, memory_budget)
+    cells = table_cells(f.sets, f.parameters, f.data_dir)
+    sizes = {name: set_size(spec) or 0 for name, spec in f.sets.items()}  # tables: 0 for now
+    over = check_memory(f, sizes, memory_budget, cells) if cells else []
+    if over:
+        issues.extend(over)
+        return ModelData({}, {})
     from_tables: dict[str, SetData] = {}
     for name, spec in f.sets.items():  # read first (within the table byte limit): sizes
         if isinstance(spec, Mapping) and "table" in spec:
             s = resolve_set(name, spec, issues, tables)
             if s is not None:
                 from_tables[name] = s
-    sizes = {name: set_size(spec) or 0 for name, spec in f.sets.items()}
     sizes.update({name: len(s) for name, s in from_tables.items()})
-    over = check_memory(f, sizes, memory_budget)
+    over = check_memory(f, sizes, memory_budget, cells)
     if over:
         issues.extend(over)
         return ModelData({}, {})
