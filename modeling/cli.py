@@ -325,6 +325,17 @@ def _binding_rows(result: SolveResult) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def assumption_lines(f: Formulation) -> list[str]:
+    """The document's stated assumptions (spec v1.2) for a report; [] when it states none."""
+    if not f.assumptions:
+        return []
+    lines = ["", "assumptions (the text left these out; the model rests on them):"]
+    for a in f.assumptions:
+        names = f" [affects: {', '.join(a.parameters)}]" if a.parameters else ""
+        lines.append(f"  - {a.text}{names}")
+    return lines
+
+
 def format_report(result: SolveResult, name: str = "") -> str:
     """A readable report of a solve: status, objective, class, solver, timings, values."""
     from modeling.result import Status
@@ -367,6 +378,9 @@ def format_report(result: SolveResult, name: str = "") -> str:
         info.append(("message", result.message.strip().splitlines()[0]))
     width = max(len(k) for k, _ in info)
     lines.extend(f"  {k.ljust(width)}  {v}" for k, v in info)
+
+    if result.model is not None:
+        lines += assumption_lines(result.model.formulation)
 
     if result.errors:
         lines.append("")
@@ -490,6 +504,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             f"  {_n(s['variables'], 'variable')}{ints}, {_n(s['constraints'], 'constraint')}, "
             f"{_n(s['nonzeros'], 'nonzero')}"
         )
+        for line in assumption_lines(model.formulation):
+            print(line)
     return EXIT_INVALID if issues else EXIT_OK
 
 

@@ -22,6 +22,7 @@ import keyword
 import math
 import re
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -808,6 +809,7 @@ def to_pyomo_script(source: Source) -> str:
         f"Run it with: python this_file.py  (needs pyomo and {_PACKAGE[solver]}).",
         '"""',
         "",
+        *assumption_comments(f, "#"),
         f"import pyomo.environ as {pyo}",
         "from pyomo.opt import TerminationCondition",
         "",
@@ -869,6 +871,26 @@ def _tidy(lines: Sequence[str]) -> str:
             continue
         out.append(line)
     return "\n".join(out).strip("\n") + "\n"
+
+
+def assumption_comments(f: Formulation, mark: str) -> list[str]:
+    """The document's stated assumptions (spec v1.2) as comment lines starting with ``mark``.
+
+    An export keeps what the model rests on: ``#`` for a Python script, ``\\``
+    for an LP file, ``*`` for MPS.  Each assumption is one bullet, wrapped at
+    100 characters, followed by the names it affects; no lines without assumptions.
+    """
+    if not f.assumptions:
+        return []
+    lines = [f"{mark} Assumptions (what the problem text left out and the model assumes):"]
+    for a in f.assumptions:
+        text = _comment(a.text)
+        if a.parameters:
+            text += f" [affects: {', '.join(a.parameters)}]"
+        wrapped = textwrap.wrap(text, width=96 - len(mark)) or [""]
+        lines.append(f"{mark}   - {wrapped[0]}")
+        lines += [f"{mark}     {more}" for more in wrapped[1:]]
+    return [*lines, ""] if mark == "#" else lines
 
 
 def _comment(text: str) -> str:
@@ -1023,6 +1045,9 @@ def _write(source: Source, suffix: str, path: str | Path | None) -> str:
         if not out.exists():
             raise ExportError(f"HiGHS could not write the {suffix[1:].upper()} file ({status})")
         text = out.read_text(encoding="utf-8")
+    notes = assumption_comments(m.formulation, "\\" if suffix == ".lp" else "*")
+    if notes:
+        text = "\n".join(notes) + "\n" + text
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
@@ -1045,6 +1070,7 @@ def to_mps(source: Source, path: str | Path | None = None) -> str:
 
 __all__ = [
     "ExportError",
+    "assumption_comments",
     "lp_name",
     "tex_name",
     "tex_number",

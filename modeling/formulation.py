@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from modeling.errors import FormulationError, Issue
+from modeling.errors import FormulationError, Issue, did_you_mean
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FUNCTIONS = frozenset({"abs", "min", "max", "exp", "log", "sqrt", "sin", "cos"})
@@ -210,8 +210,42 @@ class Constraint(_Doc):
         return v
 
 
+class Assumption(_Doc):
+    """A stated assumption (spec v1.2): what the text left out and what the model assumed.
+
+    ``parameters`` names the sets, parameters or variables the assumption
+    affects, so a person (chat) or a report (evals) can tell which numbers of
+    the model rest on it rather than on the problem text.
+    """
+
+    text: str
+    parameters: list[str] = Field(default_factory=list)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _non_empty(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if not v.strip():
+                raise ValueError(
+                    "must not be empty: say what the text left out and what is assumed"
+                )
+            return v.strip()
+        return v
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _one_name(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else v
+
+
 class Formulation(_Doc):
-    """A five-element formulation: sets, parameters, variables, objective, constraints."""
+    """A five-element formulation: sets, parameters, variables, objective, constraints.
+
+    ``assumptions`` (spec v1.2) lists what the problem text left out and what
+    the model assumed instead; it does not change the model.
+    """
 
     name: str | None = None
     description: str | None = None
@@ -220,6 +254,7 @@ class Formulation(_Doc):
     variables: dict[str, VariableDef]
     objective: Objective
     constraints: list[Constraint] = Field(default_factory=list)
+    assumptions: list[Assumption] = Field(default_factory=list)
     _data_dir: Path | None = PrivateAttr(default=None)
 
     @property
@@ -237,6 +272,11 @@ class Formulation(_Doc):
     @classmethod
     def _none_is_empty(cls, v: Any) -> Any:
         return {} if v is None else v
+
+    @field_validator("assumptions", mode="before")
+    @classmethod
+    def _no_assumptions(cls, v: Any) -> Any:
+        return [] if v is None else v
 
     @field_validator("constraints", mode="before")
     @classmethod
@@ -256,8 +296,11 @@ class Formulation(_Doc):
         return v
 
     def to_dict(self) -> dict[str, Any]:
-        """The document as plain JSON-ready data (defaults left out)."""
-        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+        """The document as plain JSON-ready data (``None`` and an empty assumption list left out)."""
+        out = self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+        if not self.assumptions:
+            out.pop("assumptions", None)
+        return out
 
     def to_yaml(self) -> str:
         """The document as YAML, keys in the spec's order."""
@@ -301,6 +344,8 @@ def _pydantic_issues(exc: ValidationError) -> list[Issue]:
                 "model_type": "a mapping",
             }[kind]
             msg, hint = f"must be {expected}", ""
+            if loc and loc[0] == "assumptions" and kind in ("model_type", "list_type"):
+                hint = "write assumptions: [{text: '...', parameters: [names it affects]}]"
         elif kind == "extra_forbidden":
             msg, hint = "is not a known key", ""
         elif err["msg"] == "Keys should be strings":
@@ -631,4 +676,31 @@ def check_names(f: Formulation) -> list[Issue]:
             )
         else:
             cnames[c.name] = k
+    issues.extend(check_assumptions(f))
+    return issues
+
+
+def check_assumptions(f: Formulation) -> list[Issue]:
+    """Every name an assumption cites is a set, parameter or variable of the document.
+
+    >>> f = load({"parameters": {"capacity": 5}, "variables": {"x": {}},
+    ...           "objective": {"sense": "max", "expression": "x"},
+    ...           "assumptions": [{"text": "capacity assumed", "parameters": ["capcity"]}]})
+    >>> print(check_assumptions(f)[0])
+    assumptions[0].parameters[0]: 'capcity' is not a set, parameter or variable (did you mean 'capacity'?)
+    """
+    known = [*f.sets, *f.parameters, *f.variables]
+    issues: list[Issue] = []
+    for k, a in enumerate(f.assumptions):
+        for j, name in enumerate(a.parameters):
+            if name not in known:
+                issues.append(
+                    Issue(
+                        f"assumptions[{k}].parameters[{j}]",
+                        f"'{name}' is not a set, parameter or variable",
+                        did_you_mean(name, known)
+                        or "name the sets, parameters or variables the assumption affects",
+                        code="undefined",
+                    )
+                )
     return issues
