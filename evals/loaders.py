@@ -56,6 +56,13 @@ _TRANSLATIONS = {
 # Metadata keys copied into run results for breakdowns.
 BREAKDOWN_KEYS = ("difficulty", "type", "category")
 
+# Instance size (of the reference model), copied into results for the size buckets.
+SIZE_KEYS = ("n_variables", "n_constraints")
+_SIZE_ALIASES = {
+    "n_variables": ("n_variables", "variables_num", "num_variables", "num_vars"),
+    "n_constraints": ("n_constraints", "constraints_num", "num_constraints", "num_cons"),
+}
+
 
 class DataFormatError(ValueError):
     """A benchmark file does not have the shape its registry entry promises."""
@@ -218,6 +225,35 @@ def _metadata(entry: DatasetEntry, record: Mapping[str, Any]) -> dict[str, Any]:
             value = _TRANSLATIONS.get(value.strip(), value.strip())
         meta[key] = value
     return meta
+
+
+def size_metadata(*sources: Any) -> dict[str, int]:
+    """``n_variables``/``n_constraints`` from the first source that states them.
+
+    A source is a mapping (a record, its metadata, or ORThought's ``details``,
+    which is a Python-literal string such as ``"{'variables_num': 24, ...}"``).
+    Sizes feed the size buckets of a report; nothing is guessed.
+    """
+    import ast
+
+    for source in sources:
+        if isinstance(source, str):
+            try:
+                source = ast.literal_eval(source.strip())
+            except (ValueError, SyntaxError):
+                continue
+        if not isinstance(source, Mapping):
+            continue
+        found: dict[str, int] = {}
+        for key, names in _SIZE_ALIASES.items():
+            for name in names:
+                value = source.get(name)
+                if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                    found[key] = int(value)
+                    break
+        if len(found) == len(SIZE_KEYS):
+            return found
+    return {}
 
 
 def _json_file(record: Mapping[str, Any], name: str, where: str) -> Any:
@@ -432,6 +468,11 @@ def problems_from_records(
                 answer=_record_answer(entry, record),
                 metadata=metadata,
             )
+        if not all(k in problem.metadata for k in SIZE_KEYS):
+            extra = extra_metadata.get(problem.id, {})
+            sizes = size_metadata(problem.metadata, extra.get("details"), extra, record)
+            if sizes:
+                problem = problem.model_copy(update={"metadata": {**problem.metadata, **sizes}})
         problems.append(problem)
     seen: set[str] = set()
     for problem in problems:

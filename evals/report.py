@@ -22,8 +22,11 @@ from evals.results import RESULTS_FILE, ProblemResult, read_results
 from evals.scoring import (
     ALL_PROTOCOLS,
     DEFAULT_PROTOCOL,
+    FAMILY_PROTOCOLS,
     NO_OPTIMUM,
+    Prediction,
     get_protocol,
+    pass_at_k,
 )
 
 CONFIG_FILE = "config.json"
@@ -56,6 +59,86 @@ class BreakdownCell(BaseModel):
     scored: int
     correct: int
     accuracy: float | None
+
+
+class FailureSplit(BaseModel):
+    """Where a run's scored problems ended, under one protocol (MIPLIB-NL's classes).
+
+    ``execution``: no answer (invalid document, solver or harness error, no point);
+    ``modeling``: an answer that is wrong (a wrong objective, or a wrong
+    infeasible/unbounded verdict); ``time_limited``: the solver stopped at its
+    limit and the answer is wrong or missing. ``correct_at_limit`` counts the right
+    answers among runs stopped at the limit (an incumbent that happens to match).
+    """
+
+    protocol: str
+    scored: int
+    correct: int
+    execution: int
+    modeling: int
+    time_limited: int
+    correct_at_limit: int
+
+
+SIZE_BUCKETS: tuple[tuple[str, int, float], ...] = (
+    ("< 1k", 0, 1_000),
+    ("1k–10k", 1_000, 10_000),
+    ("≥ 10k", 10_000, float("inf")),
+)
+"""Buckets of variables + constraints (MIPLIB-NL's paper reports accuracy by these)."""
+
+
+def size_bucket(size: int | None) -> str | None:
+    """The :data:`SIZE_BUCKETS` label of ``variables + constraints`` (None when unknown)."""
+    if size is None:
+        return None
+    return next(label for label, low, high in SIZE_BUCKETS if low <= size < high)
+
+
+class PassAtK(BaseModel):
+    """pass@k under one protocol, estimated from ``n`` samples per problem.
+
+    ``n`` is the smallest sample count over the scored problems (every problem
+    contributes the same ``n``, so the unbiased estimator applies; extra samples
+    of a problem are ignored). ``values`` maps k (1..n) to the mean estimate.
+    """
+
+    protocol: str
+    n: int
+    problems: int
+    values: dict[int, float]
+
+
+class FindingRow(BaseModel):
+    """How one finding type behaved in a run: how often it fired and whether it was right to.
+
+    ``right_when_fired``: attempts it fired on whose own answer was correct
+    (judged by the default protocol against the label); a finding of severity
+    error on a right model is a false alarm that cost a repair round.
+    ``final_right``: problems it fired on whose final answer was correct.
+    ``per_attempt`` is False when only the final answer was known (older
+    results: the finding codes of ``error_categories``).
+    """
+
+    code: str
+    severity: str
+    problems: int
+    fired: int
+    right_when_fired: int
+    final_right: int
+    per_attempt: bool
+
+
+class AssumptionSplit(BaseModel):
+    """Answers that rested on stated assumptions (data the text left out) versus the rest."""
+
+    with_assumptions: int
+    correct_with: int
+    scored_with: int
+    without: int
+    correct_without: int
+    scored_without: int
+    total_assumptions: int
 
 
 class RunSummary(BaseModel):
@@ -92,6 +175,15 @@ class RunSummary(BaseModel):
     """Results that still end on a transient error (a resumed run retries them)."""
     retried: int = 0
     """Problems the last invocation retried after transient errors."""
+    failures: dict[str, FailureSplit] = {}
+    """Execution / modeling / time-limited split, per protocol."""
+    by_size: dict[str, BreakdownCell] = {}
+    """Accuracy per :data:`SIZE_BUCKETS` bucket (default protocol); empty when no size is known."""
+    pass_at: dict[str, PassAtK] = {}
+    """pass@k per protocol, when problems have more than one sample."""
+    findings: list[FindingRow] = []
+    """One row per verify finding type that fired."""
+    assumptions: AssumptionSplit | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -149,6 +241,157 @@ def _outcome(result: ProblemResult, protocol: str) -> str:
     return "wrong objective"
 
 
+def failure_split(results: Sequence[ProblemResult], protocol: str) -> FailureSplit:
+    """Count correct, execution, modeling and time-limited outcomes (unknown labels left out)."""
+    rule = get_protocol(protocol)
+    scored = correct = execution = modeling = limited = correct_at_limit = 0
+    for result in results:
+        verdict = rule.correct(result.prediction, result.answer)
+        if verdict is None:
+            continue
+        scored += 1
+        at_limit = result.stopped_at_limit
+        if verdict:
+            correct += 1
+            correct_at_limit += at_limit
+        elif at_limit:
+            limited += 1
+        elif result.prediction.decided:
+            modeling += 1
+        else:
+            execution += 1
+    return FailureSplit(
+        protocol=protocol,
+        scored=scored,
+        correct=correct,
+        execution=execution,
+        modeling=modeling,
+        time_limited=limited,
+        correct_at_limit=correct_at_limit,
+    )
+
+
+def _cell(members: Sequence[ProblemResult], protocol: str) -> BreakdownCell:
+    rule = get_protocol(protocol)
+    verdicts = [rule.correct(m.prediction, m.answer) for m in members]
+    scored = [v for v in verdicts if v is not None]
+    return BreakdownCell(
+        n=len(members),
+        scored=len(scored),
+        correct=sum(scored),
+        accuracy=_ratio(sum(scored), len(scored)),
+    )
+
+
+def size_breakdown(results: Sequence[ProblemResult], protocol: str) -> dict[str, BreakdownCell]:
+    """Accuracy per size bucket, in bucket order, for the results whose size is known."""
+    groups: dict[str, list[ProblemResult]] = defaultdict(list)
+    for result in results:
+        bucket = size_bucket(result.size)
+        if bucket is not None:
+            groups[bucket].append(result)
+    return {
+        label: _cell(groups[label], protocol) for label, _, _ in SIZE_BUCKETS if label in groups
+    }
+
+
+def pass_at(results: Sequence[ProblemResult], protocol: str) -> PassAtK | None:
+    """pass@1..n from each problem's samples (None when every problem has a single sample)."""
+    rule = get_protocol(protocol)
+    counts: list[tuple[int, int]] = []
+    for result in results:
+        verdicts = [rule.correct(p, result.answer) for p in result.sample_predictions()]
+        if any(v is None for v in verdicts):
+            continue
+        counts.append((len(verdicts), sum(bool(v) for v in verdicts)))
+    if not counts:
+        return None
+    n = min(total for total, _ in counts)
+    if n < 2:
+        return None
+    values: dict[int, float] = {}
+    for k in range(1, n + 1):
+        # Each problem's own estimate from all its samples (valid for any k <= its count).
+        estimates = [pass_at_k(total, correct, k) for total, correct in counts]
+        values[k] = sum(estimates) / len(estimates)
+    return PassAtK(protocol=protocol, n=n, problems=len(counts), values=values)
+
+
+def findings_table(results: Sequence[ProblemResult], protocol: str) -> list[FindingRow]:
+    """Per finding type: severity, problems and attempts it fired on, and how often those were right.
+
+    Rows are sorted by severity (error, suspicion, note), then by how often they fired.
+    """
+    rule = get_protocol(protocol)
+    rows: dict[str, dict[str, Any]] = {}
+    for result in results:
+        final = rule.correct(result.prediction, result.answer)
+        if final is None:
+            continue
+        seen: set[str] = set()
+        for finding in result.finding_records():
+            code = str(finding.get("code"))
+            row = rows.setdefault(
+                code,
+                {
+                    "severity": str(finding.get("severity") or "error"),
+                    "problems": 0,
+                    "fired": 0,
+                    "right": 0,
+                    "final": 0,
+                    "per_attempt": True,
+                },
+            )
+            row["fired"] += 1
+            row["per_attempt"] &= finding.get("round") is not None
+            attempt = Prediction.from_mapping(finding)
+            row["right"] += rule.correct(attempt, result.answer) is True
+            if code not in seen:
+                seen.add(code)
+                row["problems"] += 1
+                row["final"] += bool(final)
+    order = {"error": 0, "suspicion": 1, "note": 2}
+    return [
+        FindingRow(
+            code=code,
+            severity=row["severity"],
+            problems=row["problems"],
+            fired=row["fired"],
+            right_when_fired=row["right"],
+            final_right=row["final"],
+            per_attempt=row["per_attempt"],
+        )
+        for code, row in sorted(
+            rows.items(), key=lambda kv: (order.get(kv[1]["severity"], 3), -kv[1]["fired"], kv[0])
+        )
+    ]
+
+
+def assumption_split(results: Sequence[ProblemResult], protocol: str) -> AssumptionSplit:
+    """How many answers rested on stated assumptions, and their accuracy against the rest."""
+    rule = get_protocol(protocol)
+    tally = {True: [0, 0, 0], False: [0, 0, 0]}  # n, correct, scored
+    total = 0
+    for result in results:
+        stated = result.assumptions
+        total += len(stated)
+        bucket = tally[bool(stated)]
+        bucket[0] += 1
+        verdict = rule.correct(result.prediction, result.answer)
+        if verdict is not None:
+            bucket[2] += 1
+            bucket[1] += int(verdict)
+    return AssumptionSplit(
+        with_assumptions=tally[True][0],
+        correct_with=tally[True][1],
+        scored_with=tally[True][2],
+        without=tally[False][0],
+        correct_without=tally[False][1],
+        scored_without=tally[False][2],
+        total_assumptions=total,
+    )
+
+
 def summarize(
     results: Sequence[ProblemResult],
     *,
@@ -163,6 +406,8 @@ def summarize(
     names = list(protocols)
     if default_protocol not in names:
         names.insert(0, default_protocol)
+    family = str(config.get("family") or str(config.get("dataset", "")).split(".")[0])
+    names += [p for p in FAMILY_PROTOCOLS.get(family, ()) if p not in names]
     done = {r.id for r in results}
     expected = set(expected_ids) | done
     rule = get_protocol(default_protocol)
@@ -226,7 +471,25 @@ def summarize(
         error_categories=dict(categories.most_common()),
         breakdown=breakdown,
         transient_errors=sum(r.transient is not None for r in results),
+        failures={
+            name: failure_split(results, name)
+            for name in _headline(default_protocol, names, family)
+        },
+        by_size=size_breakdown(results, default_protocol),
+        pass_at={
+            name: found
+            for name in _headline(default_protocol, names, family)
+            if (found := pass_at(results, name)) is not None
+        },
+        findings=findings_table(results, default_protocol),
+        assumptions=assumption_split(results, default_protocol),
     )
+
+
+def _headline(default: str, names: Sequence[str], family: str) -> list[str]:
+    """The default protocol and the benchmark's own (the split and pass@k are shown for these)."""
+    own = [p for p in FAMILY_PROTOCOLS.get(family, ()) if p in names]
+    return list(dict.fromkeys([default, *own]))
 
 
 def _pct(value: float | None) -> str:
@@ -295,6 +558,25 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
         f"| {summary.n_done} | {summary.prompt_tokens} | {summary.completion_tokens} | "
         f"{summary.cost_usd:.4f} | {summary.mean_latency_s or 0:.2f} |",
     ]
+    lines += _failure_lines(summary)
+    lines += _pass_lines(summary)
+    if summary.by_size:
+        lines += [
+            "",
+            f"## By size: variables + constraints ({summary.default_protocol})",
+            "",
+            "| size | n | correct / scored | accuracy |",
+            "|---|---|---|---|",
+        ]
+        for value, cell in summary.by_size.items():
+            lines.append(
+                f"| {value} | {cell.n} | {cell.correct} / {cell.scored} | {_pct(cell.accuracy)} |"
+            )
+        unknown = summary.n_done - sum(c.n for c in summary.by_size.values())
+        if unknown:
+            lines += ["", f"{unknown} problem(s) of unknown size are not in this table."]
+    lines += _findings_lines(summary)
+    lines += _assumption_lines(summary)
     for key, cells in summary.breakdown.items():
         lines += [
             "",
@@ -315,6 +597,110 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
         lines += ["", "| error category met | problems |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in summary.error_categories.items()]
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(summary: RunSummary) -> list[str]:
+    if not summary.failures:
+        return []
+    names = list(summary.failures)
+    lines = [
+        "",
+        "## Failures: execution, modeling, time limit",
+        "",
+        "Execution: no answer (invalid document, solver or harness error). Modeling: an "
+        "answer, but the wrong one. Time-limited: the solver stopped at its limit and the "
+        "answer is wrong or missing (the solver's stop reason where the result records it, "
+        "else the status `feasible` or `time_limit`).",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    rows = [
+        ("correct", "correct"),
+        ("execution failures", "execution"),
+        ("modeling failures", "modeling"),
+        ("time-limited", "time_limited"),
+    ]
+    for label, attr in rows:
+        cells = []
+        for name in names:
+            split = summary.failures[name]
+            count = int(getattr(split, attr))
+            cells.append(f"{count} ({_pct(_ratio(count, split.scored))})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    limit_right = [summary.failures[n].correct_at_limit for n in names]
+    lines.append(
+        "| of the correct: stopped at the limit | " + " | ".join(map(str, limit_right)) + " |"
+    )
+    return lines
+
+
+def _pass_lines(summary: RunSummary) -> list[str]:
+    if not summary.pass_at:
+        return []
+    lines = ["", "## pass@k (unbiased estimator over each problem's samples)", ""]
+    for name, found in summary.pass_at.items():
+        ks = list(found.values)
+        lines += [
+            f"{name}: n = {found.n} samples per problem, {found.problems} problems",
+            "",
+            "| " + " | ".join(f"pass@{k}" for k in ks) + " |",
+            "|" + "---|" * len(ks),
+            "| " + " | ".join(_pct(found.values[k]) for k in ks) + " |",
+            "",
+        ]
+    return lines[:-1]
+
+
+def _findings_lines(summary: RunSummary) -> list[str]:
+    if not summary.findings:
+        return ["", "## Verify findings", "", "No finding fired on a scored problem."]
+    per_attempt = all(row.per_attempt for row in summary.findings)
+    lines = [
+        "",
+        f"## Verify findings ({summary.default_protocol})",
+        "",
+        "How often each finding type fired, at which severity (error: sent to repair; "
+        "suspicion: sent to the optional review; note: reported only), and how often the "
+        "model it fired on was right. A finding above note on a right model is a false alarm.",
+    ]
+    if not per_attempt:
+        lines += [
+            "",
+            "Some results list only the finding codes met on the way (no per-attempt record): "
+            "for those, 'fired' counts problems and the model is judged by its final answer.",
+        ]
+    lines += [
+        "",
+        "| finding | severity | problems | fired (attempts) | model it fired on was right "
+        "| final answer right |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary.findings:
+        lines.append(
+            f"| {row.code} | {row.severity} | {row.problems} | {row.fired} | "
+            f"{row.right_when_fired} ({_pct(_ratio(row.right_when_fired, row.fired))}) | "
+            f"{row.final_right} ({_pct(_ratio(row.final_right, row.problems))}) |"
+        )
+    return lines
+
+
+def _assumption_lines(summary: RunSummary) -> list[str]:
+    split = summary.assumptions
+    if split is None or not split.with_assumptions:
+        return []
+    return [
+        "",
+        f"## Answers resting on stated assumptions ({summary.default_protocol})",
+        "",
+        "| | problems | correct / scored | accuracy |",
+        "|---|---|---|---|",
+        f"| with assumptions ({split.total_assumptions} stated) | {split.with_assumptions} | "
+        f"{split.correct_with} / {split.scored_with} | "
+        f"{_pct(_ratio(split.correct_with, split.scored_with))} |",
+        f"| without | {split.without} | {split.correct_without} / {split.scored_without} | "
+        f"{_pct(_ratio(split.correct_without, split.scored_without))} |",
+    ]
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:

@@ -24,11 +24,25 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evals.loaders import BREAKDOWN_KEYS
+from evals.loaders import BREAKDOWN_KEYS, SIZE_KEYS
 from evals.problems import Answer, Problem
 from evals.scoring import Prediction, score
 
 RESULTS_FILE = "results.jsonl"
+
+LIMIT_TERMINATIONS = frozenset({"time_limit", "iteration_limit"})
+"""Solver stop reasons (:class:`modeling.result.Termination` values) that mean "stopped at
+its limit" rather than "proved something"."""
+
+# Outcome keys that may hold the solver's stop reason: ``termination`` (the
+# modeling layer's name), or inside ``solver`` (the agent state's dict).
+_TERMINATION_KEYS = ("termination", "solver_termination", "stop_status")
+
+# Harness categories that are not verify findings (see ``findings_from_categories``).
+_NOT_FINDINGS = frozenset({"timeout", "bad_objective", "bad_outcome", "llm_error"})
+
+# Evidence is kept short in results.jsonl; the trace has the whole finding.
+_EVIDENCE_CHARS = 300
 
 TIMEOUT_RETRIES = 1
 """How many times a resumed run retries a problem that hit ``--timeout``.
@@ -86,6 +100,16 @@ class ProblemResult(BaseModel):
     finished_at: str = ""
     tries: int = 1
     timeouts: int = 0
+    termination: str | None = None
+    """Why the solver stopped (``time_limit``, ``optimal``, …) when the outcome said so;
+    None for results written before the field existed or by solvers that do not report it."""
+    samples: list[dict[str, Any]] = []
+    """Each independent sample's ``{status, objective}`` when the solver drew several
+    (self-consistency votes); pass@k is estimated from them. Empty: one sample, the answer."""
+    findings: list[dict[str, Any]] = []
+    """The verify findings of every attempt: ``{code, severity, round, status, objective,
+    evidence}`` (``round`` 0 = the first document; status/objective = that attempt's answer).
+    Empty when the outcome did not list them; reports then fall back to ``error_categories``."""
 
     @property
     def prediction(self) -> Prediction:
@@ -120,6 +144,59 @@ class ProblemResult(BaseModel):
                     return kind
         match = _LLM_FAILURE.search(self.message)
         return _TRANSIENT_EXCEPTIONS[match.group(1)] if match else None
+
+    @property
+    def assumptions(self) -> list[dict[str, Any]]:
+        """The formulation's stated assumptions (data the text left out), empty if none."""
+        doc = self.formulation
+        raw = doc.get("assumptions") if isinstance(doc, Mapping) else None
+        if not isinstance(raw, list):
+            return []
+        return [a if isinstance(a, dict) else {"text": str(a)} for a in raw]
+
+    @property
+    def size(self) -> int | None:
+        """Variables + constraints of the instance (from the dataset's metadata), if known."""
+        try:
+            return int(self.metadata["n_variables"]) + int(self.metadata["n_constraints"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def stopped_at_limit(self) -> bool:
+        """The solver stopped at its time (or iteration) limit instead of proving an answer.
+
+        Read from :attr:`termination` when recorded; otherwise from the status:
+        ``time_limit`` (no point found) or ``feasible`` (a point not proven optimal,
+        which the modeling layer reports only when a limit stopped the search).
+        """
+        if self.termination is not None:
+            return self.termination in LIMIT_TERMINATIONS
+        return self.status in ("time_limit", "feasible")
+
+    def finding_records(self) -> list[dict[str, Any]]:
+        """:attr:`findings`, or for older results one record per finding code in
+        ``error_categories`` (``round`` None, judged by the final answer)."""
+        if self.findings:
+            return self.findings
+        return [
+            {
+                "code": code,
+                "severity": severity_of(code),
+                "round": None,
+                "status": self.status,
+                "objective": self.objective,
+                "evidence": "",
+            }
+            for code in dict.fromkeys(self.error_categories)
+            if code not in _NOT_FINDINGS and not code.startswith("exception:")
+        ]
+
+    def sample_predictions(self) -> list[Prediction]:
+        """The independent samples' answers; the final answer when none were recorded."""
+        if not self.samples:
+            return [self.prediction]
+        return [Prediction.from_mapping(s) for s in self.samples]
 
     def retryable(self, timeout_retries: int = TIMEOUT_RETRIES) -> bool:
         """A resumed run should try this problem again (see :attr:`transient`)."""
@@ -162,6 +239,89 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_json_default))
 
 
+def _termination(outcome: Mapping[str, Any]) -> str | None:
+    for key in _TERMINATION_KEYS:
+        value = outcome.get(key)
+        if value:
+            return str(getattr(value, "value", value))
+    solver = outcome.get("solver")
+    if isinstance(solver, Mapping) and solver.get("termination"):
+        return str(solver["termination"])
+    return None
+
+
+def _severity_table() -> Mapping[str, str]:
+    """``agent.verify.SEVERITY`` (finding type → severity); empty if the agent is absent."""
+    try:
+        from agent.verify import SEVERITY
+    except ImportError:  # pragma: no cover - the agent ships with optiwise
+        return {}
+    return SEVERITY
+
+
+def severity_of(code: str) -> str:
+    """A finding type's severity (``error`` for spec issue codes and unknown types)."""
+    return str(_severity_table().get(code, "error"))
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= _EVIDENCE_CHARS else text[: _EVIDENCE_CHARS - 1] + "…"
+
+
+def findings_from_attempts(attempts: Iterable[Any]) -> list[dict[str, Any]]:
+    """Per-attempt findings from the agent's attempts (dicts or ``agent.state.Attempt``).
+
+    Each of an attempt's ``errors`` becomes ``{code, severity, round, status,
+    objective, evidence}``: which finding fired, how serious it is, and the answer
+    of the model it fired on, so a report can say how often that model was right.
+    """
+    found: list[dict[str, Any]] = []
+    for index, attempt in enumerate(attempts):
+        data = attempt.to_dict() if hasattr(attempt, "to_dict") else attempt
+        if not isinstance(data, Mapping):
+            continue
+        status = str(data.get("status") or "error")
+        objective = data.get("objective") if status in ("optimal", "feasible") else None
+        for error in data.get("errors") or []:
+            if not isinstance(error, Mapping):
+                continue
+            code = str(error.get("code") or "invalid")
+            found.append(
+                {
+                    "code": code,
+                    "severity": str(error.get("severity") or severity_of(code)),
+                    "round": int(_number(data.get("round"), index)),
+                    "status": status,
+                    "objective": objective,
+                    "evidence": _short(error.get("evidence") or error.get("message") or ""),
+                }
+            )
+    return found
+
+
+def _outcome_findings(outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
+    given = outcome.get("findings")
+    if isinstance(given, list):
+        return [dict(f) for f in jsonable(given) if isinstance(f, dict) and f.get("code")]
+    attempts = outcome.get("attempts")
+    if isinstance(attempts, list):
+        return findings_from_attempts(jsonable(attempts))
+    return []
+
+
+def _samples(outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
+    raw = outcome.get("samples")
+    if not isinstance(raw, list) or len(raw) < 2:
+        return []
+    samples = []
+    for item in raw:
+        data = item if isinstance(item, Mapping) else {}
+        pred = Prediction.from_mapping(data)
+        samples.append({"status": pred.status, "objective": pred.objective})
+    return samples
+
+
 def build_result(
     problem: Problem,
     outcome: Mapping[str, Any],
@@ -202,10 +362,15 @@ def build_result(
         answer=problem.answer,
         scores=score(final, problem.answer, names),
         first_scores=score(first, problem.answer, names),
-        metadata={k: problem.metadata[k] for k in BREAKDOWN_KEYS if k in problem.metadata},
+        metadata={
+            k: problem.metadata[k] for k in (*BREAKDOWN_KEYS, *SIZE_KEYS) if k in problem.metadata
+        },
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         tries=1 + (previous.tries if previous is not None else 0),
         timeouts=int("timeout" in categories) + (previous.timeouts if previous else 0),
+        termination=_termination(outcome),
+        samples=_samples(outcome),
+        findings=_outcome_findings(outcome),
     )
 
 

@@ -15,7 +15,12 @@ optimind    |p-g| / (|g|+1) <  1e-6; list label: any element        no objective
 mamo        |p-g|·10^d < 1 (d = label decimals, >= 2) or rel 1e-4  prediction infeasible
 orlm        round both; |p-g|/|g| <= 5% (g = 0: |p| <= 0.05)       any proven no-optimum
 optmath     same as orlm (its conversion fallback is not redone)   any proven no-optimum
+miplib_nl   |p-g| / |g| <= 1e-6 (g = 0: |p| <= 1e-6)               prediction infeasible
 ==========  =====================================================  ==========================
+
+``miplib_nl`` is MIPLIB-NL's own protocol; it is scored on request (``--protocols``)
+and always beside the others in the report of a MIPLIB-NL run
+(:data:`FAMILY_PROTOCOLS`), not in every run's default set (:data:`ALL_PROTOCOLS`).
 
 The default is ``sirl``: it is the strictest rule in current use (SIRL and
 OptiMind share it), the ``+1`` keeps it meaningful for zero objectives, and
@@ -174,6 +179,18 @@ class RoundedRelative(ScoringProtocol):
         return abs(p - g) / abs(g) <= self.tolerance
 
 
+@dataclass(frozen=True)
+class Relative(ScoringProtocol):
+    """|p − g| / |g| ≤ tol, and |p| ≤ tol when g = 0 (MIPLIB-NL's stated rule)."""
+
+    tolerance: float = 1e-6
+
+    def match(self, predicted: float, expected: float, answer: Answer) -> bool:
+        if expected == 0:
+            return abs(predicted) <= self.tolerance
+        return abs(predicted - expected) / abs(expected) <= self.tolerance
+
+
 PROTOCOLS: dict[str, ScoringProtocol] = {
     "sirl": RelativeToPlusOne(
         name="sirl",
@@ -227,8 +244,39 @@ PROTOCOLS: dict[str, ScoringProtocol] = {
         numeric_statuses=frozenset({"optimal"}),
         no_optimum_statuses=NO_OPTIMUM,
     ),
+    "miplib_nl": Relative(
+        name="miplib_nl",
+        description=(
+            "MIPLIB-NL (ICML 2026) as its paper states it: correct if the executed objective "
+            "is within relative error 1e-6 of optimal_value (|pred| <= 1e-6 for a zero "
+            "label); labels are numbers, numeric strings or 'infeasible'/'impossible', which "
+            "match an infeasible or infeasible_or_unbounded prediction. The paper's own "
+            "evaluation code is not public, so ties such as a zero label are our reading."
+        ),
+        tolerance=1e-6,
+    ),
 }
-ALL_PROTOCOLS: tuple[str, ...] = tuple(PROTOCOLS)
+ALL_PROTOCOLS: tuple[str, ...] = ("sirl", "optimind", "mamo", "orlm", "optmath")
+"""The protocols a run scores by default (every paper-independent comparison needs them)."""
+
+FAMILY_PROTOCOLS: dict[str, tuple[str, ...]] = {"miplib_nl": ("miplib_nl",)}
+"""A benchmark's own protocol, added to its reports beside the default ones."""
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples of which ``c`` are correct (Chen et al., 2021).
+
+    ``1 - C(n-c, k) / C(n, k)``: the chance that at least one of ``k`` samples
+    drawn without replacement from the ``n`` is correct. Needs ``1 <= k <= n``.
+
+    >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2)
+    (0.25, 1.0, 0.0)
+    """
+    if not 1 <= k <= n or not 0 <= c <= n:
+        raise ValueError(f"pass@k needs 1 <= k <= n and 0 <= c <= n; got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def get_protocol(name: str) -> ScoringProtocol:
