@@ -70,6 +70,7 @@ __all__ = [
     "ToolRecord",
     "ToolTurn",
     "Workspace",
+    "as_tool_mode",
     "compact_json",
     "default_tools",
     "tool_schemas",

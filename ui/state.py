@@ -20,6 +20,7 @@ from agent.settings import LLMSettings, get_settings
 
 if TYPE_CHECKING:
     from agent.chat import ChatSession
+    from agent.tool_chat import ToolMode
 
 __all__ = [
     "agent_config",
@@ -31,6 +32,7 @@ __all__ = [
     "secret_api_key",
     "set_later",
     "solve_kwargs",
+    "tool_mode",
 ]
 
 
@@ -49,6 +51,7 @@ def init_state() -> None:
             "backend": config.backend,
             "time_limit": float(config.time_limit or 60.0),
         }
+    ss["settings"].setdefault("tool_mode", _default_tool_mode())
     defaults: dict[str, Any] = {
         "doc_text": "",
         "result": None,
@@ -62,6 +65,29 @@ def init_state() -> None:
     pending = ss.pop("_pending", None) or {}
     for key, value in pending.items():
         ss[key] = value
+
+
+def _default_tool_mode() -> str:
+    """``OPTIWISE_TOOL_MODE`` as :class:`agent.tool_chat.ToolChatConfig` reads it; off if unset.
+
+    A value it rejects is reported on the Settings page, not raised here: the app still starts.
+    """
+    from agent.tool_chat import ToolChatConfig
+
+    try:
+        return ToolChatConfig.from_env().tool_mode
+    except ValueError:
+        return "off"
+
+
+def tool_mode() -> ToolMode:
+    """How the chat answers follow-ups: ``off`` (the regex router), ``auto``, ``native``, ``json``."""
+    from agent.tool_chat import as_tool_mode
+
+    try:
+        return as_tool_mode(str(st.session_state["settings"].get("tool_mode") or "off"))
+    except ValueError:
+        return "off"
 
 
 def set_later(**values: Any) -> None:
@@ -121,7 +147,9 @@ def chat_session(thread_id: str) -> ChatSession:
     from agent.chat import ChatSession
     from agent.llm import OpenAIChatModel
 
-    return ChatSession(OpenAIChatModel(llm_settings()), agent_config(), thread_id=thread_id)
+    return ChatSession(
+        OpenAIChatModel(llm_settings()), agent_config(), thread_id=thread_id, tool_mode=tool_mode()
+    )
 
 
 def banner() -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from modeling.samples import Sample
 
 __all__ = [
+    "TOOL_MODE_CHOICES",
     "AppSettings",
     "EditableParameter",
     "TurnChip",
@@ -48,7 +49,10 @@ __all__ = [
     "result_rows",
     "sample_line",
     "solution_tables",
+    "sweep_rows",
     "thread_labels",
+    "tool_call_rows",
+    "tool_mode_label",
     "turn_chip",
     "tune_history",
     "turn_message",
@@ -254,6 +258,64 @@ def thread_labels(threads: Sequence[Mapping[str, str]], current: str = "") -> di
     return labels
 
 
+TOOL_MODE_CHOICES: tuple[str, ...] = ("off", "auto", "native", "json")
+"""The chat's tool modes in the order the app offers them (off first: the default)."""
+
+_TOOL_MODE_LABELS = {
+    "off": "off: fixed routes (formulate, edit, diagnose, answer)",
+    "auto": "auto: native tool calls, JSON actions if the endpoint rejects them",
+    "native": "native: OpenAI tool calls",
+    "json": "json: tool calls as JSON actions in plain text",
+}
+
+
+def tool_mode_label(mode: str) -> str:
+    """How a tool mode reads in a picker (the mode first, then what it does)."""
+    return _TOOL_MODE_LABELS.get(mode, mode)
+
+
+def _short_json(value: Any, limit: int) -> str:
+    from agent.tool_chat import compact_json
+
+    text = compact_json(value, max_chars=limit)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tool_call_rows(calls: Iterable[Mapping[str, Any]], limit: int = 160) -> list[dict[str, Any]]:
+    """One row per tool the LLM ran: tool, ok, arguments and result as short JSON.
+
+    A failed call shows its error as the result (it is what the LLM was told),
+    so a person sees why a call was refused and that nothing was applied.
+    """
+    rows = []
+    for call in calls:
+        result = call.get("result") or {}
+        shown: Any = result.get("error", result) if isinstance(result, Mapping) else result
+        if isinstance(shown, Mapping):
+            shown = {k: v for k, v in shown.items() if k not in ("diff", "plot")}
+        rows.append(
+            {
+                "tool": str(call.get("name", "")),
+                "ok": bool(call.get("ok")),
+                "arguments": _short_json(call.get("arguments") or {}, limit),
+                "result": shown if isinstance(shown, str) else _short_json(shown, limit),
+            }
+        )
+    return rows
+
+
+def sweep_rows(sweep: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A parametric sweep as a table: ``value`` (of the parameter), ``objective``, ``status``."""
+    rows = sweep.get("rows") or [
+        {"value": x, "objective": y, "status": ""}
+        for x, y in zip(sweep.get("x") or [], sweep.get("y") or [], strict=False)
+    ]
+    return [
+        {"value": r.get("value"), "objective": r.get("objective"), "status": r.get("status", "")}
+        for r in rows
+    ]
+
+
 @dataclass(frozen=True)
 class TurnChip:
     """The status line above a chat reply: its label and whether it reads as an error."""
@@ -301,6 +363,17 @@ def turn_message(reply: ChatReply) -> dict[str, Any]:
         message["solution"] = solution_tables(reply.solution)
     if reply.comparison:
         message["comparison"] = comparison_rows(reply.comparison)
+    if reply.tool_calls:
+        message["tool_calls"] = tool_call_rows(reply.tool_calls)
+        message["tool_mode"] = reply.tool_mode
+    if reply.sweeps:
+        message["sweeps"] = [
+            {
+                "label": str(sw.get("x_label") or sw.get("parameter") or "value"),
+                "rows": sweep_rows(sw),
+            }
+            for sw in reply.sweeps
+        ]
     return message
 
 

@@ -13,7 +13,7 @@ from agent.chat import list_threads
 from ui.results import show_formulation_math
 from ui.shell import go
 from ui.state import banner, chat_session, llm_configured, set_later
-from ui.view_model import thread_labels, turn_chip, turn_message
+from ui.view_model import TOOL_MODE_CHOICES, thread_labels, turn_chip, turn_message
 
 
 def render() -> None:
@@ -21,6 +21,7 @@ def render() -> None:
     ss = st.session_state
     if not llm_configured():
         banner()
+    _tool_mode_picker()
     _thread_picker()
     for k, m in enumerate(ss["messages"]):
         with st.chat_message(m["role"]):
@@ -46,6 +47,22 @@ def render() -> None:
         reply = _run_turn(prompt)
         _render_message(reply, len(ss["messages"]))
     ss["messages"].append(reply)
+
+
+def _tool_mode_picker() -> None:
+    """The chat's tool mode, in the sidebar (the same setting as on the Settings page)."""
+    s = st.session_state["settings"]
+    modes = list(TOOL_MODE_CHOICES)
+    with st.sidebar:
+        s["tool_mode"] = st.selectbox(
+            "Chat tools",
+            modes,
+            index=modes.index(s["tool_mode"]) if s["tool_mode"] in modes else 0,
+            key="chat_tool_mode",
+            help="off: fixed routes. auto/native/json: the LLM answers a follow-up by "
+            "calling tools (solve, edit, what-if, sweep, IIS, sensitivity); auto picks "
+            "native tool calls or JSON actions by what the endpoint accepts.",
+        )
 
 
 def _send_prefill() -> None:
@@ -121,6 +138,19 @@ def _render_message(m: dict[str, Any], k: int) -> None:
     if failure and failure not in m.get("content", ""):  # said once, not twice
         st.error(f"The LLM call failed: {failure}")
     st.markdown(m.get("content", ""))
+    calls = m.get("tool_calls") or []
+    if calls:
+        failed = sum(1 for c in calls if not c.get("ok"))
+        title = f"Tools used ({len(calls)}" + (f", {failed} failed" if failed else "") + ")"
+        if m.get("tool_mode"):
+            title += f" · {m['tool_mode']}"
+        with st.expander(title, expanded=True):
+            st.dataframe(pd.DataFrame(calls), hide_index=True)
+    for sweep in m.get("sweeps") or []:
+        frame = pd.DataFrame(sweep["rows"])
+        st.markdown(f"**Objective vs {sweep['label']}**")
+        st.line_chart(frame, x="value", y="objective", x_label=sweep["label"], y_label="objective")
+        st.dataframe(frame.rename(columns={"value": sweep["label"]}), hide_index=True)
     if m.get("comparison"):
         st.markdown("**Before and after**")
         st.dataframe(pd.DataFrame(m["comparison"]), hide_index=True)

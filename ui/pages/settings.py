@@ -6,6 +6,7 @@ import streamlit as st
 
 from modeling.backends import backend_names
 from ui.state import llm_settings
+from ui.view_model import TOOL_MODE_CHOICES, tool_mode_label
 
 
 def render() -> None:
@@ -33,6 +34,17 @@ def render() -> None:
         key="settings_backend",
     )
     s["time_limit"] = st.number_input("Time limit (s)", 1.0, 3600.0, float(s["time_limit"]))
+    modes = list(TOOL_MODE_CHOICES)
+    s["tool_mode"] = st.selectbox(
+        "Chat tools",
+        modes,
+        index=modes.index(s["tool_mode"]) if s["tool_mode"] in modes else 0,
+        format_func=tool_mode_label,
+        key="settings_tool_mode",
+        help="With tools, the LLM answers a follow-up by calling solve, edit, what-if, "
+        "sweep, IIS and sensitivity tools itself; off keeps the fixed routes. "
+        "Default from OPTIWISE_TOOL_MODE.",
+    )
 
 
 render()
