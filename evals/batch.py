@@ -21,15 +21,18 @@ it is one round trip: the agent's repair loop cannot run inside one. So:
    first call with it and hands every later call to the live model).
 
 3. :class:`BatchRounds` runs *every* round through Batch files, no live
-   endpoint needed: ``export`` writes the pending request of each unfinished
-   problem (the first formulate, a repair, a review) as one file; ``import_``
-   applies the replies and advances each problem; repeat until nothing is
-   pending, then score the run with :class:`ReplaySolver` and the normal
-   runner. State lives in ``<run dir>/batch_rounds.json``; a problem is advanced
-   by replaying its recorded replies through the real agent
+   endpoint needed (``optiwise eval batch-export/batch-import --run-id R``):
+   ``export`` writes the pending requests of each unfinished problem (the first
+   formulate, a repair, a review; one per voting sample) as one file;
+   ``import_`` applies the replies and advances each problem; repeat until
+   nothing is pending, then score the run with :class:`ReplaySolver` and the
+   normal runner. State lives in ``<run dir>/batch_rounds.json``; a problem is
+   advanced by replaying its recorded replies through the real agent
    (:class:`ReplayChatModel`), so its next request is exactly what a live run
-   would send. Missing or failed replies are exported again, up to
-   :data:`MAX_FAILED_REPLIES` times.
+   would send. A missing reply stays pending; a line that carries an error is
+   exported again, up to :data:`MAX_FAILED_REPLIES` times, then its attempt
+   ends with an LLM error; a reply that is not JSON is the agent's to handle
+   (a failed attempt, repaired in the next round), as it would be live.
 
 Batch output lines that failed (``error`` set, or an HTTP status other than
 200) count as errors; with ``continue_repairs`` those problems are formulated
@@ -42,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import threading
 import time
 import warnings
@@ -85,6 +89,7 @@ __all__ = [
     "round_id",
     "select_problems",
     "split_custom_id",
+    "split_request_id",
     "split_round_id",
 ]
 
@@ -558,56 +563,127 @@ def load_batch_output(
 
 ROUNDS_FILE = "batch_rounds.json"
 """Where a run directory keeps the replies of its batch rounds (see :class:`BatchRounds`)."""
-_REPLAYED = ("max_repairs", "review", "hints", "sanity", "examples", "backend", "time_limit")
+_REPLAYED = (
+    "max_repairs",
+    "review",
+    "hints",
+    "sanity",
+    "examples",
+    "backend",
+    "time_limit",
+    "samples",
+    "sample_temperature",
+    "vote_rtol",
+)
 """The agent settings a replay depends on, recorded with the rounds."""
+_DEFAULTS_BEFORE_SAMPLES = {"samples": 1, "sample_temperature": 0.7, "vote_rtol": 1e-6}
+"""Values of settings added to :data:`_REPLAYED` later, for rounds files written before."""
 MAX_FAILED_REPLIES = 3
-"""A request whose reply was missing or unusable this many times ends its problem as an error."""
+"""A request whose batch line carried an error this many times ends its attempt with an LLM
+error, as a live call does once the client's retries are spent."""
 
 
-def round_id(dataset: str, problem_id: str, call: int) -> str:
-    """The custom id of the ``call``-th LLM request (0 = formulate) of a problem."""
-    return custom_id(dataset, problem_id) + (f"@r{call}" if call else "")
+def round_id(dataset: str, problem_id: str, call: int, sample: int | None = None) -> str:
+    """The custom id of the ``call``-th LLM request (0 = formulate) of a problem.
+
+    ``sample`` is the voting sample (candidate) the request belongs to; it is
+    left out of the id for a run with one sample (``"<dataset>:<id>@r<call>"``,
+    and plain ``"<dataset>:<id>"`` for the first formulate, as
+    :func:`export_requests` writes it).
+    """
+    tail = "" if sample is None else f"@s{sample}r{call}"
+    if sample is None and call:
+        tail = f"@r{call}"
+    return custom_id(dataset, problem_id) + tail
+
+
+_REQUEST_TAIL = re.compile(r"^(?P<head>.+)@(?:s(?P<sample>\d+))?r(?P<call>\d+)$")
+
+
+def split_request_id(text: str) -> tuple[str, str, int | None, int]:
+    """``(dataset, problem id, sample or None, call)`` of a :func:`round_id`."""
+    dataset, problem_id = split_custom_id(text)
+    match = _REQUEST_TAIL.match(problem_id)
+    if match is None:
+        return dataset, problem_id, None, 0
+    sample = match.group("sample")
+    return (
+        dataset,
+        match.group("head"),
+        None if sample is None else int(sample),
+        int(match.group("call")),
+    )
 
 
 def split_round_id(text: str) -> tuple[str, str, int]:
-    """``(dataset, problem id, call)`` of a :func:`round_id`."""
-    dataset, problem_id = split_custom_id(text)
-    head, sep, tail = problem_id.rpartition("@r")
-    if sep and head and tail.isdigit():
-        return dataset, head, int(tail)
-    return dataset, problem_id, 0
+    """``(dataset, problem id, call)`` of a :func:`round_id` (the sample left out)."""
+    dataset, problem_id, _, call = split_request_id(text)
+    return dataset, problem_id, call
+
+
+def _sample_of(overrides: Mapping[str, Any]) -> int:
+    """The voting sample a call belongs to: the agent tags sample ``i`` ``"sample-i"``."""
+    tag = str(overrides.get("cache_tag") or "")
+    head, _, index = tag.rpartition("-")
+    return int(index) if head == "sample" and index.isdigit() else 0
 
 
 class ReplayChatModel:
-    """Answers the ``k``-th call with the ``k``-th recorded reply; records the first call past them.
+    """Answers each sample's ``k``-th call with its ``k``-th recorded reply; records the next.
 
     Replaying a problem's recorded replies through the real agent rebuilds its
     exact state (parsing, checking, solving and verifying are deterministic),
-    so the first unanswered call is the problem's next request: a repair, a
-    review or the first formulate. The agent ends that replay with an LLM error,
-    which :class:`BatchRounds` reads as "pending", never as a result.
+    so the first unanswered call of each voting sample is that sample's next
+    request: a repair, a review or the first formulate. The agent ends that
+    sample with an LLM error, which :class:`BatchRounds` reads as "pending",
+    never as a result. A call listed in ``failed`` raises an LLM error with its
+    message instead: the attempt ends as a live one whose call failed.
     """
 
-    def __init__(self, replies: Sequence[LLMReply], model: str) -> None:
-        self.replies = list(replies)
+    def __init__(
+        self,
+        replies: Sequence[LLMReply] | Mapping[int, Sequence[LLMReply]],
+        model: str,
+        failed: Mapping[tuple[int, int], str] | None = None,
+    ) -> None:
+        self.replies: dict[int, list[LLMReply]] = (
+            {int(k): list(v) for k, v in replies.items()}
+            if isinstance(replies, Mapping)
+            else {0: list(replies)}
+        )
         self.model = model
-        self.calls = 0
-        self.pending: tuple[list[ChatMessage], dict[str, Any]] | None = None
+        self.failed = dict(failed or {})
+        self.calls: dict[int, int] = {}
+        self.waiting: dict[int, tuple[int, list[ChatMessage], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
         """The model the batch runs."""
         return self.model
 
+    @property
+    def pending(self) -> tuple[list[ChatMessage], dict[str, Any]] | None:
+        """The first sample's pending request (messages, overrides), if any."""
+        if not self.waiting:
+            return None
+        _, messages, overrides = self.waiting[min(self.waiting)]
+        return messages, overrides
+
     def complete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
         """The next recorded reply, or a recorded pending request and an LLM error."""
         from agent.errors import LLMError
 
-        k, self.calls = self.calls, self.calls + 1
-        if k < len(self.replies):
-            return dataclasses.replace(self.replies[k], latency_s=0.0)
-        if self.pending is None:
-            self.pending = (list(messages), dict(overrides))
+        sample = _sample_of(overrides)
+        with self._lock:
+            k = self.calls.get(sample, 0)
+            self.calls[sample] = k + 1
+            recorded = self.replies.get(sample, [])
+            if k < len(recorded):
+                return dataclasses.replace(recorded[k], latency_s=0.0)
+            if (sample, k) in self.failed:
+                raise LLMError(self.failed[(sample, k)], hint="the batch request kept failing")
+            self.waiting.setdefault(sample, (k, list(messages), dict(overrides)))
         raise LLMError("waiting for the next batch round", hint="export the pending requests")
 
     async def acomplete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
@@ -629,29 +705,78 @@ class ReplayChatModel:
 
 @dataclass
 class RoundSummary:
-    """What one import did: problems advanced, finished, still pending, replies unusable."""
+    """What one import did, problem by problem.
+
+    ``missing``: problems with a request that had no line in the output (it
+    stays pending); ``errored``: a line carried an error (the request is
+    exported again); ``malformed``: a completion that is not the JSON document
+    asked for (the agent counts it as a failed attempt, as live); ``failed``:
+    a request whose lines kept erroring, so its attempt ended as an LLM error.
+    ``messages`` says, per problem, what happened to each of its requests.
+    """
 
     applied: int = 0
     finished: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    errored: list[str] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    messages: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, problem_id: str, text: str) -> None:
+        """Add a message about ``problem_id``."""
+        self.messages.setdefault(problem_id, []).append(text)
+
+
+def _key(sample: int, call: int) -> str:
+    return f"{sample}:{call}"
+
+
+def _unkey(text: str) -> tuple[int, int]:
+    sample, _, call = text.partition(":")
+    return int(sample), int(call)
+
+
+def _is_json_document(text: str) -> bool:
+    from agent.errors import ParseError
+    from agent.llm import extract_json
+
+    try:
+        extract_json(text)
+    except ParseError:
+        return False
+    return True
 
 
 class BatchRounds:
     """Every LLM round of an eval through Batch files, kept in ``<run dir>/batch_rounds.json``.
 
-    ``export(path, llm)`` writes the pending request of every unfinished problem
-    (the first formulate, a repair, a review) as one Batch API file;
-    ``import_(paths)`` applies the replies and advances each problem as far as
-    it goes without an LLM; repeat until :meth:`pending` is empty. Replies that
-    are missing from the output, errored or malformed leave their request
-    pending (it is exported again); after :data:`MAX_FAILED_REPLIES` such
-    failures the problem ends as an error. :meth:`outcome` is the runner's
-    outcome of a finished problem (and :class:`ReplaySolver` scores a run with
-    the normal runner). Voting samples are not batched (``samples`` must be 1):
-    their calls run concurrently, so a call's position is not a stable key.
+    ``export(path, llm)`` writes the pending requests of every unfinished problem
+    (the first formulate, a repair, a review; one per voting sample still
+    working) as one Batch API file; ``import_(paths)`` applies the replies and
+    advances each problem as far as it goes without an LLM; repeat until
+    :meth:`pending` is empty. :meth:`outcome` is the runner's outcome of a
+    finished problem (and :class:`ReplaySolver` scores a run with the normal
+    runner).
+
+    What happens to a reply that is not there or not usable (each as a live run
+    would meet it):
+
+    - *missing* (no line for the request, or an unreadable line): the request
+      stays pending and is exported again, as often as it takes;
+    - *errored* (the line carries an error: expired, HTTP 5xx/429 ...): exported
+      again, like the live client's retries; after :data:`MAX_FAILED_REPLIES`
+      such lines the attempt ends with an LLM error, as a live call does;
+    - *malformed* (a completion that is not the JSON document asked for): handed
+      to the agent like a live reply, so the attempt fails with a parse error
+      and the next round holds its repair (or the problem ends ``invalid``
+      when no repair is left).
+
+    Voting samples (``samples > 1``) go through the same file: each sample's
+    calls are keyed by its index (custom id ``<dataset>:<id>@s<i>r<call>``), so
+    a sample waiting for a reply does not hold up the others' requests.
     """
 
     def __init__(
@@ -673,29 +798,38 @@ class BatchRounds:
         self.model = model
         self.prompts = prompts or PromptSet.default()
         self.state: dict[str, dict[str, Any]] = {}
+        self.imports = 0
         path = self.run_dir / ROUNDS_FILE
         stored: dict[str, Any] = {}
+        stored_prompts: str | None = None
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("dataset") != dataset:
                 raise BatchFormatError(
                     f"{path} holds rounds of dataset {data.get('dataset')!r}, not {dataset!r}"
                 )
-            self.state = dict(data.get("problems") or {})
-            stored = dict(data.get("config") or {})
+            self.state = {k: _upgrade(v) for k, v in (data.get("problems") or {}).items()}
+            stored = {**_DEFAULTS_BEFORE_SAMPLES, **dict(data.get("config") or {})}
+            stored_prompts = data.get("prompts_digest")
+            self.imports = int(data.get("imports") or 0)
         # A replay must run with the settings the recorded replies were made under.
         self.config = config or AgentConfig(**{k: v for k, v in stored.items() if k in _REPLAYED})
         mine = {k: getattr(self.config, k) for k in _REPLAYED}
-        if stored and mine != stored:
+        if stored and mine != {k: stored.get(k) for k in _REPLAYED}:
             changed = sorted(k for k in mine if mine[k] != stored.get(k))
             raise BatchFormatError(
                 f"{path} was recorded with other agent settings ({', '.join(changed)}); "
                 "use the same settings for every round of a run"
             )
-        if self.config.samples != 1 or self.config.strategy != "formulation":
-            raise ValueError("batch rounds run one formulation per problem (samples=1)")
+        if stored_prompts and stored_prompts != self.prompts.digest():
+            raise BatchFormatError(
+                f"{path} was recorded with another prompt set (digest {stored_prompts[:12]}); "
+                "pass the same --prompts for every round of a run"
+            )
+        if self.config.strategy != "formulation":
+            raise ValueError("batch rounds run the formulation strategy (not code or both)")
         for pid in self.problems:
-            self.state.setdefault(pid, {"replies": [], "failures": [], "outcome": None})
+            self.state.setdefault(pid, _upgrade({}))
 
     @classmethod
     def for_run(
@@ -732,14 +866,14 @@ class BatchRounds:
         if not (run_dir / ROUNDS_FILE).exists() and config_path.exists():
             batch = json.loads(config_path.read_text(encoding="utf-8")).get("batch") or {}
             files = [Path(f) for f in batch.get("files") or [] if Path(f).exists()]
-            if files:
+            if files and rounds.config.samples == 1:
                 first = read_batch_output(files)
                 for pid, entry in rounds.state.items():
                     reply = first.replies.get(custom_id(dataset.name, pid))
-                    if reply is not None and reply.ok and not entry["replies"]:
-                        entry["replies"].append(dataclasses.asdict(reply))
+                    if reply is not None and reply.ok and not entry["samples"].get("0"):
+                        entry["samples"]["0"] = [dataclasses.asdict(reply)]
                 for pid in rounds.pending():
-                    if rounds.state[pid]["replies"]:
+                    if rounds.state[pid]["samples"].get("0"):
                         rounds._advance(pid)
                 rounds.save()
         return rounds
@@ -758,6 +892,8 @@ class BatchRounds:
                 "dataset": self.dataset,
                 "model": self.model,
                 "config": config,
+                "prompts_digest": self.prompts.digest(),
+                "imports": self.imports,
                 "problems": self.state,
             },
         )
@@ -767,93 +903,175 @@ class BatchRounds:
         """The problems not finished yet, in order."""
         return [pid for pid in self.problems if self.state[pid]["outcome"] is None]
 
+    def finished(self) -> list[str]:
+        """The problems with an outcome, in order."""
+        return [pid for pid in self.problems if self.state[pid]["outcome"] is not None]
+
     def outcome(self, problem_id: str) -> dict[str, Any] | None:
         """The runner outcome of a finished problem (None while it is pending)."""
         out = self.state[problem_id]["outcome"]
         return dict(out) if out is not None else None
 
+    def waiting(self, problem_id: str) -> list[tuple[int, int]]:
+        """``(sample, call)`` of each request the problem waits for (replays it if unknown)."""
+        entry = self.state[problem_id]
+        if entry["outcome"] is not None:
+            return []
+        if entry.get("waiting") is None:
+            self._advance(problem_id)
+        return [_unkey(k) for k in entry.get("waiting") or []]
+
+    def request_id(self, problem_id: str, sample: int, call: int) -> str:
+        """The custom id of a problem's request (the sample named only when voting)."""
+        return round_id(self.dataset, problem_id, call, sample if self.config.samples > 1 else None)
+
     def _replay(self, problem_id: str) -> tuple[Any, ReplayChatModel]:
         from agent.api import OptimizationAgent
 
-        replies = [BatchReply(**r).llm_reply(self.model) for r in self.state[problem_id]["replies"]]
-        llm = ReplayChatModel(replies, self.model)
+        entry = self.state[problem_id]
+        replies = {
+            int(s): [BatchReply(**r).llm_reply(self.model) for r in rs]
+            for s, rs in entry["samples"].items()
+        }
+        failed = {_unkey(k): v for k, v in entry["gave_up"].items()}
+        llm = ReplayChatModel(replies, self.model, failed)
         agent = OptimizationAgent(llm=llm, config=self.config, prompts=self.prompts)
         return agent.solve(self.problems[problem_id]), llm
 
-    def _advance(self, problem_id: str) -> tuple[list[ChatMessage], dict[str, Any]] | None:
-        """Replay a problem: its next request, or None when it finished (outcome stored)."""
+    def _advance(
+        self, problem_id: str
+    ) -> dict[int, tuple[int, list[ChatMessage], dict[str, Any]]] | None:
+        """Replay a problem: its requests by sample, or None when it finished (outcome stored)."""
+        from evals.agent_solver import save_trace
+
         result, llm = self._replay(problem_id)
-        if llm.pending is not None:
-            return llm.pending
-        self.state[problem_id]["outcome"] = jsonable_outcome(outcome_from_result(result))
+        entry = self.state[problem_id]
+        if llm.waiting:
+            entry["waiting"] = [_key(s, w[0]) for s, w in sorted(llm.waiting.items())]
+            return dict(llm.waiting)
+        entry["waiting"] = []
+        entry["outcome"] = jsonable_outcome(outcome_from_result(result))
+        save_trace(result, self.run_dir / "traces")
         return None
 
     # -- rounds --------------------------------------------------------------
-    def export(self, path: str | Path, llm: ChatModel) -> list[dict[str, Any]]:
-        """Write the pending request of every unfinished problem as one Batch API file."""
+    def requests(self, llm: ChatModel) -> list[dict[str, Any]]:
+        """The Batch API lines of every pending request (problems that finish are stored)."""
         lines = []
         for pid in self.pending():
-            request = self._advance(pid)
-            if request is None:
-                continue
-            messages, overrides = request
-            call = len(self.state[pid]["replies"])
-            overrides = {k: v for k, v in overrides.items() if k not in ("cache", "cache_tag")}
-            lines.append(
-                {
-                    "custom_id": round_id(self.dataset, pid, call),
-                    "method": "POST",
-                    "url": BATCH_URL,
-                    "body": request_body(llm, messages, **overrides),
-                }
-            )
+            waiting = self._advance(pid)
+            for sample, (call, messages, overrides) in sorted((waiting or {}).items()):
+                kept = {k: v for k, v in overrides.items() if k not in ("cache", "cache_tag")}
+                lines.append(
+                    {
+                        "custom_id": self.request_id(pid, sample, call),
+                        "method": "POST",
+                        "url": BATCH_URL,
+                        "body": request_body(llm, messages, **kept),
+                    }
+                )
+        return lines
+
+    def export(self, path: str | Path, llm: ChatModel) -> list[dict[str, Any]]:
+        """Write the pending requests of every unfinished problem as one Batch API file."""
+        lines = self.requests(llm)
         self.save()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("w", encoding="utf-8") as fh:
+        tmp = target.with_name(f".{target.name}.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
             for line in lines:
                 fh.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        tmp.replace(target)
         return lines
 
     def import_(self, paths: str | Path | Iterable[str | Path]) -> RoundSummary:
         """Apply a batch output to the pending problems and advance each as far as it goes."""
         output = read_batch_output(paths)
         summary = RoundSummary()
-        answers: dict[tuple[str, int], BatchReply] = {}
+        answers: dict[tuple[str, int, int], BatchReply] = {}
         for cid, line in output.replies.items():
-            name, pid, call = split_round_id(cid)
-            if name == self.dataset and pid in self.problems:
-                answers[(pid, call)] = line
+            try:
+                name, pid, sample, call = split_request_id(cid)
+            except BatchFormatError:
+                summary.unknown.append(cid)
+                continue
+            if name != self.dataset or pid not in self.problems:
+                summary.unknown.append(cid)
+                continue
+            answers[(pid, sample or 0, call)] = line
         for pid in self.pending():
             entry = self.state[pid]
-            call = len(entry["replies"])
-            reply = answers.get((pid, call))
-            problem = None
-            if reply is None:
-                summary.missing.append(pid)
-                problem = "no reply in the batch output"
-            elif not reply.ok:
-                summary.malformed.append(pid)
-                problem = f"the reply failed: {reply.error}"
-            if problem is not None:
-                entry["failures"].append(f"request {call}: {problem}")
-                if len(entry["failures"]) >= MAX_FAILED_REPLIES:
-                    entry["outcome"] = {
-                        "status": "error",
-                        "error_categories": ["batch_error"],
-                        "message": "batch replies kept failing: " + "; ".join(entry["failures"]),
-                        "latency_s": 0.0,
-                    }
-                    summary.failed.append(pid)
-                continue
-            assert reply is not None
-            entry["replies"].append(dataclasses.asdict(reply))
-            summary.applied += 1
-            if self._advance(pid) is None:
+            changed = False
+            for sample, call in self.waiting(pid):
+                rid = self.request_id(pid, sample, call)
+                reply = answers.get((pid, sample, call))
+                if reply is None:
+                    _add(summary.missing, pid)
+                    summary.note(pid, f"{rid}: no reply in the batch output; exported again")
+                    continue
+                if not reply.ok:
+                    failures = entry["failures"].setdefault(_key(sample, call), [])
+                    failures.append(str(reply.error))
+                    if len(failures) < MAX_FAILED_REPLIES:
+                        _add(summary.errored, pid)
+                        summary.note(
+                            pid,
+                            f"{rid}: the request failed ({reply.error}); exported again "
+                            f"({len(failures)} of {MAX_FAILED_REPLIES} tries)",
+                        )
+                        continue
+                    entry["gave_up"][_key(sample, call)] = (
+                        f"batch request {rid} failed {len(failures)} times: " + "; ".join(failures)
+                    )
+                    _add(summary.failed, pid)
+                    summary.note(
+                        pid,
+                        f"{rid}: failed {len(failures)} times ({reply.error}); the attempt ends "
+                        "with an LLM error, as a live call does after its retries",
+                    )
+                    changed = True
+                    continue
+                if not _is_json_document(reply.content or ""):
+                    _add(summary.malformed, pid)
+                    summary.note(
+                        pid,
+                        f"{rid}: the reply is not a JSON document; the agent counts it as a "
+                        "failed attempt (parse error), as it does live",
+                    )
+                entry["samples"].setdefault(str(sample), []).append(dataclasses.asdict(reply))
+                summary.applied += 1
+                changed = True
+            if changed and self._advance(pid) is None:
                 summary.finished.append(pid)
         summary.pending = self.pending()
+        self.imports += 1
         self.save()
         return summary
+
+
+def _add(names: list[str], name: str) -> None:
+    if name not in names:
+        names.append(name)
+
+
+def _upgrade(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A problem's rounds state in the current shape (files written before voting samples)."""
+    out = dict(entry)
+    samples = out.get("samples")
+    if not isinstance(samples, dict):
+        replies = list(out.pop("replies", None) or [])
+        samples = {"0": replies} if replies else {}
+    out["samples"] = samples
+    failures = out.get("failures")
+    if not isinstance(failures, dict):  # a list: the failures of sample 0's next call
+        calls = len(samples.get("0", []))
+        failures = {_key(0, calls): list(failures)} if failures else {}
+    out["failures"] = failures
+    out.setdefault("gave_up", {})
+    out.setdefault("waiting", None)
+    out.setdefault("outcome", None)
+    return out
 
 
 def jsonable_outcome(outcome: Mapping[str, Any]) -> dict[str, Any]:
@@ -867,9 +1085,9 @@ def jsonable_outcome(outcome: Mapping[str, Any]) -> dict[str, Any]:
 class ReplaySolver:
     """A :class:`~evals.runner.Solver` that scores the finished problems of :class:`BatchRounds`.
 
-    Run it with the normal runner once nothing is pending: every outcome was
-    computed by the agent from the batch replies; a problem still pending
-    scores as an error saying so.
+    Run it with the normal runner: every outcome was computed by the agent from
+    the batch replies; a problem still pending scores as an error saying so
+    (``optiwise eval batch-import`` only scores the finished ones).
     """
 
     def __init__(self, rounds: BatchRounds) -> None:

@@ -90,23 +90,34 @@ def register(subparsers: Any) -> None:
 
     p_export = ev_sub.add_parser(
         "batch-export",
-        help="write the first formulate request of every problem as an OpenAI Batch file",
-        description="Write one OpenAI Batch API line per problem: the agent's first formulate "
-        "request, exactly as a live run sends it. No endpoint is needed.",
+        help="write a run's pending requests (or every first request) as an OpenAI Batch file",
+        description="With --run-id R: write the pending requests of run R (first formulates, "
+        "repairs, reviews, every voting sample) as one OpenAI Batch API file, creating the run "
+        "if it is new; `batch-import --run-id R` applies the replies; repeat until nothing is "
+        "pending. Without --run-id: the first formulate request of every problem (-o FILE). "
+        "Requests are exactly what a live run sends. No endpoint is needed.",
     )
     _dataset_options(p_export, suppress=True)
     p_export.add_argument(
-        "-o", "--output", required=True, metavar="FILE.jsonl", help="the requests file to write"
+        "-o",
+        "--output",
+        metavar="FILE.jsonl",
+        help="the requests file to write (with --run-id, default: <run dir>/batch/"
+        "requests-<round>.jsonl)",
     )
+    _agent_options(p_export, suppress=True, batch=True)
+    _run_options(p_export, suppress=True)
     p_export.set_defaults(handler=_eval_batch_export)
 
     p_import = ev_sub.add_parser(
         "batch-import",
-        help="score an OpenAI Batch output as first attempts; optionally repair live",
-        description="Turn each reply of an OpenAI Batch output file into the agent's first "
-        "attempt (parse, check, solve) and score it into a run directory. With "
-        "--continue-repairs, failed problems go on with the agent's repair rounds through "
-        "the configured endpoint.",
+        help="apply an OpenAI Batch output: advance a batch-rounds run, or score first attempts",
+        description="With --run-id R of a run started by `batch-export --run-id R`: apply the "
+        "replies, advance each problem (check, solve, verify; a needed repair goes into the "
+        "next export) and score what finished; when nothing is pending the run is final. "
+        "Otherwise: turn each reply into the agent's first attempt (parse, check, solve) and "
+        "score it into a run directory; with --continue-repairs, failed problems go on with "
+        "the agent's repair rounds through the configured endpoint.",
     )
     p_import.add_argument(
         "batch_files",
@@ -151,6 +162,14 @@ def _dataset_options(parser: Any, suppress: bool = False) -> None:
     _opt(
         parser,
         suppress,
+        "--problems",
+        metavar="FILE.jsonl",
+        help="a problems file in the Problem shape (what `optiwise synth` writes) instead of "
+        "a registered --dataset",
+    )
+    _opt(
+        parser,
+        suppress,
         "--split",
         choices=("test", "dev", "validation"),
         help="the family's variant of this split (e.g. nl4opt --split dev)",
@@ -162,17 +181,35 @@ def _dataset_options(parser: Any, suppress: bool = False) -> None:
 
 
 def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> None:
+    """The agent's options; ``batch``: those a Batch run can use (no strategy, no executor)."""
     _opt(parser, suppress, "--base-url", metavar="URL", help="OpenAI-compatible endpoint")
+    _opt(
+        parser,
+        suppress,
+        "--samples",
+        type=int,
+        default=1,
+        metavar="N",
+        help="self-consistency samples (default 1)",
+    )
+    _opt(parser, suppress, "--review", action="store_true", help="LLM review of solved models")
+    _opt(
+        parser,
+        suppress,
+        "--prompts",
+        metavar="DIR",
+        help="a prompt-set folder (e.g. the prompts/ that `optiwise tune` wrote)",
+    )
+    _opt(
+        parser,
+        suppress,
+        "--no-hints",
+        dest="hints",
+        action="store_false",
+        default=True,
+        help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
+    )
     if not batch:
-        _opt(
-            parser,
-            suppress,
-            "--samples",
-            type=int,
-            default=1,
-            metavar="N",
-            help="self-consistency samples (default 1)",
-        )
         _opt(
             parser,
             suppress,
@@ -180,23 +217,6 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
             choices=("formulation", "code", "both"),
             default="formulation",
             help="formulation document (default), a Pyomo script, or both",
-        )
-        _opt(parser, suppress, "--review", action="store_true", help="LLM review of solved models")
-        _opt(
-            parser,
-            suppress,
-            "--prompts",
-            metavar="DIR",
-            help="a prompt-set folder (e.g. the prompts/ that `optiwise tune` wrote)",
-        )
-        _opt(
-            parser,
-            suppress,
-            "--no-hints",
-            dest="hints",
-            action="store_false",
-            default=True,
-            help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
         )
         _opt(
             parser,
@@ -246,11 +266,13 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
     _opt(
         parser,
         suppress,
+        "--solver-time-limit",
         "--time-limit",
+        dest="time_limit",
         type=float,
-        default=60.0,
         metavar="S",
-        help="seconds per solve (default 60)",
+        help="the solver's time budget per solve, passed to the agent (default: "
+        "OPTIWISE_TIME_LIMIT or 60). Not the per-problem wall clock: see --timeout",
     )
     _opt(
         parser,
@@ -287,8 +309,9 @@ def _run_options(parser: Any, suppress: bool = False) -> None:
         suppress,
         "--timeout",
         type=float,
-        help="seconds per problem; a problem over it is recorded as a time-out "
-        "(retried once on resume, then final)",
+        help="wall-clock seconds per problem (LLM calls, every solve and repair); a "
+        "problem over it is stopped and recorded as a time-out (retried once on resume, "
+        "then final). The solver's own budget is --solver-time-limit",
     )
     _opt(
         parser,
@@ -493,6 +516,49 @@ class _Stop(Exception):
         self.status = status
 
 
+def solver_time_limit(args: argparse.Namespace) -> float | None:
+    """The agent's per-solve budget: ``--solver-time-limit``, else ``AgentConfig``'s default.
+
+    The default honours ``OPTIWISE_TIME_LIMIT``; it is distinct from ``--timeout``,
+    the wall clock of a whole problem (every LLM call, solve and repair).
+    """
+    from agent.context import AgentConfig
+
+    value = getattr(args, "time_limit", None)
+    if value is None:
+        try:
+            return AgentConfig.from_env().time_limit
+        except ValueError as exc:
+            raise _Stop(f"error: invalid OPTIWISE_TIME_LIMIT: {exc}", 2) from exc
+    if not value > 0:
+        raise _Stop(f"error: --solver-time-limit must be > 0 seconds, got {value}", 2)
+    return float(value)
+
+
+def _selection(args: argparse.Namespace) -> DatasetEntry | Any:
+    """What to evaluate: the ``--dataset`` entry, or the loaded ``--problems`` file."""
+    problems = getattr(args, "problems", None)
+    if problems and getattr(args, "dataset", None):
+        raise _Stop("error: give --dataset NAME or --problems FILE.jsonl, not both", 2)
+    if problems:
+        from evals.problem_file import ProblemFileError, load_problem_file
+
+        try:
+            return load_problem_file(problems)
+        except ProblemFileError as exc:
+            raise _Stop(f"error: {exc}", 2) from exc
+    return _resolve_dataset(args)
+
+
+def _file_sections(dataset: Any) -> dict[str, dict[str, Any]]:
+    """The ``problems_file`` section of a ``--problems`` run (its path and sha256)."""
+    from evals.loaders import Dataset
+
+    if isinstance(dataset, Dataset) and dataset.family == "file" and dataset.info.get("sha256"):
+        return {"problems_file": dict(dataset.info)}
+    return {}
+
+
 def _resolve_dataset(args: argparse.Namespace) -> DatasetEntry:
     """The registry entry of ``--dataset``, switched to its family's ``--split`` variant."""
     if not getattr(args, "dataset", None):
@@ -595,7 +661,7 @@ class DeferredAgentSolver:
                 samples=self.args.samples,
                 review=self.args.review,
                 strategy=self.args.strategy,
-                time_limit=self.args.time_limit,
+                time_limit=solver_time_limit(self.args),
             )
             if not getattr(self.args, "hints", True):
                 agent.config = agent.config.with_(hints=False)
@@ -644,6 +710,7 @@ def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
         raise _Stop(f"error: --samples must be >= 1, got {args.samples}", 2)
     if args.max_repairs < 0:
         raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
+    solver_time_limit(args)
     if args.strategy in ("code", "both"):
         _require_isolation(args)
     workers = getattr(args, "workers", None)
@@ -699,6 +766,7 @@ _FIXED = {
         "prompts_digest",
     ),
     "batch": ("sha256", "continue_repairs"),
+    "problems_file": ("sha256",),
 }
 
 
@@ -912,13 +980,15 @@ def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) 
     from evals.runner import RunConfigMismatch, safe_name
 
     try:
-        if not getattr(args, "dataset", None):
+        if not getattr(args, "dataset", None) and not getattr(args, "problems", None):
             raise _Stop(
-                "usage: optiwise eval --dataset NAME --model M [--base-url URL] | "
-                "--formulations DIR | batch-export | batch-import | rescore | compare",
+                "usage: optiwise eval --dataset NAME | --problems FILE.jsonl --model M "
+                "[--base-url URL] | --formulations DIR | batch-export | batch-import | rescore "
+                "| compare",
                 2,
             )
         _protocols(args)
+        entry = _selection(args)
         solver: Any
         if args.formulations:
             directory = Path(args.formulations)
@@ -938,9 +1008,14 @@ def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) 
         else:
             solver = solver_factory(args)
             model = args.model or str(getattr(solver, "model_name", "") or "agent")
-        entry = _resolve_dataset(args)
         return _execute(
-            args, entry, solver, model=model, ids=_ids(args), run_id=args.run_id, sections={}
+            args,
+            entry,
+            solver,
+            model=model,
+            ids=_ids(args),
+            run_id=args.run_id,
+            sections=_file_sections(entry),
         )
     except EndpointNotConfigured as exc:
         _err(str(exc))
@@ -955,13 +1030,36 @@ def run_command(args: argparse.Namespace, solver_factory: SolverFactory | None) 
 
 def _eval_batch_export(args: argparse.Namespace) -> int:
     from agent.api import OptimizationAgent
+    from agent.context import AgentConfig
     from agent.llm import OpenAIChatModel
+    from agent.prompts import PromptSet
     from evals.batch import export_requests
 
+    if getattr(args, "run_id", None):
+        from evals.batch_cli import export_rounds
+
+        return export_rounds(args)
     try:
-        entry = _resolve_dataset(args)
+        if not getattr(args, "output", None):
+            raise _Stop(
+                "error: -o FILE.jsonl is required (or --run-id R: the pending requests of a "
+                "run, every round through Batch files)",
+                2,
+            )
+        if getattr(args, "samples", 1) != 1:
+            raise _Stop(
+                "error: --samples N needs a run: `batch-export --run-id R --samples N` puts "
+                "every sample's requests in the file",
+                2,
+            )
+        entry = _selection(args)
         settings = _llm_settings(args).merged(cache_dir=None)
-        agent = OptimizationAgent(llm=OpenAIChatModel(settings))
+        folder = getattr(args, "prompts", None)
+        agent = OptimizationAgent(
+            llm=OpenAIChatModel(settings),
+            config=AgentConfig(hints=getattr(args, "hints", True)),
+            prompts=PromptSet.load(folder) if folder else None,
+        )
         lines = export_requests(
             entry, args.output, agent, limit=args.limit, ids=_ids(args), data_dir=args.data_dir
         )
@@ -975,7 +1073,8 @@ def _eval_batch_export(args: argparse.Namespace) -> int:
     _err(
         "next: upload it with purpose 'batch', create a batch on /v1/chat/completions, then\n"
         f"  optiwise eval batch-import --dataset {entry.name} --model {settings.model} "
-        "OUTPUT.jsonl [--continue-repairs]"
+        "OUTPUT.jsonl [--continue-repairs]\n"
+        "(to run the repairs through Batch files too, start with `batch-export --run-id R`)"
     )
     return 0
 
@@ -986,13 +1085,22 @@ def _eval_batch_import(args: argparse.Namespace) -> int:
     from agent.prompts import PromptSet
     from evals.agent_solver import EndpointNotConfigured
     from evals.batch import BatchFormatError, BatchImportSolver, load_batch_output
-    from evals.loaders import load
+    from evals.batch_cli import import_rounds, rounds_run_dir
+    from evals.loaders import Dataset, load
     from evals.runner import RunConfigMismatch
 
     try:
+        if getattr(args, "run_id", None) and rounds_run_dir(args) is not None:
+            return import_rounds(args)
         if args.max_repairs < 0:
             raise _Stop(f"error: --max-repairs must be >= 0, got {args.max_repairs}", 2)
-        entry = _resolve_dataset(args)
+        if getattr(args, "samples", 1) != 1:
+            raise _Stop(
+                "error: --samples N runs through batch rounds: start the run with "
+                "`optiwise eval batch-export --run-id R --samples N`",
+                2,
+            )
+        entry = _selection(args)
         _protocols(args)
         settings = _llm_settings(args)
         live = None
@@ -1000,16 +1108,22 @@ def _eval_batch_import(args: argparse.Namespace) -> int:
             if not settings.configured:
                 raise EndpointNotConfigured()
             live = OpenAIChatModel(settings)
-        dataset = load(entry, data_dir=args.data_dir)
+        dataset = entry if isinstance(entry, Dataset) else load(entry, data_dir=args.data_dir)
         output, answered = load_batch_output(dataset, args.batch_files)
         if not answered:
             raise _Stop(f"error: the batch output answers no problem of {dataset.name}")
+        folder = getattr(args, "prompts", None)
         solver = BatchImportSolver(
             output,
             dataset=dataset.name,
             model=settings.model,
-            config=AgentConfig(max_repairs=args.max_repairs, time_limit=args.time_limit),
-            prompts=PromptSet.default(),
+            config=AgentConfig(
+                max_repairs=args.max_repairs,
+                time_limit=solver_time_limit(args),
+                hints=getattr(args, "hints", True),
+                review=bool(getattr(args, "review", False)),
+            ),
+            prompts=PromptSet.load(folder) if folder else PromptSet.default(),
             live=live,
         )
         run_id = args.run_id or f"batch-{output.sha256[:10]}" + ("-repairs" if live else "")
@@ -1020,7 +1134,7 @@ def _eval_batch_import(args: argparse.Namespace) -> int:
             model=settings.model,
             ids=_ids(args) or answered,
             run_id=run_id,
-            sections={"batch": solver.batch_info()},
+            sections={"batch": solver.batch_info(), **_file_sections(dataset)},
         )
     except EndpointNotConfigured as exc:
         _err(str(exc).replace("optiwise eval:", "optiwise eval batch-import --continue-repairs:"))

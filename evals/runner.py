@@ -30,7 +30,7 @@ import re
 import secrets
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -379,6 +379,7 @@ async def execute(
     stream: TextIO | None = None,
     retry_errors: bool = True,
     timeout_retries: int = TIMEOUT_RETRIES,
+    redo: Collection[str] = (),
 ) -> RunSummary:
     """Run the plan's remaining problems; returns the summary of the whole run.
 
@@ -386,7 +387,9 @@ async def execute(
     from code that already runs an event loop); :func:`run_eval` wraps it.
     Problems finished on a transient error are retried unless ``retry_errors``
     is False (see the module doc); how many is said on ``stream`` and kept in
-    the summary's ``retried``. Cancelling the task (Ctrl-C under
+    the summary's ``retried``. ``redo`` names problems solved again even though
+    they have a result (a batch-rounds run replacing first-attempt results with
+    finished ones); their new line wins. Cancelling the task (Ctrl-C under
     :func:`run_eval`) stops the problems in flight, keeps every line already
     written, writes the summary and re-raises.
     """
@@ -396,7 +399,8 @@ async def execute(
     selected = {p.id for p in plan.problems}
     retry = [r for r in done if retry_errors and r.id in selected and r.retryable(timeout_retries)]
     previous = {r.id: r for r in retry}
-    kept = [r for r in done if r.id not in previous]
+    redone = set(redo) & selected
+    kept = [r for r in done if r.id not in previous and r.id not in redone]
     kept_ids = {r.id for r in kept}
     todo = [p for p in plan.problems if p.id not in kept_ids]
     if retry:

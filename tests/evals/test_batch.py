@@ -390,7 +390,8 @@ def test_every_repair_round_runs_through_batch_files_until_nothing_is_pending(
     out = _execute_batch(llm_stub, lines[:1]) + [error_line("min_cost_flow")]
     (tmp_path / "o2.jsonl").write_text("\n".join(out) + "\n", encoding="utf-8")
     s2 = rounds().import_(tmp_path / "o2.jsonl")
-    assert s2.finished == ["production_mix"] and s2.malformed == ["min_cost_flow"]
+    assert s2.finished == ["production_mix"] and s2.errored == ["min_cost_flow"]
+    assert "exported again (1 of 3 tries)" in s2.messages["min_cost_flow"][0]
 
     # Round 3: the last request is answered; nothing is left to export.
     lines = rounds().export(tmp_path / "r3.jsonl", llm)
