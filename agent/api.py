@@ -11,6 +11,17 @@
     results = agent.solve_many(texts, concurrency=8)        # asyncio, bounded
     result = await agent.asolve(text)
 
+A problem that comes with data tables names its data folder (or a mapping of
+table names to files or rows, see :mod:`agent.data_context`)::
+
+    result = agent.solve("Route the shipments ...", data="instance/data")
+
+The LLM is shown each table's columns, types, ranges and first rows (never the
+whole table) and maps them with ``table:`` keys; check and solve read the files.
+
+Every solve runs in a killable worker (:func:`modeling.worker.solve_isolated`)
+bounded by ``time_limit``; ``AgentConfig(solve_in_process=True)`` opts out.
+
 With ``samples=n`` the agent formulates ``n`` candidates concurrently, solves
 each (with its own repair loop) and votes on their objective values; the
 result carries the vote in ``result.votes``. ``strategy="code"`` asks the LLM
@@ -32,6 +43,7 @@ from agent import code_route
 from agent.chat import ChatSession
 from agent.code_route import CodeRouteResult
 from agent.context import AgentConfig, RunContext, Strategy
+from agent.data_context import ProblemData, opened_data
 from agent.graph import compiled_solve_graph
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
@@ -41,9 +53,12 @@ from agent.trace import Trace
 from agent.usage import Usage
 from modeling.result import Status
 
-__all__ = ["AgentResult", "OptimizationAgent", "vote"]
+__all__ = ["AgentResult", "DataArg", "OptimizationAgent", "vote"]
 
 T = TypeVar("T")
+
+DataArg = str | Path | Mapping[str, Any] | ProblemData | None
+"""A problem's data: a folder, a mapping of table names to files/rows, or None."""
 
 
 # ------------------------------------------------------------------ voting
@@ -269,8 +284,23 @@ class OptimizationAgent:
             prompts=self.prompts.digest()[:16],
         )
 
-    def _context(self, trace: Trace) -> RunContext:
-        return RunContext(llm=self.llm, config=self.config, prompts=self.prompts, trace=trace)
+    def _context(self, trace: Trace, data: ProblemData | None = None) -> RunContext:
+        note = ""
+        if data is not None:
+            note = data.describe()
+            trace.note(
+                f"data folder: {len(data.files())} table file(s), described in "
+                f"{len(note)} characters",
+                folder=str(data.folder),
+            )
+        return RunContext(
+            llm=self.llm,
+            config=self.config,
+            prompts=self.prompts,
+            trace=trace,
+            data=data,
+            data_note=note,
+        )
 
     def _candidate_contexts(self, base: RunContext) -> list[RunContext]:
         n = self.config.samples
@@ -376,27 +406,45 @@ class OptimizationAgent:
 
     # ------------------------------------------------------------ public API
 
-    def solve(self, text: str) -> AgentResult:
-        """Formulate, solve, repair and explain one problem (blocking)."""
+    def solve(
+        self, text: str, data: DataArg = None, *, descriptions: Mapping[str, str] | None = None
+    ) -> AgentResult:
+        """Formulate, solve, repair and explain one problem (blocking).
+
+        ``data`` is the problem's data folder, or a mapping of table names to
+        file paths, rows or DataFrames (laid out in a temporary folder for the
+        run); ``descriptions`` maps a table file to a sentence shown with it.
+        A ``data`` that cannot be used raises
+        :class:`~agent.data_context.DataArgumentError` before any LLM call.
+        """
         if self.config.samples == 1 and self.config.strategy == "formulation":
             t0 = time.perf_counter()
             trace = self._trace(text)
-            base = self._context(trace)
-            result = self._run_sync(text, base.for_candidate(0))
+            with opened_data(data, descriptions) as prepared:
+                base = self._context(trace, prepared)
+                result = self._run_sync(text, base.for_candidate(0))
             return self._combine(text, [result], trace, t0)
-        return _run_coro(self.asolve(text))
+        return _run_coro(self.asolve(text, data, descriptions=descriptions))
 
-    async def asolve(self, text: str) -> AgentResult:
+    async def asolve(
+        self, text: str, data: DataArg = None, *, descriptions: Mapping[str, str] | None = None
+    ) -> AgentResult:
         """Async :meth:`solve`: the candidates of ``samples`` run concurrently."""
         t0 = time.perf_counter()
         trace = self._trace(text)
-        base = self._context(trace)
-        jobs: list[Coroutine[Any, Any, AgentResult]] = []
-        if self.config.strategy in ("formulation", "both"):
-            jobs.extend(self._run_async(text, ctx) for ctx in self._candidate_contexts(base))
-        if self.config.strategy in ("code", "both"):
-            jobs.append(self._run_code(text, base.for_candidate(len(jobs))))
-        candidates = list(await asyncio.gather(*jobs))
+        with opened_data(data, descriptions) as prepared:
+            if prepared is not None and self.config.strategy != "formulation":
+                trace.note(
+                    "the code route does not read data tables: only formulations do",
+                    folder=str(prepared.folder),
+                )
+            base = self._context(trace, prepared)
+            jobs: list[Coroutine[Any, Any, AgentResult]] = []
+            if self.config.strategy in ("formulation", "both"):
+                jobs.extend(self._run_async(text, ctx) for ctx in self._candidate_contexts(base))
+            if self.config.strategy in ("code", "both"):
+                jobs.append(self._run_code(text, base.for_candidate(len(jobs))))
+            candidates = list(await asyncio.gather(*jobs))
         return self._combine(text, candidates, trace, t0)
 
     async def asolve_many(self, texts: Iterable[str], concurrency: int = 8) -> list[AgentResult]:

@@ -6,6 +6,11 @@ environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPTIWISE_MODEL``).
 Exit status: 0 when a status was decided (``infeasible`` is an answer), 1
 otherwise (no endpoint, an LLM failure, no valid formulation). With
 ``--json`` standard output holds exactly one JSON object.
+
+``--data DIR`` gives the problem's data folder: the LLM sees each table's
+columns, types, ranges and first rows (never the whole table) and maps them in
+the formulation; the solve reads the files. Every solve runs in a worker that
+is killed at ``--time-limit`` plus a grace period (``--in-process`` opts out).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.prompts import PromptSet
+from agent.result_info import solver_stop_of
 from modeling._stdio import redirect_stdout
 from modeling.cli import jsonable
 
@@ -69,7 +75,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_false",
         help="leave the problem-class modeling hints out of the formulate prompt (ablation)",
     )
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S", help="seconds per solve")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="the problem's data folder: its tables are described to the LLM (columns, types, "
+        "ranges, first rows) and read by the formulation",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="seconds per solve; the solve's worker is killed shortly after (default 60)",
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="solve in this process instead of a killable worker (faster start; a model that "
+        "hangs while it is built then ignores the time limit)",
+    )
+    p.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="run LLM-written scripts (--strategy code/both) without the bubblewrap sandbox; "
+        "they can then read your files and API key and reach the network",
+    )
     p.add_argument(
         "--prompts",
         metavar="DIR",
@@ -84,6 +114,16 @@ def _positive_int(text: str) -> int:
     value = _nonnegative_int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
 
 
@@ -131,6 +171,30 @@ def _problem_field(content: str) -> str | None:
     return None
 
 
+def _isolation_refusal(args: argparse.Namespace) -> str | None:
+    """Why ``--strategy code/both`` cannot run here (None: it can), before any LLM call.
+
+    ``--unsafe-no-isolation`` opts out for this process, as on ``optiwise eval``
+    (see :mod:`agent.sandbox`), with a warning on standard error.
+    """
+    if args.strategy not in ("code", "both"):
+        return None
+    from agent.sandbox import UNSAFE_ENV, IsolationUnavailable, isolation
+
+    if args.unsafe_no_isolation:
+        os.environ[UNSAFE_ENV] = "1"
+        print(
+            "warning: LLM-written scripts run WITHOUT isolation (--unsafe-no-isolation)",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        isolation()
+    except IsolationUnavailable as exc:
+        return f"optiwise ask: --strategy {args.strategy}: {exc}"
+    return None
+
+
 def _emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
@@ -161,6 +225,13 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(args, f"optiwise ask: cannot read the problem: {exc}")
     if not problem.strip():
         return _fail(args, "optiwise ask: the problem text is empty")
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        return _fail(
+            args, f"optiwise ask: --data {args.data}: is not a folder (give the folder of tables)"
+        )
+    refused = _isolation_refusal(args)
+    if refused:
+        return _fail(args, refused)
     try:
         from agent.api import OptimizationAgent
         from agent.context import AgentConfig
@@ -173,11 +244,12 @@ def _run(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             time_limit=args.time_limit,
             hints=args.hints,
+            solve_in_process=args.in_process,
         )
         prompts = PromptSet.load(args.prompts) if args.prompts else None
         agent = OptimizationAgent(llm=OpenAIChatModel(settings), config=config, prompts=prompts)
         with redirect_stdout("stderr"):  # solver banners (C code, fd 1) stay off stdout
-            result = agent.solve(problem)
+            result = agent.solve(problem, data=args.data)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -190,13 +262,16 @@ def _run(args: argparse.Namespace) -> int:
             result.trace.save(args.trace)
         except OSError as exc:
             print(f"optiwise ask: could not write the trace: {exc}", file=sys.stderr)
+    stop = solver_stop_of(result)
     if args.json:
-        _emit_json(result.to_dict())
+        _emit_json({**result.to_dict(), "solver_stop": stop})
     else:
         print(result.answer)
         parts = [f"status: {result.status}"]
         if result.objective is not None:
             parts.append(f"objective: {result.objective:g}")
+        if stop not in ("optimal", "not_solved"):
+            parts.append(f"solver stop: {stop}")
         parts.append(f"repairs: {result.repairs}")
         if result.votes:
             parts.append(f"votes: {result.votes['counts']}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.data_context import ProblemData
 from agent.llm import ChatModel
 from agent.prompts import PromptSet
 from agent.trace import Trace
@@ -74,7 +75,8 @@ class AgentConfig:
     strategy: Strategy = "formulation"
     """formulation (declarative document), code (a Pyomo script) or both."""
     time_limit: float | None = 60.0
-    """Seconds per solve."""
+    """Seconds per solve: the solver's own limit (it returns its best point); the solve's worker
+    is killed a grace period later (:func:`modeling.worker.grace`) if it has not answered."""
     backend: str = "auto"
     """modeling backend: auto, highs, pyomo or pulp."""
     examples: int = 2
@@ -90,6 +92,10 @@ class AgentConfig:
     hints: bool = True
     """Show the formulate prompt the modeling hints of the problem's class (:mod:`agent.hints`);
     off for the ablation that measures them."""
+    solve_in_process: bool = False
+    """Solve in this process instead of a killable worker (:func:`modeling.worker.solve_isolated`).
+    Saves the worker round trip (tens of milliseconds a solve) but a model that hangs while
+    it is built ignores the time limit; for trusted formulations and speed-sensitive callers."""
 
     def __post_init__(self) -> None:
         if self.max_repairs < 0:
@@ -150,6 +156,10 @@ class RunContext:
     llm_overrides: dict[str, Any] = field(default_factory=dict)
     """Per-call overrides for every LLM request of this run (temperature, cache_tag)."""
     scratch: Scratch = field(default_factory=Scratch)
+    data: ProblemData | None = None
+    """The problem's data folder (tables the formulation reads), or None."""
+    data_note: str = ""
+    """The data folder described for the LLM (appended to the problem in every request)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def for_candidate(self, index: int, **llm_overrides: Any) -> RunContext:
@@ -161,4 +171,11 @@ class RunContext:
             trace=self.trace,
             candidate=index,
             llm_overrides={**self.llm_overrides, **llm_overrides},
+            data=self.data,
+            data_note=self.data_note,
         )
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The folder tables are read from (None when the problem came without data)."""
+        return self.data.folder if self.data is not None else None

@@ -19,6 +19,7 @@ the chat's own nodes from :mod:`agent.chat_nodes`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -51,14 +52,17 @@ from agent.state import (
     problem_text,
     record_attempt,
     replace_last_attempt,
+    solver_stop,
 )
 from agent.verify import NOT_REPAIRABLE, errors_of, repairable, severity_of, suspicions_of
 from modeling import diagnostics
-from modeling.compiler import compile_model
+from modeling.compiler import CompiledModel, compile_model
 from modeling.errors import FormulationError
+from modeling.formulation import load
 from modeling.result import SolveResult, Status
 from modeling.scenarios import explain_solution, solution_of, yaml_diff
 from modeling.solve import solve as solve_model
+from modeling.worker import solve_isolated
 
 __all__ = [
     "AsyncNodeFn",
@@ -73,6 +77,7 @@ __all__ = [
     "formulate",
     "formulate_messages",
     "outcome_line",
+    "problem_message",
     "repair",
     "review",
     "review_gate",
@@ -87,6 +92,19 @@ AsyncNodeFn = Callable[[AgentState, RunContext], Awaitable[Update]]
 # ------------------------------------------------------------------ formulate
 
 
+def problem_message(problem: str, ctx: RunContext) -> str:
+    """The problem as the LLM sees it: its text, then its data tables described (if any).
+
+    The data section rides with the problem text, so tuned prompts need no new slot.
+    """
+    return f"{problem}\n\n{ctx.data_note}" if ctx.data_note else problem
+
+
+def _source(doc: Mapping[str, Any], ctx: RunContext) -> Any:
+    """The document to compile: with its data folder when the problem came with tables."""
+    return load(doc, data=ctx.data_dir) if ctx.data_dir is not None else doc
+
+
 def formulate_messages(problem: str, ctx: RunContext) -> list[ChatMessage]:
     """The messages of the first formulate request for ``problem`` (also used by batch export)."""
     examples_dir = str(ctx.config.examples_dir) if ctx.config.examples_dir else None
@@ -98,7 +116,9 @@ def formulate_messages(problem: str, ctx: RunContext) -> list[ChatMessage]:
         if chosen is not None:
             ctx.trace.note(f"modeling hints: {chosen.name}", ctx.candidate)
         examples = "\n\n".join(part for part in (examples, hints) if part)
-    return prompt_messages(ctx, "formulate", problem=problem, examples=examples)
+    return prompt_messages(
+        ctx, "formulate", problem=problem_message(problem, ctx), examples=examples
+    )
 
 
 def _formulate_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
@@ -162,7 +182,7 @@ def check(state: AgentState, ctx: RunContext) -> Update:
             "attempts": record_attempt(state, ctx, attempt),
         }
     try:
-        model = compile_model(doc)
+        model = compile_model(_source(doc, ctx))
     except FormulationError as exc:
         issues = [
             {**i.to_dict(), "severity": "error", "evidence": f"{i.location}: {i.message}"}
@@ -261,13 +281,30 @@ def _binding_labels(result: SolveResult, limit: int = 50) -> list[str]:
     return [b.label for b in diagnostics.binding_constraints(result.model, result.x)[:limit]]
 
 
+def _run_solve(model: Any, ctx: RunContext) -> SolveResult:
+    """Solve in a killable worker (default) or, with ``solve_in_process``, here.
+
+    The worker is killed ``grace(time_limit)`` after the solver's own limit, so
+    a model that hangs while it is built cannot hang the run. The compiled
+    model goes to the worker and the result comes back without it: ours is
+    put back, so nothing big is sent twice.
+    """
+    cfg = ctx.config
+    if cfg.solve_in_process:
+        return solve_model(model, backend=cfg.backend, time_limit=cfg.time_limit)
+    result = solve_isolated(model, backend=cfg.backend, time_limit=cfg.time_limit, keep_model=False)
+    if result.model is None and isinstance(model, CompiledModel):
+        result = replace(result, model=model)
+    return result
+
+
 def solve(state: AgentState, ctx: RunContext) -> Update:
-    """Solve the checked document with ``modeling.solve``."""
+    """Solve the checked document (``modeling.solve``), in a killable worker by default."""
     doc = state.get("document")
     assert doc is not None
     key = doc_key(doc)
-    model: Any = ctx.scratch.compiled.get(key) or doc
-    result = solve_model(model, backend=ctx.config.backend, time_limit=ctx.config.time_limit)
+    model: Any = ctx.scratch.compiled.get(key) or _source(doc, ctx)
+    result = _run_solve(model, ctx)
     ctx.scratch.last_result = result
     ctx.scratch.results[key] = result
     return {
@@ -280,9 +317,11 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "solver": result.solver,
             "backend": result.backend,
             "termination": str(result.termination),
+            "stop": solver_stop(result.status, result.termination),
             "message": result.message,
             "seconds": round(result.timings.total_s, 6),
             "tried": list(result.tried),
+            "isolated": not ctx.config.solve_in_process,
         },
         "issues": [i.to_dict() for i in result.errors],
     }
@@ -311,7 +350,7 @@ def _review_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
         prompt_messages(
             ctx,
             "review",
-            problem=problem_text(state) + (f"\n\n{checks}" if checks else ""),
+            problem=problem_message(problem_text(state), ctx) + (f"\n\n{checks}" if checks else ""),
             document=doc or {},
         ),
     )
@@ -386,7 +425,7 @@ def _repair_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
         prompt_messages(
             ctx,
             "repair",
-            problem=problem_text(state),
+            problem=problem_message(problem_text(state), ctx),
             document=document,
             errors=error_lines(errors),
         ),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
-from modeling.result import Status
+from modeling.result import Status, Termination
 
 if TYPE_CHECKING:
     from agent.context import RunContext
@@ -43,6 +43,7 @@ __all__ = [
     "problem_text",
     "record_attempt",
     "replace_last_attempt",
+    "solver_stop",
 ]
 
 Route = Literal["formulate", "edit", "diagnose", "answer"]
@@ -76,6 +77,45 @@ def has_solution(status: str | None) -> bool:
         return Status(status or "").has_solution
     except ValueError:  # "pending", "valid", "" or None: no solution yet
         return False
+
+
+SOLVER_STOPS = (
+    "optimal",
+    "time_limit_incumbent",
+    "time_limit_none",
+    "limit_incumbent",
+    "infeasible",
+    "unbounded",
+    "infeasible_or_unbounded",
+    "error",
+    "not_solved",
+)
+"""Why the solver stopped on the final document (see :func:`solver_stop`)."""
+
+
+def solver_stop(status: str | None, termination: str | None = None) -> str:
+    """Why the solve of the final document stopped, for accuracy broken down by it.
+
+    ``optimal`` (proved), ``time_limit_incumbent`` (the time limit with a
+    solution that is not proved optimal), ``time_limit_none`` (the limit, no
+    solution; also a worker killed at its hard limit), ``limit_incumbent``
+    (another limit, e.g. iterations, with a solution), ``infeasible``,
+    ``unbounded``, ``infeasible_or_unbounded``, ``error`` (the solver
+    failed) or ``not_solved`` (no valid document reached the solver).
+    """
+    text = str(status or "")
+    term = str(termination or "")
+    if text == Status.OPTIMAL:
+        return "optimal"
+    if text == Status.FEASIBLE:
+        return "time_limit_incumbent" if term in ("", Termination.TIME_LIMIT) else "limit_incumbent"
+    if text == Status.TIME_LIMIT:
+        return "time_limit_none"
+    if text in (Status.INFEASIBLE, Status.UNBOUNDED, Status.INFEASIBLE_OR_UNBOUNDED):
+        return text
+    if text == Status.ERROR and term and term not in (Termination.INVALID,):
+        return "error"
+    return "not_solved"
 
 
 class InputState(TypedDict):

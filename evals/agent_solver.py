@@ -19,6 +19,14 @@ compile, solve, verify) runs in worker processes (Ray actors) while its LLM
 calls stay in this process (:mod:`evals.executors`); call :meth:`AgentSolver.close`
 when done to stop the workers.
 
+A problem with a data folder (:attr:`~evals.problems.Problem.data_dir`, e.g.
+MIPLIB-NL's ``data/``) is solved with it: the agent describes its tables to
+the LLM and the formulation reads them. The process and Ray executors take a
+text only, so such a problem runs in this process (a trace note says so).
+The outcome's ``solver_stop`` says why the solver stopped on the final
+document (optimal, ``time_limit_incumbent``, ``time_limit_none``, ...; see
+:func:`agent.state.solver_stop`).
+
 :func:`agent_info` describes the agent for a run's ``config.json`` (model,
 endpoint, strategy, samples, repair rounds, prompt-set digest; never the key).
 """
@@ -92,6 +100,8 @@ def _first_attempt(result: AgentResult) -> tuple[str, float | None]:
 
 def outcome_from_result(result: AgentResult) -> dict[str, Any]:
     """The runner's outcome mapping (see :class:`~evals.runner.SolveOutcome`) of one run."""
+    from agent.result_info import solver_stop_of
+
     first_status, first_objective = _first_attempt(result)
     usage = result.usage
     return {
@@ -108,6 +118,7 @@ def outcome_from_result(result: AgentResult) -> dict[str, Any]:
         "trace_id": result.trace.id,
         "formulation": result.formulation,
         "message": result.message,
+        "solver_stop": solver_stop_of(result),
     }
 
 
@@ -193,8 +204,40 @@ class AgentSolver:
         return info
 
     async def solve(self, problem: Problem) -> dict[str, Any]:
-        """Formulate, solve and repair ``problem.question``; the scored outcome."""
-        return await self.executor.run(problem.question, self.trace_dir)
+        """Formulate, solve and repair ``problem.question`` (with its data folder); the outcome."""
+        data = problem.data_dir
+        if data is None:
+            return await self.executor.run(problem.question, self.trace_dir)
+        if not Path(data).is_dir():
+            return {
+                "status": "error",
+                "objective": None,
+                "error_categories": ["data"],
+                "message": f"the problem's data folder {data} is not there (fetch the dataset)",
+            }
+        run = self.executor.run
+        if _takes_data(run):
+            return await run(problem.question, self.trace_dir, data=data)  # type: ignore[call-arg]
+        # An executor without a data channel: this problem runs in the caller's process.
+        result = await self.agent.asolve(problem.question, data=data)
+        if self.executor.name != "local":
+            result.trace.note(
+                f"run in the caller's process: the {self.executor.name} executor "
+                "cannot pass a data folder"
+            )
+        if self.trace_dir is not None:
+            save_trace(result, self.trace_dir)
+        return outcome_from_result(result)
+
+
+def _takes_data(run: Any) -> bool:
+    """Whether an executor's ``run`` accepts ``data=`` (a folder sent along with the text)."""
+    import inspect
+
+    try:
+        return "data" in inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def save_trace(result: AgentResult, directory: Path) -> None:

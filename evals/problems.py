@@ -327,6 +327,9 @@ class Problem(BaseModel):
     per-problem folders; the hash key for NL4OPT competition files).
     ``metadata`` carries ``difficulty``, ``type``, ``source`` and similar
     labels used for breakdowns, plus references such as a reference model.
+    ``data`` is the problem's data folder (the tables a formulation reads, as
+    MIPLIB-NL's ``data/``), or None for a problem whose numbers are in its text;
+    :attr:`data_dir` also reads the older ``metadata["data_dir"]``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -336,3 +339,12 @@ class Problem(BaseModel):
     question: str
     answer: Answer
     metadata: dict[str, Any] = Field(default_factory=dict)
+    data: str | None = None
+
+    @property
+    def data_dir(self) -> str | None:
+        """The data folder: ``data``, else ``metadata["data_dir"]`` (loaders that predate it)."""
+        if self.data:
+            return self.data
+        legacy = self.metadata.get("data_dir")
+        return str(legacy) if legacy else None
