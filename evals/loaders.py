@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.fetch import locate_relative, require
+from evals.label_flags import apply_flags, log_paths, read_fix_logs
 from evals.problems import (
     Answer,
     Problem,
@@ -523,6 +524,10 @@ def load(
 ) -> Dataset:
     """Load a registered variant (name, alias or entry) from the data folders.
 
+    Labels that a fix log of the family (OptiMind's, see :mod:`evals.label_flags`)
+    found wrong, underspecified or ambiguous come back ``flagged``, when the log
+    is on disk (``optiwise data fetch`` gets it with the OptiMind variant).
+
     >>> ds = load("mamo_easy")                       # doctest: +SKIP
     >>> ds.name, len(ds), ds.problems[0].answer.kind  # doctest: +SKIP
     ('mamo_easy.sirl_fixed', 642, 'number')
@@ -530,6 +535,9 @@ def load(
     entry = dataset if isinstance(dataset, DatasetEntry) else get(dataset, registry=registry)
     path = require(entry, data_dir)
     problems = load_entry(entry, path, data_dir=data_dir)
+    logs = log_paths(entry.family, registry, data_dir)
+    if logs:
+        problems = apply_flags(problems, read_fix_logs(logs))
     if limit is not None:
         problems = problems[:limit]
     return Dataset(
