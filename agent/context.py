@@ -92,6 +92,10 @@ class AgentConfig:
     hints: bool = True
     """Show the formulate prompt the modeling hints of the problem's class (:mod:`agent.hints`);
     off for the ablation that measures them."""
+    repair_hook: str | None = None
+    """Python source of a tuned ``repair_feedback(findings) -> str`` (from ``optiwise tune
+    --components ...,repair_feedback``); None = the built-in formatting. A non-default source
+    runs sandboxed (:mod:`agent.feedback`)."""
     solve_in_process: bool = False
     """Solve in this process instead of a killable worker (:func:`modeling.worker.solve_isolated`).
     Saves the worker round trip (tens of milliseconds a solve) but a model that hangs while

@@ -27,6 +27,7 @@ import yaml
 from agent.context import RunContext
 from agent.errors import ParseError
 from agent.examples import pick_examples, render_examples
+from agent.feedback import repair_errors
 from agent.hints import pick_class, render_hints
 from agent.llm import ChatMessage, extract_json
 from agent.llm_calls import (
@@ -398,20 +399,9 @@ async def areview(state: AgentState, ctx: RunContext) -> Update:
 # --------------------------------------------------------------------- repair
 
 
-def _evidence_line(finding: Mapping[str, Any]) -> str:
-    """The evidence of a finding as a repair-prompt detail, unless the message says it."""
-    evidence = str(finding.get("evidence") or "")
-    return (
-        f"evidence: {evidence}" if evidence and evidence not in str(finding.get("message")) else ""
-    )
-
-
 def _repair_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
     attempts = state.get("attempts") or []
-    errors = [
-        {**e, "detail": e.get("detail") or _evidence_line(e)}
-        for e in errors_of(list(attempts[-1].get("errors") or []) if attempts else [])
-    ]
+    findings = errors_of(list(attempts[-1].get("errors") or []) if attempts else [])
     doc = state.get("document")
     if doc is not None:
         document: Any = doc
@@ -427,7 +417,8 @@ def _repair_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
             "repair",
             problem=problem_message(problem_text(state), ctx),
             document=document,
-            errors=error_lines(errors),
+            # the error list's formatting is a trainable hook (agent.feedback; issue 11)
+            errors=repair_errors(findings, ctx.config.repair_hook),
         ),
     )
 

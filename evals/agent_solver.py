@@ -101,6 +101,7 @@ def _first_attempt(result: AgentResult) -> tuple[str, float | None]:
 def outcome_from_result(result: AgentResult) -> dict[str, Any]:
     """The runner's outcome mapping (see :class:`~evals.runner.SolveOutcome`) of one run."""
     from agent.result_info import solver_stop_of
+    from evals.results import findings_from_attempts
 
     first_status, first_objective = _first_attempt(result)
     usage = result.usage
@@ -119,7 +120,21 @@ def outcome_from_result(result: AgentResult) -> dict[str, Any]:
         "formulation": result.formulation,
         "message": result.message,
         "solver_stop": solver_stop_of(result),
+        "termination": _termination(result),
+        # per attempt: code, severity, round, status, objective, evidence
+        "findings": findings_from_attempts(result.attempts),
+        # pass@k; the report ignores fewer than two
+        "samples": [{"status": c.status, "objective": c.objective} for c in result.candidates],
     }
+
+
+def _termination(result: AgentResult) -> str | None:
+    """The solver's stop reason (a :class:`~modeling.result.Termination` value) on the final
+    document; ``time_limit`` for a solve stopped at the limit without a point (whose
+    SolveResult the agent does not keep); None when no solve decided the answer."""
+    if result.result is not None:
+        return str(result.result.termination)
+    return "time_limit" if result.status == "time_limit" else None
 
 
 def agent_info(agent: OptimizationAgent) -> dict[str, Any]:
