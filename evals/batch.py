@@ -788,6 +788,7 @@ class BatchRounds:
         model: str,
         config: AgentConfig | None = None,
         prompts: PromptSet | None = None,
+        data: Mapping[str, str | None] | None = None,
     ) -> None:
         from agent.context import AgentConfig
         from agent.prompts import PromptSet
@@ -795,6 +796,8 @@ class BatchRounds:
         self.run_dir = Path(run_dir)
         self.dataset = dataset
         self.problems = dict(problems)
+        self.data = {k: v for k, v in (data or {}).items() if v}
+        """Problems' data folders (their tables go with every replay, as in a live run)."""
         self.model = model
         self.prompts = prompts or PromptSet.default()
         self.state: dict[str, dict[str, Any]] = {}
@@ -803,15 +806,15 @@ class BatchRounds:
         stored: dict[str, Any] = {}
         stored_prompts: str | None = None
         if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("dataset") != dataset:
+            saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("dataset") != dataset:
                 raise BatchFormatError(
-                    f"{path} holds rounds of dataset {data.get('dataset')!r}, not {dataset!r}"
+                    f"{path} holds rounds of dataset {saved.get('dataset')!r}, not {dataset!r}"
                 )
-            self.state = {k: _upgrade(v) for k, v in (data.get("problems") or {}).items()}
-            stored = {**_DEFAULTS_BEFORE_SAMPLES, **dict(data.get("config") or {})}
-            stored_prompts = data.get("prompts_digest")
-            self.imports = int(data.get("imports") or 0)
+            self.state = {k: _upgrade(v) for k, v in (saved.get("problems") or {}).items()}
+            stored = {**_DEFAULTS_BEFORE_SAMPLES, **dict(saved.get("config") or {})}
+            stored_prompts = saved.get("prompts_digest")
+            self.imports = int(saved.get("imports") or 0)
         # A replay must run with the settings the recorded replies were made under.
         self.config = config or AgentConfig(**{k: v for k, v in stored.items() if k in _REPLAYED})
         mine = {k: getattr(self.config, k) for k in _REPLAYED}
@@ -861,6 +864,7 @@ class BatchRounds:
             model=model,
             config=config,
             prompts=prompts,
+            data={p.id: getattr(p, "data_dir", None) for p in chosen},
         )
         config_path = run_dir / CONFIG_FILE
         if not (run_dir / ROUNDS_FILE).exists() and config_path.exists():
@@ -936,6 +940,9 @@ class BatchRounds:
         failed = {_unkey(k): v for k, v in entry["gave_up"].items()}
         llm = ReplayChatModel(replies, self.model, failed)
         agent = OptimizationAgent(llm=llm, config=self.config, prompts=self.prompts)
+        folder = self.data.get(problem_id)
+        if folder:
+            return agent.solve(self.problems[problem_id], folder), llm
         return agent.solve(self.problems[problem_id]), llm
 
     def _advance(

@@ -141,6 +141,8 @@ def live_run(stub: StubServer, data: Path, tmp_path: Path, *extra: str) -> dict[
     return results(Path(data.parent / "live" / "toy" / "samples" / "gpt-4o-mini" / "live"))
 
 
+# ~5 s each: the same eval run twice (three batch rounds, then live), with real solves.
+@pytest.mark.slow
 def test_a_run_with_repairs_finishes_through_batch_files_with_the_live_scores(
     llm_stub: StubServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -226,6 +228,7 @@ def test_a_run_with_repairs_finishes_through_batch_files_with_the_live_scores(
     }
 
 
+@pytest.mark.slow
 def test_voting_samples_go_through_the_same_file(
     llm_stub: StubServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
