@@ -7,8 +7,15 @@
   dataset into ``runs/`` (resumable with ``--run-id``; a resume retries the problems that
   ended on transient errors unless ``--no-retry``); one request checks the endpoint and
   model first (``--no-preflight`` skips it); ``--json`` ends standard output with the
-  summary as one JSON object.
+  summary as one JSON object. ``--solver-time-limit S`` is the agent's budget per solve;
+  ``--timeout S`` the wall clock of a whole problem (over it: a time-out, retried once).
+- ``optiwise eval --problems FILE.jsonl ...``: the same on a user's problems file in the
+  ``Problem`` shape (what ``optiwise synth`` writes), without a registry entry.
 - ``optiwise eval --dataset NAME --formulations DIR``: score stored formulations.
+- ``optiwise eval batch-export --run-id R [--dataset NAME --model M ...]`` and
+  ``optiwise eval batch-import --run-id R OUTPUT.jsonl``: every round of an eval (first
+  attempts, repairs, reviews, voting samples) through OpenAI Batch files, until nothing is
+  pending; then the run is scored like a live one (:mod:`evals.batch_cli`).
 - ``optiwise eval batch-export --dataset NAME --model M -o requests.jsonl``: the first
   formulate request of every problem as an OpenAI Batch API file.
 - ``optiwise eval batch-import --dataset NAME --model M OUTPUT.jsonl [--continue-repairs]``:
