@@ -9,11 +9,15 @@ Lenient readings we accept on top of the spec (each one is unambiguous):
 ``min``/``max``/``minimise``/``maximise`` for the sense, ``int``/``bool``/
 ``real`` style type names, ``index`` given as one string, ``forall`` without
 its leading ``for``, constraints given as a mapping name → definition, and
-extra keys such as ``units`` (kept, ignored).
+extra top-level keys such as ``units`` (kept, ignored).  Inside an element
+only the spec's keys and a few annotations (``units``, ``note`` …) are
+accepted: an unknown key there (``domain:`` for ``type:``) would change the
+model silently, so it is a located error (:func:`unknown_key_issues`).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import keyword
 import math
@@ -567,10 +571,11 @@ def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
     # A document wrapped as {"formulation": {...}} (as our samples are) is accepted.
     if "variables" not in data and isinstance(data.get("formulation"), Mapping):
         data = data["formulation"]
+    keys = unknown_key_issues(data)
     try:
-        return Formulation.model_validate(dict(data))
+        f = Formulation.model_validate(dict(data))
     except ValidationError as exc:
-        issues = _pydantic_issues(exc)
+        issues = keys + _pydantic_issues(exc)
         raise FormulationError(issues + _expression_issues(data, issues)) from None
     except RecursionError:
         raise FormulationError(
@@ -583,9 +588,182 @@ def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
                 )
             ]
         ) from None
+    if keys:
+        raise FormulationError(keys + _expression_issues(data, keys))
+    return f
 
 
 _SECTIONS = frozenset({"sets", "parameters", "variables"})
+
+TOP_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "sets",
+        "parameters",
+        "variables",
+        "objective",
+        "constraints",
+        "assumptions",
+    }
+)
+"""The keys of a document (spec § Document)."""
+
+ANNOTATIONS = frozenset({"description", "units", "unit", "note", "notes", "comment"})
+"""Keys any set, parameter, variable, objective, constraint or assumption may carry: kept, ignored."""
+
+ELEMENT_KEYS: dict[str, frozenset[str]] = {
+    "set": frozenset({"from", "to", "elements", "table", "header", "sheet", "column", "columns"})
+    | {"column_labels"},
+    "parameter": frozenset({"index", "values", "rows", "default", "table", "layout", "keys"})
+    | {"value", "header", "sheet"},
+    "variable": frozenset({"index", "type", "lower", "upper"}),
+    "objective": frozenset({"sense", "expression", "name"}),
+    "constraint": frozenset({"name", "expression", "forall"}),
+    "assumption": frozenset({"text", "parameters"}),
+}
+"""The keys each element of a document has (spec), annotations aside."""
+
+_TOP_SYNONYMS = {
+    "vars": "variables",
+    "decision_variables": "variables",
+    "params": "parameters",
+    "data": "parameters",
+    "subject_to": "constraints",
+    "st": "constraints",
+    "s.t.": "constraints",
+    "such_that": "constraints",
+    "objective_function": "objective",
+}
+# Words other modeling languages use for a key of ours: the hint names our key.
+_SYNONYMS: dict[str, dict[str, str]] = {
+    "variable": {
+        "domain": "write type: continuous, integer or binary (and lower/upper for bounds)",
+        "vtype": "did you mean 'type'?",
+        "kind": "did you mean 'type'?",
+        "var_type": "did you mean 'type'?",
+        "integer": "write type: integer",
+        "lb": "did you mean 'lower'?",
+        "ub": "did you mean 'upper'?",
+        "min": "did you mean 'lower'?",
+        "max": "did you mean 'upper'?",
+        "lower_bound": "did you mean 'lower'?",
+        "upper_bound": "did you mean 'upper'?",
+        "bounds": "write lower: L and upper: U",
+        "indices": "did you mean 'index'?",
+        "indexes": "did you mean 'index'?",
+        "over": "did you mean 'index'?",
+        "sets": "did you mean 'index'?",
+    },
+    "constraint": {
+        "expr": "did you mean 'expression'?",
+        "relation": "did you mean 'expression'?",
+        "constraint": "did you mean 'expression'?",
+        "for": "did you mean 'forall'?",
+        "for_all": "did you mean 'forall'?",
+        "over": "did you mean 'forall'? write forall: 'for i in I'",
+        "index": "write forall: 'for i in I' for one constraint per element",
+        "indices": "write forall: 'for i in I' for one constraint per element",
+    },
+    "objective": {
+        "expr": "did you mean 'expression'?",
+        "function": "did you mean 'expression'?",
+        "type": "did you mean 'sense'?",
+        "direction": "did you mean 'sense'?",
+        "goal": "did you mean 'sense'?",
+    },
+    "parameter": {
+        "data": "did you mean 'values'?",
+        "indices": "did you mean 'index'?",
+        "indexes": "did you mean 'index'?",
+        "over": "did you mean 'index'?",
+    },
+    "set": {
+        "start": "did you mean 'from'?",
+        "end": "did you mean 'to'?",
+        "stop": "did you mean 'to'?",
+    },
+    "assumption": {
+        "parameter": "did you mean 'parameters'?",
+        "affects": "did you mean 'parameters'?",
+        "names": "did you mean 'parameters'?",
+        "assumption": "did you mean 'text'?",
+    },
+}
+
+
+def _key_issue(kind: str, key: str, where: str) -> Issue:
+    known = ELEMENT_KEYS[kind]
+    hint = (
+        _SYNONYMS.get(kind, {}).get(key.lower())
+        or did_you_mean(key, known)
+        or f"a {kind} has the keys {', '.join(sorted(known))}"
+    )
+    return Issue(where, f"'{key}' is not a key of a {kind}", hint, code="schema")
+
+
+def unknown_key_issues(data: Mapping[str, Any]) -> list[Issue]:
+    """Keys the spec does not define where they could change the model's meaning.
+
+    Inside a set, parameter, variable, the objective, a constraint or an
+    assumption, a key is one of the spec's keys or an annotation
+    (:data:`ANNOTATIONS`); anything else (``domain:`` for ``type:``, ``lb:``
+    for ``lower:``) would be silently ignored, so it is an error at its
+    location with a hint.  At the top level extra keys (``units``, ``id``,
+    ``source``) are kept and ignored, except one that looks like a misspelt
+    spec key (``constraint:``, ``params:``): that would drop a whole section.
+    A set or parameter mapping with none of its keys is left to the data
+    checks, which say what a set or a parameter looks like.
+
+    >>> [str(i) for i in unknown_key_issues({"variables": {"x": {"domain": "integer"}}})]
+    ["variables.x.domain: 'domain' is not a key of a variable (write type: continuous, integer or binary (and lower/upper for bounds))"]
+    """
+    issues: list[Issue] = []
+    for key in data:
+        text = str(key)
+        if text in TOP_KEYS or text == "formulation":
+            continue
+        meant = _TOP_SYNONYMS.get(text.lower()) or next(
+            iter(difflib.get_close_matches(text, sorted(TOP_KEYS), n=1, cutoff=0.75)), None
+        )
+        if meant is not None:
+            issues.append(
+                Issue(
+                    text,
+                    f"'{text}' is not a key of a formulation and would be ignored",
+                    f"did you mean '{meant}'?",
+                    code="schema",
+                )
+            )
+
+    def element(kind: str, body: Any, where: str, skip_foreign: bool = False) -> None:
+        if not isinstance(body, Mapping):
+            return
+        known = ELEMENT_KEYS[kind]
+        if skip_foreign and not any(str(k) in known for k in body):
+            return
+        for key in body:
+            if str(key) not in known and str(key) not in ANNOTATIONS:
+                issues.append(_key_issue(kind, str(key), f"{where}.{key}"))
+
+    for section, kind in (("sets", "set"), ("parameters", "parameter"), ("variables", "variable")):
+        members = data.get(section)
+        if isinstance(members, Mapping):
+            for name, body in members.items():
+                element(kind, body, f"{section}.{name}", skip_foreign=kind != "variable")
+    element("objective", data.get("objective"), "objective")
+    constraints = data.get("constraints")
+    if isinstance(constraints, list):
+        for k, c in enumerate(constraints):
+            element("constraint", c, f"constraints[{k}]")
+    elif isinstance(constraints, Mapping):
+        for k, c in enumerate(constraints.values()):
+            element("constraint", c, f"constraints[{k}]")
+    assumptions = data.get("assumptions")
+    if isinstance(assumptions, list):
+        for k, a in enumerate(assumptions):
+            element("assumption", a, f"assumptions[{k}]")
+    return issues
 
 
 def _expression_issues(data: Mapping[str, Any], shape: list[Issue]) -> list[Issue]:
