@@ -277,3 +277,80 @@ def test_voting_samples_go_through_the_same_file(
     for name in ("production_mix", "inventory_planning"):
         assert {k: batch[name][k] for k in COMPARED} == {k: live[name][k] for k in COMPARED}
     assert batch["production_mix"]["status"] == "optimal"
+
+
+def completion(custom_id: str, content: str) -> str:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1711652795,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000},
+    }
+    response = {"status_code": 200, "request_id": "req", "body": body}
+    return json.dumps({"custom_id": custom_id, "response": response, "error": None})
+
+
+def test_a_first_attempt_import_goes_on_with_its_repairs_and_errored_lines_are_sent_again(
+    llm_stub: StubServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm_stub.handler = replies
+    runs = tmp_path / "runs"
+    first = tmp_path / "first-output.jsonl"
+    right = json.dumps(sample("production_mix")["formulation"])
+    first.write_text(
+        completion("toy.samples:production_mix", right)
+        + "\n"
+        + completion("toy.samples:transport_basic", "I would rather explain in prose.")
+        + "\n",
+        encoding="utf-8",
+    )
+    start = ["--dataset", "toy.samples", "--model", "gpt-4o-mini", "--data-dir", str(data_dir)]
+    common = ["--run-id", "T", "--out", str(runs)]
+    assert optiwise("eval", "batch-import", str(first), *start, *common, "--json") == 0
+    one_shot = last_json(capsys.readouterr().out)
+    assert one_shot["accuracy"]["sirl"] == 0.5  # transport_basic's first attempt is invalid
+
+    # The same run goes on through batch rounds: its next file holds the repair.
+    assert optiwise("eval", "batch-export", *common, "--max-repairs", "1") == 0
+    capsys.readouterr()
+    run_dir = runs / "toy" / "samples" / "gpt-4o-mini" / "T"
+    requests = run_dir / "batch" / "requests-1.jsonl"
+    (line,) = [json.loads(x) for x in requests.read_text().splitlines()]
+    assert line["custom_id"] == "toy.samples:transport_basic@r1"
+
+    # The batch fails that line (HTTP 500): it is sent again in the next round.
+    failed = {"status_code": 500, "request_id": "r", "body": {"error": {"message": "boom"}}}
+    errors = tmp_path / "errors-1.jsonl"
+    errors.write_text(json.dumps({"custom_id": line["custom_id"], "response": failed}) + "\n")
+    assert optiwise("eval", "batch-import", str(errors), *common, "--json") == 0
+    out, err = capsys.readouterr()
+    assert last_json(out)["batch_rounds"]["errored"] == ["transport_basic"]
+    assert "toy.samples:transport_basic@r1: the request failed (HTTP 500: boom)" in err
+    assert "exported again (1 of 3 tries)" in err
+
+    assert optiwise("eval", "batch-export", *common) == 0
+    capsys.readouterr()
+    requests = run_dir / "batch" / "requests-2.jsonl"
+    ids = [json.loads(x)["custom_id"] for x in requests.read_text().splitlines()]
+    assert ids == ["toy.samples:transport_basic@r1"]
+    assert optiwise("eval", "batch-import", str(run_batch(llm_stub, requests)), *common) == 0
+    out, err = capsys.readouterr()
+    assert "run T is complete" in err and "100.0%" in out
+    got = results(run_dir)
+    fixed = got["transport_basic"]
+    assert (fixed["first_status"], fixed["status"], fixed["repair_rounds"]) == (
+        "invalid",
+        "optimal",
+        1,
+    )
+    assert fixed["scores"]["sirl"] is True and got["production_mix"]["scores"]["sirl"] is True
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    assert config["agent"]["max_repairs"] == 1 and config["agent"]["batch_rounds"] is True
