@@ -10,7 +10,10 @@ Every download is written to a temporary file next to its destination and
 renamed only after its sha256 matched the registry, so a failed or
 interrupted fetch leaves nothing half-written behind.  Per-problem folder
 datasets are fetched file by file, checked against their manifest hash and
-stored packed (one JSONL record per folder), the layout a mirror folder has too.
+stored packed (one JSONL record per folder), the layout a mirror folder has too;
+``layout = "tree"`` datasets (MIPLIB-NL: ``instance.json`` + ``data/*.csv`` per
+instance) keep their folders, tables included, written to a temporary folder
+that is renamed into place only after the manifest matched.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
@@ -25,7 +29,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from evals.datadir import (
@@ -65,6 +69,8 @@ __all__ = [
     "require",
     "sha256_bytes",
     "sha256_file",
+    "table_paths",
+    "tree_file_hashes",
 ]
 
 RAW_BASE_ENV = "OPTIWISE_RAW_BASE_URL"
@@ -75,6 +81,11 @@ Log = Callable[[str], None]
 
 class FetchError(RuntimeError):
     """A download failed (HTTP error, unreachable host, undecodable file)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The HTTP status when the server answered with an error (404: no such file)."""
 
 
 class ChecksumError(FetchError):
@@ -136,6 +147,41 @@ def folder_file_hashes(root: Path) -> dict[str, str]:
     }
 
 
+def tree_file_hashes(root: Path) -> dict[str, str]:
+    """Per-file hashes of a ``tree`` folder dataset, subfolders included (``p/data/x.csv``)."""
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.glob("*/**/*"))
+        if p.is_file()
+    }
+
+
+def table_paths(listing: bytes, where: str) -> list[str]:
+    """The files a ``tables_from`` JSON lists (``files.<name>.path``), relative to the folder.
+
+    ``"./data/x.csv"`` → ``"data/x.csv"``. A path that is absolute or climbs out
+    of the folder (``..``) is refused: upstream text never decides where we write.
+    """
+    try:
+        data = json.loads(listing.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FetchError(f"{where}: not a JSON file ({exc})") from exc
+    files = data.get("files") if isinstance(data, Mapping) else None
+    paths: list[str] = []
+    for name, info in (files or {}).items() if isinstance(files, Mapping) else ():
+        raw = str(info.get("path", name) if isinstance(info, Mapping) else name)
+        rel = PurePosixPath(raw.replace("\\", "/"))
+        parts = [part for part in rel.parts if part not in (".", "")]
+        if rel.is_absolute() or ".." in parts or not parts:
+            raise FetchError(
+                f"{where}: table {name!r} has path {raw!r}, outside the problem folder; refused"
+            )
+        path = "/".join(parts)
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
 def raw_base_url(base_url: str | None = None) -> str:
     """The raw-file base URL: argument, ``$OPTIWISE_RAW_BASE_URL`` or GitHub's."""
     return (base_url or os.environ.get(RAW_BASE_ENV) or DEFAULT_RAW_BASE).rstrip("/")
@@ -162,7 +208,7 @@ def _open(url: str, timeout: float) -> Any:
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from exc
     except (urllib.error.URLError, OSError) as exc:
         raise FetchError(f"{url}: {exc}") from exc
 
@@ -246,9 +292,74 @@ def _fetch_folders(
     return actual
 
 
+def _fetch_tree(
+    entry: DatasetEntry,
+    dest: Path,
+    base_url: str | None,
+    timeout: float,
+    workers: int,
+    log: Log,
+) -> str:
+    """Download every problem folder with its tables into ``dest`` (a folder), verified."""
+
+    def get(job: tuple[str, str, bool]) -> tuple[str, str, bytes | None]:
+        problem, name, required = job
+        url = raw_url(entry.repo, entry.commit, f"{entry.path}/{problem}/{name}", base_url)
+        try:
+            return problem, name, _download_bytes(url, timeout)
+        except FetchError as exc:
+            if required or exc.status != 404:
+                raise
+            return problem, name, None
+
+    jobs = [(p, f, True) for p in entry.problems for f in entry.files]
+    jobs += [(p, f, False) for p in entry.problems for f in entry.optional_files]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        got = list(pool.map(get, jobs))
+        if entry.tables_from:
+            listed = [
+                (p, rel, False)
+                for p, name, data in got
+                if name == entry.tables_from and data is not None
+                for rel in table_paths(data, f"{entry.name}: {p}/{name}")
+            ]
+            got += list(pool.map(get, listed))
+            missing = [f"{p}/{rel}" for p, rel, data in got[len(jobs) :] if data is None]
+            if missing:
+                log(
+                    f"{entry.name}: {len(missing)} listed table(s) not upstream, skipped: "
+                    + ", ".join(missing[:5])
+                    + (" …" if len(missing) > 5 else "")
+                )
+    hashes = {f"{p}/{name}": sha256_bytes(data) for p, name, data in got if data is not None}
+    actual = manifest_sha256(hashes)
+    if entry.manifest_sha256 is not None and actual != entry.manifest_sha256:
+        raise ChecksumError(f"{entry.name} (manifest)", entry.manifest_sha256, actual)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"))
+    try:
+        for problem, name, data in got:
+            if data is None:
+                continue
+            target = tmp / problem / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return actual
+
+
 def _is_current(path: Path, expected: str | None, entry: DatasetEntry | None = None) -> bool:
     if not path.exists():
         return False
+    if entry is not None and entry.is_folder and entry.layout == "tree":
+        if entry.manifest_sha256 is None or not path.is_dir():
+            return False
+        return manifest_sha256(tree_file_hashes(path)) == entry.manifest_sha256
     if entry is not None and entry.is_folder:
         if entry.manifest_sha256 is None or path.is_dir():
             return False
@@ -292,7 +403,10 @@ def fetch(
             say(
                 f"{entry.name}: downloading {n} problem folders from {entry.repo}@{entry.commit[:12]}"
             )
-            digest = _fetch_folders(entry, dest, base_url, timeout, workers)
+            if entry.layout == "tree":
+                digest = _fetch_tree(entry, dest, base_url, timeout, workers, say)
+            else:
+                digest = _fetch_folders(entry, dest, base_url, timeout, workers)
             known = entry.manifest_sha256
         else:
             url = raw_url(entry.repo, entry.commit, upstream, base_url)

@@ -141,6 +141,14 @@ class DatasetEntry(BaseModel):
     question_file: str = ""
     answer_file: str = ""
     append_sample_input: bool = False
+    layout: Literal["packed", "tree"] = "packed"
+    """How a folder dataset is stored under a data folder: ``packed`` (one JSONL
+    record per folder) or ``tree`` (the upstream folders as they are, with
+    subfolders such as MIPLIB-NL's ``data/`` tables; ``local_path`` is then a folder)."""
+    tables_from: str = ""
+    """For ``tree`` datasets: the JSON file in each problem folder whose ``files``
+    mapping lists more files to fetch (``{name: {"path": "./data/x.csv"}}``, as
+    MIPLIB-NL's ``instance.json``); a listed file upstream does not have is skipped."""
     aux: list[AuxFile] = Field(default_factory=list)
     notes: str = ""
 
@@ -160,6 +168,8 @@ class DatasetEntry(BaseModel):
                 )
             if not self.question_file or not self.answer_file:
                 raise ValueError(f"{self.name}: folders need question_file and answer_file")
+        elif self.layout == "tree" or self.tables_from:
+            raise ValueError(f"{self.name}: layout 'tree' and tables_from need format 'folders'")
         for digest in (self.sha256, self.manifest_sha256, self.mirror_sha256):
             if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise ValueError(f"{self.name}: not a sha256 hex digest: {digest!r}")

@@ -11,7 +11,7 @@ import pytest
 from support import benchmark_mirror
 
 from evals import cli
-from evals.fetch import manifest_sha256, packed_file_hashes, sha256_file
+from evals.fetch import manifest_sha256, packed_file_hashes, sha256_file, tree_file_hashes
 from evals.registry import (
     DatasetEntry,
     UnknownDatasetError,
@@ -142,6 +142,10 @@ def test_mirror_files_match_registered_hashes() -> None:
     for entry in list_datasets():
         path = root / entry.local_path
         if not path.exists():
+            continue
+        if entry.is_folder and entry.layout == "tree":
+            assert manifest_sha256(tree_file_hashes(path)) == entry.manifest_sha256, entry.name
+            checked += 1
             continue
         if entry.is_folder:
             assert manifest_sha256(packed_file_hashes(path)) == entry.manifest_sha256, entry.name

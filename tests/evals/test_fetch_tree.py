@@ -1,0 +1,187 @@
+"""``layout = "tree"`` folder datasets (MIPLIB-NL): fetched with their data tables, verified,
+written whole or not at all, then loaded with the tables on disk."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evals.fetch import (
+    ChecksumError,
+    FetchError,
+    fetch,
+    manifest_sha256,
+    table_paths,
+    tree_file_hashes,
+)
+from evals.loaders import load
+from evals.registry import DatasetEntry, get
+
+REPO = "someone/miplib-nl"
+COMMIT = "d" * 40
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture()
+def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback server whose files live at ``{root}/{repo}/{commit}/{path}``."""
+    root = tmp_path / "upstream"
+    root.mkdir()
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTIWISE_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPTIWISE_DATA_DIR", raising=False)
+    monkeypatch.delenv("OPTIWISE_RAW_BASE_URL", raising=False)
+
+
+def instance(value: object, tables: dict[str, str]) -> bytes:
+    """A hand-written ``instance.json`` in MIPLIB-NL's shape."""
+    doc = {
+        "abstract_problem": "Pick at most {k} items of the catalogue to maximise value.",
+        "parameters": {"k": 2},
+        "files": {
+            name: {"path": path, "description": f"{name} table"} for name, path in tables.items()
+        },
+        "optimal_value": value,
+    }
+    return json.dumps(doc).encode()
+
+
+# Folder → file → bytes. "gone" lists a table upstream does not have (as ex1010-pi does).
+FOLDERS: dict[str, dict[str, bytes]] = {
+    "knap": {
+        "instance.json": instance("17", {"items": "./data/items.csv"}),
+        "solve.py": b"print('reference')\n",
+        "model.md": b"max sum v_i x_i\n",
+        "data/items.csv": b"item,value,weight\n1,9,3\n2,8,2\n3,1,1\n",
+    },
+    "gone": {
+        "instance.json": instance("infeasible", {"S1": "data/S1.csv"}),
+        "solve.py": b"print('reference')\n",
+    },
+}
+
+
+def publish(root: Path) -> str:
+    """Put FOLDERS upstream; the manifest hash over every file (tables included)."""
+    hashes = {}
+    for folder, files in FOLDERS.items():
+        for name, data in files.items():
+            target = root / REPO / COMMIT / "dataset" / folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            hashes[f"{folder}/{name}"] = hashlib.sha256(data).hexdigest()
+    return manifest_sha256(hashes)
+
+
+def tree_entry(manifest: str | None) -> DatasetEntry:
+    return DatasetEntry(
+        name="toynl.dev",
+        family="toynl",
+        variant="dev",
+        title="toy",
+        split="dev",
+        repo=REPO,
+        commit=COMMIT,
+        path="dataset",
+        local_path="toynl/dev",
+        format="folders",
+        layout="tree",
+        tables_from="instance.json",
+        license="CC BY-SA 4.0",
+        count=2,
+        manifest_sha256=manifest,
+        problems=["knap", "gone"],
+        files=["instance.json", "solve.py"],
+        optional_files=["model.md"],
+        question_file="instance.json",
+        answer_file="instance.json",
+    )
+
+
+def test_tree_dataset_is_fetched_with_its_tables_and_loads(
+    upstream: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, root = upstream
+    entry = tree_entry(publish(root))
+    said: list[str] = []
+    report = fetch(entry, data_dir=tmp_path / "data", base_url=base, log=said.append)
+    folder = tmp_path / "data" / "toynl" / "dev"
+    assert report.written == [folder] and not report.unverified
+    assert (folder / "knap" / "data" / "items.csv").read_bytes() == FOLDERS["knap"][
+        "data/items.csv"
+    ]
+    assert not (folder / "gone" / "model.md").exists()
+    assert any("not upstream" in line and "gone/data/S1.csv" in line for line in said)
+    assert manifest_sha256(tree_file_hashes(folder)) == entry.manifest_sha256
+
+    problems = {p.id: p for p in load(entry, data_dir=tmp_path / "data").problems}
+    knap = problems["knap"]
+    assert (knap.answer.kind, knap.answer.value) == ("number", 17.0)
+    assert Path(knap.metadata["data_dir"]) == folder / "knap" / "data"
+    assert "data/items.csv" not in knap.question or "items.csv" in knap.question
+    assert "1,9,3" not in knap.question  # tables are described, never inlined
+    assert problems["gone"].answer.kind == "infeasible"
+    assert problems["gone"].metadata["missing_files"] == ["S1.csv"]
+
+    again = fetch(entry, data_dir=tmp_path / "data", base_url=base)
+    assert again.skipped == [folder] and not again.written
+
+
+def test_a_changed_table_fails_the_manifest_and_nothing_is_written(
+    upstream: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, root = upstream
+    entry = tree_entry(publish(root))
+    (root / REPO / COMMIT / "dataset" / "knap" / "data" / "items.csv").write_bytes(b"tampered\n")
+    with pytest.raises(ChecksumError, match="manifest"):
+        fetch(entry, data_dir=tmp_path / "data", base_url=base)
+    leftovers = list((tmp_path / "data").rglob("*")) if (tmp_path / "data").exists() else []
+    assert not [p for p in leftovers if p.is_file()]
+
+
+def test_table_paths_stay_inside_the_problem_folder() -> None:
+    ok = instance(1, {"a": "./data/a.csv", "b": "data\\b.csv", "c": "c.csv"})
+    assert table_paths(ok, "x") == ["data/a.csv", "data/b.csv", "c.csv"]
+    for bad in ("../../etc/passwd", "/etc/passwd", "data/../../x.csv"):
+        with pytest.raises(FetchError, match="outside the problem folder"):
+            table_paths(instance(1, {"t": bad}), "p/instance.json")
+    with pytest.raises(FetchError, match="not a JSON"):
+        table_paths(b"{", "p/instance.json")
+
+
+def test_tree_layout_needs_a_folder_dataset() -> None:
+    fields = tree_entry(None).model_dump()
+    fields.update(format="jsonl", problems=[], count=2)
+    with pytest.raises(ValueError, match="need format 'folders'"):
+        DatasetEntry.model_validate(fields)
+
+
+def test_miplib_nl_dev_is_registered_as_a_tree_with_its_tables() -> None:
+    entry = get("miplib_nl.dev")
+    assert (entry.layout, entry.tables_from, entry.count) == ("tree", "instance.json", 45)
+    assert entry.license == "CC BY-SA 4.0" and entry.split == "dev"
+    assert "9f14ad1" in entry.notes  # the mirror's commit, whose full hash is unknown here
