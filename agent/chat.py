@@ -32,6 +32,11 @@ regex router for every message::
     reply.tool_calls      # [{"name": "edit_model", "arguments": ..., "ok": True, "result": ...}, ...]
     reply.sweeps          # objective-vs-parameter tables of sweep_parameter, for a plot
 
+A formulation that states assumptions (data the text left out, spec v1.2) is
+answered with those assumptions and a request to confirm them or give the data;
+the follow-up that gives it is an edit, after which the assumption is gone
+(``reply.assumptions`` lists the ones still standing; :mod:`agent.assumptions`).
+
 Threads live in ``$OPTIWISE_HOME/threads.sqlite`` (default ``~/.optiwise``)
 unless ``path`` says otherwise.
 """
@@ -49,6 +54,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agent.assumptions import resolve_assumptions, resolved_note, stated_assumptions
 from agent.chat_nodes import classify_message
 from agent.context import AgentConfig, RunContext, optiwise_home
 from agent.errors import LLMError
@@ -114,6 +120,11 @@ class ChatReply:
     """Parametric sweeps of this turn: ``{"x", "y", "rows", "x_label", "y_label", ...}``."""
     tool_mode: str | None = None
     """native or json when the turn ran with tools; None for a regex-routed turn."""
+    assumptions: list[dict[str, Any]] = field(default_factory=list)
+    """What the current model assumes for data the text left out: ``{"text", "parameters"}``.
+
+    A new model's answer lists them and asks for the data; a follow-up that gives it
+    (an edit) removes them."""
 
     @property
     def waiting(self) -> bool:
@@ -265,6 +276,7 @@ class ChatSession:
             solution=result.solution,
             usage=trace.usage,
             trace=trace,
+            assumptions=stated_assumptions(out.get("document")),
         )
 
     def _run(self, inputs: Any, trace: Trace, on_event: Callable[[str], None] | None) -> Any:
@@ -343,6 +355,7 @@ class ChatSession:
             objective=snap["objective"],
             formulation=dict(document),
             solution=snap["solution"],
+            assumptions=stated_assumptions(document),
         )
 
     def _tool_turn(
@@ -406,7 +419,12 @@ class ChatSession:
         route: Route = "edit" if turn.edited else "answer"
         comparison: dict[str, Any] | None = None
         diff = ""
+        answer = turn.answer
         if turn.edited:
+            ws.document, resolved = resolve_assumptions(before_doc, ws.document)
+            note = resolved_note(resolved, stated_assumptions(ws.document))
+            if note:
+                answer += "\n\n" + note
             before = {
                 "status": state.get("status"),
                 "objective": state.get("objective"),
@@ -418,13 +436,13 @@ class ChatSession:
         history = [
             *(state.get("history") or []),
             {"role": "user", "content": message},
-            {"role": "assistant", "content": turn.answer},
+            {"role": "assistant", "content": answer},
         ]
         values: dict[str, Any] = {
             "message": message,
             "route": route,
             "history": history,
-            "answer": turn.answer,
+            "answer": answer,
             "document": ws.document,
             "status": ws.status,
             "objective": ws.objective,
@@ -438,7 +456,7 @@ class ChatSession:
         self.graph.update_state(self._cfg, values, as_node="finish_turn")
         return ChatReply(
             route=route,
-            answer=turn.answer,
+            answer=answer,
             status=ws.status,
             objective=ws.objective,
             formulation=ws.document,
@@ -450,6 +468,7 @@ class ChatSession:
             tool_calls=[r.to_dict() for r in turn.calls],
             sweeps=list(ws.sweeps),
             tool_mode=turn.mode,
+            assumptions=stated_assumptions(ws.document),
         )
 
     def resume(

@@ -4,7 +4,9 @@ A chat turn starts in :func:`intake`, which records the message and picks its
 :data:`~agent.state.Route`; a new problem and an edit then run the same loop as
 a solve (:mod:`agent.nodes`), and every turn ends in :func:`finish_turn`, which
 compares an edited model with the one before (or keeps the previous one when
-the change could not be made into a valid model).
+the change could not be made into a valid model). A new model's reply lists
+the assumptions its document states (what the text left out) and asks for the
+data; an edit that gives it drops those assumptions (:mod:`agent.assumptions`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ from __future__ import annotations
 import json
 import re
 
+from agent.assumptions import (
+    assumptions_note,
+    resolve_assumptions,
+    resolved_note,
+    stated_assumptions,
+)
 from agent.context import RunContext
 from agent.examples import content_words
 from agent.llm_calls import (
@@ -277,12 +285,24 @@ def finish_turn(state: AgentState, ctx: RunContext) -> Update:
             "solution": state.get("solution") or {},
         }
         comparison = compare(previous, after)
-        diff = yaml_diff(previous.get("document"), state.get("document"))
+        document = state.get("document") or {}
+        document, resolved = resolve_assumptions(previous.get("document"), document)
+        if resolved:
+            update["document"] = document
+        diff = yaml_diff(previous.get("document"), document)
         update["comparison"] = {**comparison.to_dict(), "diff": diff}
         summary = comparison.to_text()
         if summary:
             answer_text += "\n\nCompared with before:\n" + summary
+        note = resolved_note(resolved, stated_assumptions(document))
+        if note:
+            answer_text += "\n\n" + note
         update["answer"] = answer_text
+    elif state.get("route") == "formulate" and is_decided(state.get("status")):
+        note = assumptions_note(state.get("document"))
+        if note:  # ask the person to confirm what the text left out, or to give the data
+            answer_text += "\n\n" + note
+            update["answer"] = answer_text
     history = [*(state.get("history") or []), {"role": "assistant", "content": answer_text}]
     update["history"] = history
     return update

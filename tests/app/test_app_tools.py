@@ -126,3 +126,39 @@ def test_a_tool_turn_shows_its_calls_and_the_sweep_as_a_table_and_a_plot(
     assert list(sweep["objective"]) == pytest.approx(expected)
     assert set(sweep["status"]) == {"optimal"}
     assert not [c for c in reply.code if c.language == "diff"]  # nothing was edited
+
+
+def test_the_chat_shows_the_models_assumptions_and_the_data_given_settles_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sample = get_sample("transport_basic")
+    assumed = "the south market's order is not given; assumed 190 tons"
+    doc = json.loads(json.dumps(dict(sample.formulation)))
+    doc["assumptions"] = [{"text": assumed, "parameters": ["demand"]}]
+    edited = json.loads(json.dumps(doc))
+    edited["parameters"]["demand"]["values"]["south"] = 150
+    del edited["assumptions"]
+
+    def handle(body: dict[str, Any]) -> str:
+        last = [m for m in body["messages"] if m.get("role") == "user"][-1]["content"]
+        if str(last).startswith("The user wants to change"):
+            return json.dumps({"summary": "south demand 150", "document": edited})
+        return "```json\n" + json.dumps(doc) + "\n```"
+
+    with StubServer(handler=handle) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        at = _app()
+        at.chat_input[0].set_value(sample.problem).run()
+        assert not at.exception, at.exception
+        first = " ".join(m.value for m in at.chat_message[-1].markdown)
+        assert "this model assumes" in first and assumed in first
+        assert "Please confirm these assumptions" in first
+
+        at.chat_input[0].set_value("The south market orders 150 tons.").run()
+
+    assert not at.exception, at.exception
+    second = " ".join(m.value for m in at.chat_message[-1].markdown)
+    assert "No longer assumed" in second and assumed in second
+    diff = " ".join(c.value for c in at.chat_message[-1].code if c.language == "diff")
+    assert "-assumptions:" in diff and "+      south: 150" in diff
