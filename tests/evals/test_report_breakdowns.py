@@ -273,3 +273,22 @@ def test_new_fields_round_trip_through_results_jsonl_and_old_lines_still_read(
     assert [p.status for p in back["a"].sample_predictions()] == ["optimal", "error"]
     assert back["b"].termination is None and back["b"].samples == []
     assert back["b"].stopped_at_limit  # feasible without a recorded reason
+
+
+def test_compare_puts_miplib_nl_published_pass_at_1_beside_a_run(tmp_path: Path) -> None:
+    from evals.report import compare
+    from evals.results import ResultWriter
+
+    run = tmp_path / "run"
+    with ResultWriter(run / "results.jsonl") as writer:
+        writer.write(result("a", "optimal", 100.0))
+    (run / "config.json").write_text(
+        json.dumps({"dataset": "miplib_nl.dev", "family": "miplib_nl", "model": "stub"}),
+        encoding="utf-8",
+    )
+    table = compare([run], protocol="miplib_nl")
+    assert "| stub | 100.0% (1/1) |" in table
+    assert (
+        "| GPT-5.1 | MIPLIB-NL paper (ICML 2026, arXiv 2602.10450), pass@1 (miplib_nl) | 39.0 |"
+        in (table)
+    )
