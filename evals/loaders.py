@@ -335,9 +335,10 @@ def miplib_nl_problem(
 ) -> Problem:
     """A MIPLIB-NL instance folder (``instance.json``, ``model.md``, ``data/``) as a Problem.
 
-    :class:`~evals.problems.Problem` has no field for data, so the absolute
-    path of the instance's ``data/`` folder goes in ``metadata["data_dir"]``
-    (absent for a packed record, which carries no tables), the tables in
+    ``Problem.data`` is the absolute path of the instance's ``data/`` folder
+    when it exists (the agent then reads the tables from it); it is also kept
+    in ``metadata["data_dir"]`` as before (absent for a packed record, which
+    carries no tables), the tables in
     ``metadata["files"]`` (name → path within the data folder, description),
     listed tables missing on disk in ``metadata["missing_files"]``, and
     ``model.md`` in ``metadata["reference_model"]``.
@@ -372,6 +373,7 @@ def miplib_nl_problem(
         question=miplib_nl_question(instance, data_dir),
         answer=miplib_nl_answer(instance.get("optimal_value")),
         metadata=meta,
+        data=str(data_dir) if data_dir is not None and data_dir.is_dir() else None,
     )
 
 

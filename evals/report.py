@@ -177,6 +177,8 @@ class RunSummary(BaseModel):
     """Problems the last invocation retried after transient errors."""
     failures: dict[str, FailureSplit] = {}
     """Execution / modeling / time-limited split, per protocol."""
+    by_stop: dict[str, BreakdownCell] = {}
+    """Accuracy per solver stop reason (default protocol), when results record one."""
     by_size: dict[str, BreakdownCell] = {}
     """Accuracy per :data:`SIZE_BUCKETS` bucket (default protocol); empty when no size is known."""
     pass_at: dict[str, PassAtK] = {}
@@ -293,6 +295,15 @@ def size_breakdown(results: Sequence[ProblemResult], protocol: str) -> dict[str,
     return {
         label: _cell(groups[label], protocol) for label, _, _ in SIZE_BUCKETS if label in groups
     }
+
+
+def stop_breakdown(results: Sequence[ProblemResult], protocol: str) -> dict[str, BreakdownCell]:
+    """Accuracy per ``solver_stop`` (proved optimal, stopped at the time limit, ...)."""
+    groups: dict[str, list[ProblemResult]] = defaultdict(list)
+    for result in results:
+        if result.solver_stop:
+            groups[result.solver_stop].append(result)
+    return {stop: _cell(groups[stop], protocol) for stop in sorted(groups)}
 
 
 def pass_at(results: Sequence[ProblemResult], protocol: str) -> PassAtK | None:
@@ -476,6 +487,7 @@ def summarize(
             for name in _headline(default_protocol, names, family)
         },
         by_size=size_breakdown(results, default_protocol),
+        by_stop=stop_breakdown(results, default_protocol),
         pass_at={
             name: found
             for name in _headline(default_protocol, names, family)
@@ -575,6 +587,18 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
         unknown = summary.n_done - sum(c.n for c in summary.by_size.values())
         if unknown:
             lines += ["", f"{unknown} problem(s) of unknown size are not in this table."]
+    if summary.by_stop:
+        lines += [
+            "",
+            f"## By solver stop ({summary.default_protocol})",
+            "",
+            "| why the solver stopped | n | correct / scored | accuracy |",
+            "|---|---|---|---|",
+        ]
+        for value, cell in summary.by_stop.items():
+            lines.append(
+                f"| {value} | {cell.n} | {cell.correct} / {cell.scored} | {_pct(cell.accuracy)} |"
+            )
     lines += _findings_lines(summary)
     lines += _assumption_lines(summary)
     for key, cells in summary.breakdown.items():
@@ -609,8 +633,8 @@ def _failure_lines(summary: RunSummary) -> list[str]:
         "",
         "Execution: no answer (invalid document, solver or harness error). Modeling: an "
         "answer, but the wrong one. Time-limited: the solver stopped at its limit and the "
-        "answer is wrong or missing (the solver's stop reason where the result records it, "
-        "else the status `feasible` or `time_limit`).",
+        "answer is wrong or missing (the solver's stop reason where the result records it: "
+        "`solver_stop`, else `termination`, else the status `feasible` or `time_limit`).",
         "",
         "| | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),

@@ -34,6 +34,9 @@ LIMIT_TERMINATIONS = frozenset({"time_limit", "iteration_limit"})
 """Solver stop reasons (:class:`modeling.result.Termination` values) that mean "stopped at
 its limit" rather than "proved something"."""
 
+LIMIT_STOPS = frozenset({"time_limit_incumbent", "time_limit_none", "limit_incumbent"})
+"""``solver_stop`` values (the agent's vocabulary) that mean "stopped at a limit"."""
+
 # Outcome keys that may hold the solver's stop reason: ``termination`` (the
 # modeling layer's name), or inside ``solver`` (the agent state's dict).
 _TERMINATION_KEYS = ("termination", "solver_termination", "stop_status")
@@ -103,6 +106,10 @@ class ProblemResult(BaseModel):
     termination: str | None = None
     """Why the solver stopped (``time_limit``, ``optimal``, …) when the outcome said so;
     None for results written before the field existed or by solvers that do not report it."""
+    solver_stop: str | None = None
+    """Why the solver stopped on the final document, in the agent's vocabulary
+    (``optimal``, ``time_limit_incumbent``, ``time_limit_none``, ``limit_incumbent``,
+    ``infeasible``, …, ``error``, ``not_solved``; :func:`agent.state.solver_stop`)."""
     samples: list[dict[str, Any]] = []
     """Each independent sample's ``{status, objective}`` when the solver drew several
     (self-consistency votes); pass@k is estimated from them. Empty: one sample, the answer."""
@@ -166,10 +173,13 @@ class ProblemResult(BaseModel):
     def stopped_at_limit(self) -> bool:
         """The solver stopped at its time (or iteration) limit instead of proving an answer.
 
-        Read from :attr:`termination` when recorded; otherwise from the status:
-        ``time_limit`` (no point found) or ``feasible`` (a point not proven optimal,
-        which the modeling layer reports only when a limit stopped the search).
+        Read from :attr:`solver_stop` or :attr:`termination` when recorded; otherwise
+        from the status: ``time_limit`` (no point found) or ``feasible`` (a point not
+        proven optimal, which the modeling layer reports only when a limit stopped
+        the search).
         """
+        if self.solver_stop is not None:
+            return self.solver_stop in LIMIT_STOPS
         if self.termination is not None:
             return self.termination in LIMIT_TERMINATIONS
         return self.status in ("time_limit", "feasible")
@@ -369,6 +379,7 @@ def build_result(
         tries=1 + (previous.tries if previous is not None else 0),
         timeouts=int("timeout" in categories) + (previous.timeouts if previous else 0),
         termination=_termination(outcome),
+        solver_stop=str(outcome["solver_stop"]) if outcome.get("solver_stop") else None,
         samples=_samples(outcome),
         findings=_outcome_findings(outcome),
     )

@@ -25,3 +25,7 @@ def test_the_mirror_matches_the_dev_manifest_and_every_instance_loads() -> None:
     with_tables = [p for p in dataset.problems if p.metadata["files"]]
     assert len(with_tables) == 40
     assert all(Path(p.metadata["data_dir"]).is_dir() for p in with_tables if p.id != "ex1010-pi")
+    # Problem.data is the tables' folder where it exists (the agent reads the tables from it)
+    by_id = dataset.by_id()
+    assert by_id["noswot"].data == by_id["noswot"].data_dir == str(folder / "noswot" / "data")
+    assert by_id["ex1010-pi"].data is None

@@ -71,6 +71,26 @@ def test_failures_split_into_execution_modeling_and_time_limited() -> None:
     assert split.correct + split.execution + split.modeling + split.time_limited == split.scored
 
 
+def test_the_agents_solver_stop_decides_time_limited_and_gets_its_own_table() -> None:
+    results = [
+        result("proved", "optimal", 100.0, solver_stop="optimal"),
+        result("limit_right", "feasible", 100.0, solver_stop="time_limit_incumbent"),
+        result("limit_wrong", "feasible", 90.0, solver_stop="time_limit_incumbent"),
+        result("node_limit", "feasible", 90.0, solver_stop="limit_incumbent"),
+        # solver_stop wins over the status: a feasible point that is not a limit stop
+        result("other", "feasible", 90.0, solver_stop="optimal"),
+    ]
+    split = failure_split(results, "sirl")
+    assert (split.correct, split.correct_at_limit, split.time_limited, split.modeling) == (
+        2,
+        1,
+        2,
+        1,
+    )
+    report = render_report(summarize(results, config={"dataset": "toy.v1"}, run_dir=Path("r")))
+    assert "| time_limit_incumbent | 2 | 1 / 2 | 50.0% |" in report
+
+
 def test_termination_is_read_from_the_outcome_or_the_agent_solver_dict() -> None:
     assert result("a", "feasible", 1.0, termination="time_limit").termination == "time_limit"
     nested = result("b", "feasible", 1.0, solver={"termination": "iteration_limit"})

@@ -83,13 +83,17 @@ def test_report_tabulates_findings_of_a_stub_run(llm_stub: StubServer, tmp_path:
     infeasible, integrality = rows["infeasible"], rows["integrality"]
     assert (infeasible.severity, infeasible.problems, infeasible.final_right) == ("error", 1, 1)
     assert (integrality.severity, integrality.problems, integrality.final_right) == ("error", 1, 1)
-    # Per attempt (when the outcome lists them), the integrality finding fired on the wrong
-    # first model; from the codes alone it can only be judged by the final, right answer.
-    assert integrality.right_when_fired == (0 if integrality.per_attempt else 1)
+    # The outcome lists findings per attempt: the integrality finding fired on the wrong
+    # first model (a right alarm), the infeasible one on a right model that was kept.
+    assert integrality.per_attempt and infeasible.per_attempt
+    assert (integrality.fired, integrality.right_when_fired) == (1, 0)
+    assert infeasible.right_when_fired == infeasible.fired >= 1
     assert summary.protocols["sirl"].correct == 3
+    assert set(summary.by_stop) == {"optimal", "infeasible"}
 
     report = (Path(summary.run_dir) / REPORT_FILE).read_text(encoding="utf-8")
     assert "## Verify findings (sirl)" in report
     assert "| infeasible | error | 1 |" in report and "| integrality | error | 1 |" in report
     assert "## Failures: execution, modeling, time limit" in report
     assert "| correct | 3 (100.0%) |" in report
+    assert "## By solver stop (sirl)" in report and "| optimal | 2 | 2 / 2 | 100.0% |" in report
