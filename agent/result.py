@@ -76,6 +76,14 @@ class AgentResult:
         first = self.first_attempt
         return first.objective if first is not None else None
 
+    @property
+    def solver_stop(self) -> str:
+        """Why the solver stopped on the final document: ``optimal``, ``time_limit_incumbent``,
+        ``time_limit_none``, ``infeasible``, ``error``, ... (:data:`agent.state.SOLVER_STOPS`)."""
+        from agent.result_info import solver_stop_of  # result_info imports this module
+
+        return solver_stop_of(self)
+
     def to_dict(self, include_trace: bool = False) -> dict[str, Any]:
         """JSON-ready: status, objective, formulation, answer, attempts, votes, usage, ..."""
         out: dict[str, Any] = {
@@ -94,6 +102,7 @@ class AgentResult:
             },
             "repairs": self.repairs,
             "error_categories": self.error_categories,
+            "solver_stop": self.solver_stop,
             "attempts": [a.to_dict() for a in self.attempts],
             "votes": self.votes,
             "usage": self.usage.to_dict(),
