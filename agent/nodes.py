@@ -504,12 +504,17 @@ def explain_text(state: AgentState, ctx: RunContext) -> str:
         errors = attempts[-1].get("errors") or []
         detail = error_lines(errors[:5])
         return explain_solution(state.get("document"), status, None, message=detail)
+    solver_message = ""
+    if status in (Status.TIME_LIMIT, Status.ERROR):
+        # why the solve stopped: e.g. a worker killed at its hard limit says so
+        solver_message = str((state.get("solver") or {}).get("message") or "")
     return explain_solution(
         state.get("document"),
         status,
         state.get("objective"),
         state.get("solution") or {},
         state.get("binding") or [],
+        message=solver_message,
         detail=detail,
     )
 
