@@ -354,3 +354,50 @@ def test_a_first_attempt_import_goes_on_with_its_repairs_and_errored_lines_are_s
     assert fixed["scores"]["sirl"] is True and got["production_mix"]["scores"]["sirl"] is True
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     assert config["agent"]["max_repairs"] == 1 and config["agent"]["batch_rounds"] is True
+
+
+def reviewed(body: dict[str, Any]) -> str:
+    """``replies``, plus a reviewer that catches the 3% slip (and passes everything else)."""
+    text = "\n".join(str(m["content"]) for m in body["messages"])
+    if "faithfully models a problem" not in text:
+        return replies(body)
+    document = text.split("## Document", 1)[1]
+    if "1.03 *" in document:
+        issue = {"location": "objective.expression", "message": "the costs are scaled by 1.03"}
+        return json.dumps({"verdict": "mismatch", "issues": [issue]})
+    return json.dumps({"verdict": "ok", "issues": []})
+
+
+@pytest.mark.slow  # ~5 s: four batch rounds, then the same run live
+def test_reviews_and_the_repairs_they_ask_for_go_through_batch_rounds(
+    llm_stub: StubServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    llm_stub.handler = reviewed
+    runs = tmp_path / "runs"
+    common = ["--run-id", "W", "--out", str(runs)]
+    start = ["--dataset", "toy.samples", "--model", "gpt-4o-mini", "--data-dir", str(data_dir)]
+    select = ["--ids", "transport_basic,inventory_planning", "--review", "--max-repairs", "1"]
+    run_dir = runs / "toy" / "samples" / "gpt-4o-mini" / "W"
+    sent: list[list[str]] = []
+    for number in range(1, 10):
+        first = start + select if number == 1 else []
+        assert optiwise("eval", "batch-export", *first, *common) == 0
+        out = capsys.readouterr().out
+        if "nothing pending" in out:
+            break
+        requests = run_dir / "batch" / f"requests-{number}.jsonl"
+        sent.append([json.loads(x)["custom_id"] for x in requests.read_text().splitlines()])
+        assert optiwise("eval", "batch-import", str(run_batch(llm_stub, requests)), *common) == 0
+        capsys.readouterr()
+    assert sent == [
+        ["toy.samples:transport_basic", "toy.samples:inventory_planning"],
+        ["toy.samples:transport_basic@r1", "toy.samples:inventory_planning@r1"],  # reviews
+        ["toy.samples:transport_basic@r2"],  # the repair the review asked for
+        ["toy.samples:transport_basic@r3"],  # the repaired model's review
+    ]
+    live = live_run(llm_stub, data_dir, tmp_path, *select)
+    batch = results(run_dir)
+    for name in ("transport_basic", "inventory_planning"):
+        assert {k: batch[name][k] for k in COMPARED} == {k: live[name][k] for k in COMPARED}
+    assert batch["transport_basic"]["scores"]["sirl"] is True
+    assert batch["transport_basic"]["first_scores"]["sirl"] is False
