@@ -196,3 +196,25 @@ def test_a_problem_over_the_timeout_is_a_time_out_retried_once_then_final(
     run_dir = Path(last_json(out)["run_dir"])
     lines = (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()
     assert [(json.loads(x)["tries"], json.loads(x)["timeouts"]) for x in lines] == [(1, 1), (2, 2)]
+
+
+def test_a_problems_file_runs_through_batch_rounds_and_is_found_again_by_run_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "mine.jsonl", [record(NAMES[0]), record(NAMES[1])])
+    common = ["--run-id", "BR", "--out", str(tmp_path / "runs")]
+    argv = ["eval", "batch-export", "--problems", str(path), "--model", "gpt-4o-mini", *common]
+    assert optiwise(*argv) == 0
+    capsys.readouterr()
+    run_dir = tmp_path / "runs" / "file" / "mine" / "gpt-4o-mini" / "BR"
+    lines = (run_dir / "batch" / "requests-1.jsonl").read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(x)["custom_id"] for x in lines]
+    assert ids == ["file.mine:syn-production_mix", "file.mine:syn-transport_basic"]
+
+    # A later round finds the run (and its problems file) by the run id alone ...
+    assert optiwise("eval", "batch-export", *common) == 0
+    assert "round 1: wrote 2 request(s)" in capsys.readouterr().out
+    # ... and refuses to go on once the file changed under it.
+    write(path, [record(NAMES[0])])
+    assert optiwise("eval", "batch-export", *common) == 1
+    assert "changed since the run started" in capsys.readouterr().err
