@@ -42,7 +42,7 @@ LIMIT_STOPS = frozenset({"time_limit_incumbent", "time_limit_none", "limit_incum
 _TERMINATION_KEYS = ("termination", "solver_termination", "stop_status")
 
 # Harness categories that are not verify findings (see ``findings_from_categories``).
-_NOT_FINDINGS = frozenset({"timeout", "bad_objective", "bad_outcome", "llm_error"})
+_NOT_FINDINGS = frozenset({"timeout", "bad_objective", "bad_outcome", "llm_error", "error"})
 
 # Evidence is kept short in results.jsonl; the trace has the whole finding.
 _EVIDENCE_CHARS = 300
@@ -113,10 +113,10 @@ class ProblemResult(BaseModel):
     samples: list[dict[str, Any]] = []
     """Each independent sample's ``{status, objective}`` when the solver drew several
     (self-consistency votes); pass@k is estimated from them. Empty: one sample, the answer."""
-    findings: list[dict[str, Any]] = []
+    findings: list[dict[str, Any]] | None = None
     """The verify findings of every attempt: ``{code, severity, round, status, objective,
     evidence}`` (``round`` 0 = the first document; status/objective = that attempt's answer).
-    Empty when the outcome did not list them; reports then fall back to ``error_categories``."""
+    None when the outcome did not list them; reports then fall back to ``error_categories``."""
 
     @property
     def prediction(self) -> Prediction:
@@ -187,7 +187,7 @@ class ProblemResult(BaseModel):
     def finding_records(self) -> list[dict[str, Any]]:
         """:attr:`findings`, or for older results one record per finding code in
         ``error_categories`` (``round`` None, judged by the final answer)."""
-        if self.findings:
+        if self.findings is not None:
             return self.findings
         return [
             {
@@ -310,14 +310,14 @@ def findings_from_attempts(attempts: Iterable[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _outcome_findings(outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _outcome_findings(outcome: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     given = outcome.get("findings")
     if isinstance(given, list):
         return [dict(f) for f in jsonable(given) if isinstance(f, dict) and f.get("code")]
     attempts = outcome.get("attempts")
     if isinstance(attempts, list):
         return findings_from_attempts(jsonable(attempts))
-    return []
+    return None
 
 
 def _samples(outcome: Mapping[str, Any]) -> list[dict[str, Any]]:

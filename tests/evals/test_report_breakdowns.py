@@ -238,7 +238,7 @@ def test_older_results_fall_back_to_error_categories_with_table_severity() -> No
         100.0,
         error_categories=["cost_sign", "parse", "timeout", "exception:TransportError"],
     )
-    assert old.findings == []
+    assert old.findings is None
     records = old.finding_records()
     assert [(f["code"], f["severity"], f["round"]) for f in records] == [
         ("cost_sign", "note", None),
@@ -292,6 +292,9 @@ def test_new_fields_round_trip_through_results_jsonl_and_old_lines_still_read(
     assert back["a"].termination == "time_limit" and back["a"].findings[0]["code"] == "magnitude"
     assert [p.status for p in back["a"].sample_predictions()] == ["optimal", "error"]
     assert back["b"].termination is None and back["b"].samples == []
+    assert back["b"].findings is None  # not recorded: reports fall back to error_categories
+    quiet = result("q", "optimal", 100.0, findings=[], error_categories=["cost_sign"])
+    assert quiet.finding_records() == []  # recorded as none: the codes are not re-read
     assert back["b"].stopped_at_limit  # feasible without a recorded reason
 
 
