@@ -19,13 +19,20 @@ Part 2 - evaluations saved by the score model
   episodes run (each episode is a chain of task-LLM calls, the expensive part),
   candidates skipped, best train score, held-out test score of the best prompt.
 
-Part 3 - PROMST, APE and APO in the same code path, same call budget
-  Scripted grid world (ordered goals), weak start, several seeds, each method stopped at
-  the same budget of LLM calls (task + optimizer). With scripted LLMs this checks the
-  mechanics (APE's feedback-blind resampling cannot repair a prompt; APO and PROMST read
-  the failures), not which method a real model prefers.
+Part 3 - one table: PROMST (without and with its score model), APE, APO, OptoPrime,
+  OPRO and GEPA in the same code path (agent.promst.search.search_prompt: one drive loop,
+  one evaluator, one metered budget per run) on the same tasks: the scripted grid worlds
+  (any order, ordered; weak one-line start) and optiwise's own formulate -> check -> solve
+  -> verify -> repair pipeline on five packaged samples (scripted modeler; shipped
+  formulate prompt). Each method stops at the same budget of LLM calls (task + optimizer)
+  or at its own stopping rule. The fake models carry real model names, so tokens
+  (estimated from text) are priced in USD. Scripted LLMs make this about the machinery
+  (calls and tokens spent, prompts evaluated, best score the scripted proposer reaches,
+  calls until it was first reached, what the score model skips), not about which method
+  a real model prefers. Table built by agent.promst.compare.
 
 Usage: python bench/promst_bench.py [--quick] [--steps 20000] [--seeds 5] [--json OUT]
+       python bench/promst_bench.py --only-table [--seeds 3]
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pydantic import SecretStr  # noqa: E402
+
 from agent.fake import FakeLLM  # noqa: E402
 from agent.llm import OpenAIChatModel, user  # noqa: E402
 from agent.promst import (  # noqa: E402
@@ -55,6 +64,13 @@ from agent.promst import (  # noqa: E402
     make_task,
     run_episode,
     run_search,
+)
+from agent.promst.compare import (  # noqa: E402
+    compare,
+    format_table,
+    scripted_grid_setup,
+    scripted_optiwise_setup,
+    summarize,
 )
 from agent.promst.envs import BoxLift, BoxNet, GridWorld, Warehouse  # noqa: E402
 from agent.promst.run import WEAK_START  # noqa: E402
@@ -131,7 +147,7 @@ def loopback_call_us(calls: int) -> float:
         model = OpenAIChatModel(
             LLMSettings(
                 base_url=stub.base_url,
-                api_key="bench",
+                api_key=SecretStr("bench"),
                 model="gpt-4o-mini",
                 max_retries=0,
                 cache_dir=None,
@@ -182,28 +198,35 @@ def search_pair(env: str, seed: int, per_size: int) -> dict[str, Any]:
     return out
 
 
-def method_run(method: str, seed: int, budget_calls: int) -> dict[str, Any]:
-    """One search of ``method`` on the scripted ordered grid world, stopped at the budget."""
-    task = make_task(
-        "gridworld_ordered",
-        sizes=("small", "medium"),
-        per_size=2,
-        test_per_size=2,
-        seed=seed,
-        prompt=WEAK_START,
+BUDGETS = {
+    "gridworld": Budget(calls=1500),
+    "gridworld_ordered": Budget(calls=1500),
+    "optiwise": Budget(calls=120),
+}
+
+
+def comparison(seeds: int) -> list[dict[str, Any]]:
+    """Part 3: every method on every task under the same budget; prints the table."""
+    print("\nPart 3: every method in the same code path, same tasks, same budget per task")
+    setups = [
+        scripted_grid_setup("gridworld"),
+        scripted_grid_setup("gridworld_ordered"),
+        scripted_optiwise_setup(),
+    ]
+    start = time.perf_counter()
+    runs = compare(
+        setups,
+        BUDGETS,
+        seeds=range(seeds),
+        progress=lambda r: print(
+            f"  {r.task} {r.method} seed {r.seed}: best {r.best_train:.2f}, {r.calls} calls, "
+            f"stopped: {r.stopped.split(';')[0]} ({time.perf_counter() - start:.0f} s)",
+            file=sys.stderr,
+        ),
     )
-    task_llm = FakeLLM(rules=[(lambda _t: True, scripted_grid_agent)])
-    opt_llm = FakeLLM(rules=[(lambda _t: True, ScriptedOptimizer(fix_rate=0.5, seed=seed))])
-    config = SearchConfig(
-        n_children=4, n_selected=2, max_depth=5, method=method, use_score_model=False, seed=seed
-    )  # type: ignore[arg-type]
-    result = run_search(task, task_llm, opt_llm, config, budget=Budget(calls=budget_calls))
-    return {
-        "best_train": result.best.score,
-        "best_test": result.test.get("best"),
-        "calls": result.usage["task"].calls + result.usage["optimizer"].calls,
-        "evaluated": result.evaluated,
-    }
+    print(f"  means over {seeds} seed(s); scripted task and optimizer LLMs (fix odds 0.5)\n")
+    print(format_table(summarize(runs), BUDGETS))
+    return [r.to_dict() for r in runs]
 
 
 def main() -> int:
@@ -212,10 +235,18 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--only-table", action="store_true", help="only part 3, the comparison of all methods"
+    )
     args = parser.parse_args()
     steps = 2_000 if args.quick else args.steps
     seeds = 2 if args.quick else args.seeds
     print(f"python {platform.python_version()} on {platform.machine()}, {steps} steps per cell")
+    if args.only_table:
+        runs = comparison(seeds)
+        if args.json is not None:
+            args.json.write_text(json.dumps({"comparison": runs}, indent=2))
+        return 0
 
     loopback = loopback_call_us(50 if args.quick else 200)
     runner = runner_overhead_us(10 if args.quick else 40)
@@ -267,28 +298,14 @@ def main() -> int:
         f"  mean loss in best score: train {loss_train:+.3f}, held-out test {loss_test:+.3f} "
         "(positive = the score model's search found worse)"
     )
-    print("\nPart 3: methods in the same path, same budget of LLM calls")
-    budget_calls = 1500
-    methods: dict[str, list[dict[str, Any]]] = {}
-    for method in ("promst", "apo", "ape"):
-        for seed in range(seeds):
-            methods.setdefault(method, []).append(method_run(method, seed, budget_calls))
-    print(f"  budget {budget_calls} calls, {seeds} seeds; mean over seeds")
-    print(f"  {'method':<8}{'best train':>12}{'best test':>11}{'calls used':>12}{'prompts':>9}")
-    for method, runs in methods.items():
-        print(
-            f"  {method:<8}{statistics.mean(r['best_train'] for r in runs):>12.3f}"
-            f"{statistics.mean(r['best_test'] for r in runs):>11.3f}"
-            f"{statistics.mean(r['calls'] for r in runs):>12.0f}"
-            f"{statistics.mean(r['evaluated'] for r in runs):>9.1f}"
-        )
+    runs = comparison(seeds)
     if args.json is not None:
         report = {
             "loopback_us": loopback,
             "runner_us": runner,
             "env_us": env_rows,
             "pairs": pairs,
-            "methods": methods,
+            "comparison": runs,
         }
         args.json.write_text(json.dumps(report, indent=2))
     return 0

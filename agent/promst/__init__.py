@@ -6,7 +6,9 @@ environment under a prompt; human-written feedback rules turn its failures into
 text; an optimizer LLM summarizes that feedback per error category and rewrites
 the prompt; a learned score model skips unpromising candidates; a tree search
 keeps the best and stops when scores keep falling. APE and APO run in the same
-code path as baselines.
+code path as baselines, and so do OptoPrime, OPRO and GEPA
+(:mod:`agent.promst.opto_search`); :mod:`agent.promst.compare` puts all six in
+one table.
 
 ::
 
@@ -39,6 +41,7 @@ from agent.promst.optimizer import Candidate, PromptOptimizer, drive
 from agent.promst.rules import Feedback, FeedbackRule, RuleError, RuleSet, builtin_rules
 from agent.promst.score_model import ScoreModel, ScoreModelConfig
 from agent.promst.search import (
+    SEARCH_METHODS,
     PromptEvaluator,
     SearchConfig,
     SearchResult,
@@ -60,8 +63,9 @@ from agent.promst.task import (
 
 __all__ = [
     "ENVIRONMENTS",
-    "OptiwiseTask",
+    "SEARCH_METHODS",
     "SIZES",
+    "OptiwiseTask",
     "ActionFormatError",
     "Budget",
     "BudgetExhausted",

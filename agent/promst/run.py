@@ -1,4 +1,4 @@
-"""Command line: optimize an environment's prompt with PROMST (or APE/APO) and save the result.
+"""Command line: optimize an environment's prompt with PROMST (or APE, APO, OptoPrime, OPRO, GEPA).
 
 ::
 
@@ -32,10 +32,9 @@ from agent.llm import ChatModel
 from agent.promst.budget import Budget
 from agent.promst.envs import ENVIRONMENTS, SIZES, make_task
 from agent.promst.evaluate import Evaluation, ScoreFunction, efficiency_weighted, partial_credit
-from agent.promst.generate import METHODS
 from agent.promst.optimizer import Candidate
 from agent.promst.rules import RuleError, RuleSet
-from agent.promst.search import SearchConfig, run_search
+from agent.promst.search import SEARCH_METHODS, SearchConfig, run_search
 from agent.settings import get_settings
 
 __all__ = ["WEAK_START", "build_parser", "main"]
@@ -74,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-size", type=_positive, default=2, help="training instances per size")
     p.add_argument("--test-per-size", type=int, default=2, help="held-out instances per size")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", choices=METHODS, default="promst")
+    p.add_argument(
+        "--method",
+        choices=SEARCH_METHODS,
+        default="promst",
+        help="PROMST's tree search, APE or APO in it, or OptoPrime, OPRO or GEPA in the same loop",
+    )
     p.add_argument("--n-children", type=_positive, default=4)
     p.add_argument("--n-selected", type=_positive, default=2)
     p.add_argument("--min-depth", type=_positive, default=2)

@@ -7,7 +7,11 @@ can hit one (``collision``); without a phrase about index order it picks the
 nearest goal first (``wrong_order`` in ordered mode). The scripted optimizer
 answers PROMST's summarize, rewrite, APE and APO calls: a rewrite adds the
 corrective instruction of each error category named in the summaries (each with
-probability ``fix_rate``) plus, sometimes, a harmless filler sentence.
+probability ``fix_rate``) plus, sometimes, a harmless filler sentence. It answers
+OptoPrime (JSON suggestion for the prompt variable, from the ``#Feedback``), OPRO
+(from the best prompt shown in the history and its feedback) and GEPA's
+reflection (a new instruction in a fenced block) the same way: every method that
+reads the feedback can repair the prompt, with the same odds.
 
 So a search that reads its feedback improves a weak prompt, and one that does
 not (APE) cannot::
@@ -23,10 +27,20 @@ import random
 import re
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from agent.llm import ChatMessage
 
-__all__ = ["FIXES", "FILLERS", "ScriptedOptimizer", "scripted_grid_agent"]
+__all__ = [
+    "FILLERS",
+    "FIXES",
+    "OPTIWISE_CASES",
+    "OPTIWISE_FIXES",
+    "ScriptedModeler",
+    "ScriptedOptimizer",
+    "scripted_grid_agent",
+    "scripted_optiwise_problems",
+]
 
 # error category -> the instruction that fixes it, and the phrase the agent looks for
 FIXES: dict[str, str] = {
@@ -172,13 +186,36 @@ class ScriptedOptimizer:
             summaries = text.split("Error feedback from humans", 1)[-1].split(
                 "The prompts that led", 1
             )[0]
-            new = prompt
-            for category in sorted(set(re.findall(r"Category (\w+)", summaries))):
-                fix = self.fixes.get(category)
-                if fix and fix not in new and self.rng.random() < self.fix_rate:
-                    new = f"{new}\n{fix}"
-            return self._add_filler(new)
+            return self._fix(prompt, summaries)
+        if "#Variables" in text and "#Feedback" in text:  # OptoPrime
+            variables = text.rsplit("#Variables\n", 1)[-1].split("\n\n#Constraints", 1)[0]
+            name, _, current = variables.partition("=")
+            feedback = text.rsplit("#Feedback\n", 1)[-1]
+            new = self._fix(current, feedback)
+            key = name.split(")", 1)[-1].strip()
+            return json.dumps({"reasoning": "add what the feedback asks", "suggestion": {key: new}})
+        if "Below are values tried so far" in text:  # OPRO: the best shown comes last
+            shown = re.findall(r"^\{\n.*?\n\}$", text, re.M | re.S)
+            if not shown:
+                raise ValueError("ScriptedOptimizer: an OPRO request without history")
+            best = json.loads(shown[-1])
+            key, current = next(iter(best["variables"].items()))
+            new = self._fix(str(current), str(best.get("feedback") or ""))
+            return json.dumps({"reasoning": "fix the best one", "suggestion": {key: new}})
+        if "I provided an assistant with the following instructions" in text:  # GEPA
+            parts = text.split("```")
+            current, side = parts[1].strip("\n"), parts[3] if len(parts) > 3 else ""
+            return "```\n" + self._fix(current, side) + "\n```"
         raise ValueError(f"ScriptedOptimizer: unexpected request {text[:80]!r}")
+
+    def _fix(self, prompt: str, feedback: str) -> str:
+        """``prompt`` plus the fix of each category named in ``feedback`` (odds ``fix_rate``)."""
+        new = prompt
+        for category in sorted(set(re.findall(r"Category (\w+)", feedback))):
+            fix = self.fixes.get(category)
+            if fix and fix not in new and self.rng.random() < self.fix_rate:
+                new = f"{new}\n{fix}"
+        return self._add_filler(new)
 
     def _add_filler(self, prompt: str, force: bool = False) -> str:
         if force or self.rng.random() < self.filler_rate:
@@ -186,3 +223,80 @@ class ScriptedOptimizer:
             if filler not in prompt:
                 return f"{prompt}\n{filler}"
         return prompt
+
+
+# -- optiwise's own pipeline, scripted ------------------------------------------------
+
+DECLARE = "Declare every name you use in an expression."
+SENSE = "State the objective's sense exactly as the problem asks."
+OPTIWISE_FIXES: dict[str, str] = {"modeling_error": DECLARE, "wrong_answer": SENSE}
+"""Rule category of :mod:`agent.promst.optiwise_task` -> the formulate instruction that fixes it."""
+
+OPTIWISE_CASES: dict[str, str | None] = {
+    "diet_planning": "undefined",
+    "production_mix": "sense",
+    "transport_basic": None,
+    "crop_planning": "undefined",
+    "alloy_blending": None,
+}
+"""Packaged sample -> the flaw a weak formulate prompt causes (None: always right)."""
+
+_FLAW_FIX = {"undefined": DECLARE, "sense": SENSE}
+
+
+def _sample_data(name: str) -> dict[str, Any]:
+    import yaml
+
+    from modeling.samples import samples_dir
+
+    data: dict[str, Any] = yaml.safe_load(
+        samples_dir().joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    )
+    return data
+
+
+class ScriptedModeler:
+    """A task LLM for optiwise's pipeline: writes each sample's reference formulation,
+    flawed (an undeclared name, or the objective's sense flipped) unless the formulate
+    prompt carries the instruction that prevents the flaw (:data:`OPTIWISE_FIXES`)."""
+
+    def __init__(self, cases: Mapping[str, str | None] | None = None) -> None:
+        self.docs = {
+            name: (_sample_data(name), flaw)
+            for name, flaw in (OPTIWISE_CASES if cases is None else cases).items()
+        }
+
+    def __call__(self, messages: Sequence[ChatMessage]) -> str:
+        import copy
+
+        text = "\n".join(str(m.get("content", "")) for m in messages)
+        for data, flaw in self.docs.values():
+            if str(data["problem"]).strip() not in text:
+                continue
+            doc = copy.deepcopy(data["formulation"])
+            # only the formulate prompt (the one being tuned) can carry the fix
+            prevented = flaw is not None and _FLAW_FIX[flaw] in text and "Formulate the" in text
+            if flaw == "undefined" and not prevented:
+                doc["objective"]["expression"] += " + bogus_rate"
+            elif flaw == "sense" and not prevented:
+                sense = doc["objective"]["sense"]
+                doc["objective"]["sense"] = "minimize" if sense == "maximize" else "maximize"
+            return json.dumps(doc)
+        raise ValueError("ScriptedModeler: the request names no scripted sample problem")
+
+
+def scripted_optiwise_problems() -> tuple[list[Any], list[Any]]:
+    """Train (3) and validation (2) problems of :class:`ScriptedModeler`, labelled by the samples."""
+    from evals.problems import Problem, number
+
+    def problem(name: str) -> Problem:
+        data = _sample_data(name)
+        return Problem(
+            id=name,
+            dataset="samples",
+            question=data["problem"],
+            answer=number(float(data["answer"]["objective"])),
+        )
+
+    names = list(OPTIWISE_CASES)
+    return [problem(n) for n in names[:3]], [problem(n) for n in names[3:]]

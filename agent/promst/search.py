@@ -10,7 +10,10 @@ row, the search stops. It also stops when no prompt is left to expand (a prompt
 without failures has no children), at ``max_depth``, or at the budget.
 
 APE and APO run through the same search with another candidate generator
-(``SearchConfig(method="ape" | "apo")``).
+(``SearchConfig(method="ape" | "apo")``); OptoPrime, OPRO and GEPA
+(``method="optoprime" | "opro" | "gepa"``) replace the tree search with the
+adapters of :mod:`agent.promst.opto_search`, driven by the same loop, evaluator
+and budget, so one :class:`SearchResult` shape compares all six.
 
 Example::
 
@@ -25,21 +28,24 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent.llm import ChatModel
 from agent.promst.budget import Budget, Meter, MeteredLLM
 from agent.promst.episode import EpisodeConfig
 from agent.promst.evaluate import Evaluation, ScoreFunction, evaluate_prompt, partial_credit
 from agent.promst.generate import CandidateGenerator, GeneratorConfig, Method
-from agent.promst.optimizer import Candidate, drive
+from agent.promst.optimizer import Candidate, PromptOptimizer, drive
+from agent.promst.opto_search import OPTO_METHODS, make_opto_search
 from agent.promst.score_model import ScoreModel, ScoreModelConfig
 from agent.promst.task import Task
 from agent.usage import Usage
 
 __all__ = [
+    "SEARCH_METHODS",
     "PromptEvaluator",
     "SearchConfig",
+    "SearchMethod",
     "SearchResult",
     "TreeSearch",
     "run_search",
@@ -48,22 +54,40 @@ __all__ = [
 ]
 
 
+SearchMethod = Literal["promst", "ape", "apo", "optoprime", "opro", "gepa"]
+SEARCH_METHODS: tuple[SearchMethod, ...] = ("promst", "ape", "apo", "optoprime", "opro", "gepa")
+"""Every method :func:`search_prompt` runs: PROMST's tree search and the five baselines."""
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    """Search shape and method; defaults follow PROMST (n_children 8 in the paper, 4 here)."""
+    """Search shape and method; defaults follow PROMST (n_children 8 in the paper, 4 here).
+
+    ``steps`` caps the prompts proposed by OptoPrime and OPRO (one per round) and
+    GEPA; ``patience * n_children`` proposals in a row that change nothing end
+    OptoPrime and OPRO (as many draws as PROMST makes in ``patience`` expansions);
+    ``minibatch`` is GEPA's reflection minibatch (instances). The score model is
+    PROMST's and is used only by the tree-search methods.
+    """
 
     n_children: int = 4
     n_selected: int = 2
     min_depth: int = 2
     max_depth: int = 6
     patience: int = 3
-    method: Method = "promst"
+    method: SearchMethod = "promst"
     use_score_model: bool = True
     score_model: ScoreModelConfig = field(default_factory=ScoreModelConfig)
     feedback_tokens: int = 15_000
     seed: int = 0
+    steps: int = 24
+    minibatch: int = 3
 
     def __post_init__(self) -> None:
+        if self.method not in SEARCH_METHODS:
+            raise ValueError(
+                f"unknown method {self.method!r}; choose from {', '.join(SEARCH_METHODS)}"
+            )
         if self.n_children < 1 or self.n_selected < 1:
             raise ValueError("n_children and n_selected must be at least 1")
         if self.min_depth < 1 or self.max_depth < self.min_depth:
@@ -288,13 +312,30 @@ def search_prompt(
     meter = Meter(budget)
     task_model = MeteredLLM(task_llm, meter, "task")
     opt_model = MeteredLLM(optimizer_llm or task_llm, meter, "optimizer")
-    generator = CandidateGenerator(
-        opt_model,
-        GeneratorConfig(method=config.method, feedback_tokens=config.feedback_tokens),
-        seed=config.seed,
-    )
-    model = ScoreModel(config.score_model) if config.use_score_model else None
-    search = TreeSearch(start_prompt, generator, config, model)
+    search: PromptOptimizer
+    if config.method in OPTO_METHODS:
+        search = make_opto_search(
+            config.method,
+            start_prompt,
+            opt_model,
+            steps=config.steps,
+            patience=config.patience * config.n_children,
+            minibatch=config.minibatch,
+            seed=config.seed,
+            feedback_tokens=config.feedback_tokens,
+            should_stop=lambda: meter.budget.exceeded_by(meter.total) is not None,
+        )
+        use_model = False
+    else:
+        method: Method = config.method  # type: ignore[assignment]
+        generator = CandidateGenerator(
+            opt_model,
+            GeneratorConfig(method=method, feedback_tokens=config.feedback_tokens),
+            seed=config.seed,
+        )
+        use_model = config.use_score_model
+        model = ScoreModel(config.score_model) if use_model else None
+        search = TreeSearch(start_prompt, generator, config, model)
     episodes = 0
 
     def counted(prompt: str) -> Evaluation:
@@ -303,13 +344,21 @@ def search_prompt(
         episodes += len(ev.episodes)
         return ev
 
-    outcome = drive(search, counted, on_round=on_round)
+    try:
+        outcome = drive(search, counted, on_round=on_round)
+    finally:
+        close = getattr(search, "close", None)
+        if close is not None:
+            close()
+    nodes: list[Candidate] = getattr(search, "nodes", [])
+    stop_reason: str | None = getattr(search, "stop_reason", None)
+    budget_stop = outcome.stopped.startswith("stopped at")
     return SearchResult(
         task=name,
         method=config.method,
-        nodes=search.nodes,
-        expansion_best=search.expansion_best,
-        stopped=search.stop_reason or outcome.stopped,
+        nodes=nodes,
+        expansion_best=list(getattr(search, "expansion_best", [])),
+        stopped=outcome.stopped if budget_stop else (stop_reason or outcome.stopped),
         usage={"task": meter.usage("task"), "optimizer": meter.usage("optimizer")},
         episodes=episodes,
         config={
@@ -317,7 +366,8 @@ def search_prompt(
             "n_selected": config.n_selected,
             "min_depth": config.min_depth,
             "max_depth": config.max_depth,
-            "use_score_model": config.use_score_model,
+            "use_score_model": use_model,
+            "steps": config.steps,
             **(metadata or {}),
         },
     )
