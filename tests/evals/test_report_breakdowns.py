@@ -203,7 +203,8 @@ def test_findings_table_counts_fires_and_whether_the_model_was_right() -> None:
         result("wrong", "optimal", 55.0, attempts=[wrong]),
         result("quiet", "optimal", 100.0),
     ]
-    assert results[1].findings[0]["round"] == 0 and results[1].findings[0]["objective"] == 97.5
+    first = results[1].finding_records()[0]
+    assert first["round"] == 0 and first["objective"] == 97.5
     rows = {r.code: r for r in findings_table(results, "sirl")}
     assert [r.code for r in findings_table(results, "sirl")] == [
         "integrality",
@@ -289,7 +290,8 @@ def test_new_fields_round_trip_through_results_jsonl_and_old_lines_still_read(
     path = tmp_path / "results.jsonl"
     path.write_text(fresh.model_dump_json() + "\n" + json.dumps(legacy) + "\n", encoding="utf-8")
     back = {r.id: r for r in read_results(path)}
-    assert back["a"].termination == "time_limit" and back["a"].findings[0]["code"] == "magnitude"
+    assert back["a"].termination == "time_limit"
+    assert [f["code"] for f in back["a"].finding_records()] == ["magnitude"]
     assert [p.status for p in back["a"].sample_predictions()] == ["optimal", "error"]
     assert back["b"].termination is None and back["b"].samples == []
     assert back["b"].findings is None  # not recorded: reports fall back to error_categories
