@@ -395,6 +395,142 @@ def check_memory(
     ]
 
 
+# ------------------------------------------------------------- backends
+
+# What each backend (and solver) builds from a compiled model, on top of it:
+# (fixed bytes, bytes per column, bytes per nonzero), a nonzero being a linear
+# matrix entry, a quadratic term or a node of a nonlinear expression.  Least-
+# squares fits of the peak growth of a fresh process that loads a pickled
+# compiled LP and solves it (2 or 6 nonzeros per column; 20k-60k columns, and
+# 5k-15k for pyomo+scip, which is slow; the solver's own process counted for
+# pulp+cbc), measured 2026-12-03 on 2 shared cores with
+#
+#   .venv/bin/python bench/backend_memory.py --sizes 4000 12000 \
+#       --routes highs pyomo:highs pulp pulp:cbc
+#   .venv/bin/python bench/backend_memory.py --sizes 1000 3000 --routes pyomo:scip
+#
+#   highs         7.9 MB +   422 B/column +  218 B/nonzero
+#   pyomo/highs   3.9 MB +  1642 B/column +  626 B/nonzero
+#   pyomo/scip   10.5 MB + 19635 B/column +  511 B/nonzero   (~45x HiGHS per column)
+#   pulp/highs    1.6 MB +   870 B/column +  554 B/nonzero
+#   pulp/cbc     70.2 MB +  1801 B/column + 1094 B/nonzero   (CBC runs as a process)
+BACKEND_BYTES: dict[str, tuple[int, int, int]] = {
+    "highs": (8 * 2**20, 422, 218),
+    "pyomo/highs": (4 * 2**20, 1642, 626),
+    "pyomo/scip": (11 * 2**20, 19_635, 511),
+    "pulp/highs": (2 * 2**20, 870, 554),
+    "pulp/cbc": (70 * 2**20, 1801, 1094),
+}
+DEFAULT_SOLVER = {"highs": "highs", "pulp": "highs"}
+
+
+def backend_key(backend: str, solver: str | None = None) -> str:
+    """``highs``, ``pyomo/scip``, ``pulp/cbc``: the row of :data:`BACKEND_BYTES` that applies.
+
+    A solver not measured counts as the most demanding one of its backend.
+    """
+    backend = backend.lower()
+    if backend == "highs":
+        return "highs"
+    name = (solver or DEFAULT_SOLVER.get(backend, "")).lower()
+    name = "scip" if name.startswith("scip") else name
+    key = f"{backend}/{name}"
+    if key in BACKEND_BYTES:
+        return key
+    rows = [k for k in BACKEND_BYTES if k.startswith(f"{backend}/")]
+    return max(rows, key=lambda k: BACKEND_BYTES[k][1], default="pyomo/scip")
+
+
+@dataclass
+class BackendEstimate:
+    """The memory solving a compiled model on one backend takes."""
+
+    key: str
+    columns: int
+    nonzeros: int
+    model_bytes: int  # the compiled model's arrays, already in memory
+
+    @property
+    def bytes(self) -> int:
+        fixed, per_col, per_nnz = BACKEND_BYTES[self.key]
+        return (
+            BASE_BYTES + fixed + self.model_bytes + self.columns * per_col + self.nonzeros * per_nnz
+        )
+
+
+def _tree_nodes(tree: Any) -> int:
+    """Nodes of one expression tree (a ``poly`` tree counts its terms)."""
+    count, stack = 0, [tree]
+    while stack:
+        t = stack.pop()
+        if not isinstance(t, tuple) or not t:
+            continue
+        if t[0] == "poly":
+            count += 1 + len(t[2]) + len(t[4])
+            continue
+        count += 1
+        stack.extend(c for c in t[1:] if isinstance(c, tuple))
+    return count
+
+
+def estimate_backend(model: Any, backend: str, solver: str | None = None) -> BackendEstimate:
+    """What solving ``model`` (a :class:`~modeling.compiler.CompiledModel`) on a backend takes.
+
+    Exact counts from the compiled model: its columns, its linear entries (the
+    COO triplets, an upper bound of the matrix's nonzeros), quadratic
+    objective terms and the nodes of its nonlinear expressions.
+    """
+    nnz = len(model.A[0]) + len(model.obj_q[0])
+    if model.obj_tree is not None:
+        nnz += _tree_nodes(model.obj_tree)
+    for block in model.con_blocks:
+        if not block.linear:
+            nnz += sum(_tree_nodes(t) for t in block.trees)
+    arrays = [model.col_lb, model.col_ub, model.col_type, model.obj_c, model.row_lb, model.row_ub]
+    arrays += list(model.A)
+    model_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays)
+    return BackendEstimate(backend_key(backend, solver), int(model.ncols), nnz, model_bytes)
+
+
+def check_backend_memory(
+    model: Any, backend: str, solver: str | None = None, budget: int | str | None = None
+) -> list[Issue]:
+    """An issue when solving ``model`` on ``backend`` would exceed the memory budget, else [].
+
+    The document's estimate (:func:`check_memory`) covers compiling and the
+    HiGHS path; Pyomo and PuLP build Python objects per variable and per term
+    (Pyomo with SCIP about 45 times HiGHS' memory per variable), so a model
+    that compiles may still be too big for them.  Checked after compiling,
+    before the backend builds anything.
+    """
+    est = estimate_backend(model, backend, solver)
+    limit = memory_budget(budget)
+    if est.bytes <= limit:
+        return []
+    highs = estimate_backend(model, "highs")
+    where = "variables"
+    sizes = {name: b.size for name, b in getattr(model, "blocks", {}).items()}
+    if sizes:
+        where = f"variables.{max(sizes, key=lambda k: sizes[k])}"
+    per_col = (est.bytes - BASE_BYTES) / max(est.columns, 1)
+    alternative = (
+        f"; HiGHS would need about {human(highs.bytes)} (backend highs solves LP, MILP and "
+        "convex QP)"
+        if est.key != "highs" and highs.bytes <= limit
+        else ""
+    )
+    return [
+        Issue(
+            where,
+            f"solving on {est.key.replace('/', ' with ')} needs about {human(est.bytes)} "
+            f"({est.columns:,} variables and ~{est.nonzeros:,} terms at ~{human(per_col)} per "
+            f"variable), more than the memory budget of {human(limit)}",
+            f"use smaller sets{alternative}; to allow more, set {BUDGET_ENV} (e.g. 16G or 80%)",
+            code="size",
+        )
+    ]
+
+
 # ------------------------------------------------------------ magnitudes
 
 
@@ -617,15 +753,20 @@ def value_issue(value: float, location: str) -> Issue | None:
 
 
 __all__ = [
+    "BACKEND_BYTES",
     "BUDGET_ENV",
     "BYTES_PER_CELL",
+    "BackendEstimate",
     "MAX_EXPANSION",
     "MAX_EXPONENT",
     "SOLVER_INFINITY",
     "Estimate",
     "available_memory",
+    "backend_key",
+    "check_backend_memory",
     "check_memory",
     "check_powers",
+    "estimate_backend",
     "estimate_memory",
     "expansion_size",
     "human",
