@@ -251,3 +251,82 @@ def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
     for shot in shots.iterdir():
         assert shot.stat().st_size > 10_000
         shutil.copy(shot, OUTPUT / shot.name)
+
+
+def _tool_handler(problem_doc: dict[str, Any]) -> Any:
+    """Formulate with ``problem_doc``; with tools offered, sweep the north demand, then answer."""
+    import json
+
+    sweep = {"parameter": "demand", "index": "north", "start": 200, "stop": 300, "points": 5}
+
+    def handle(body: dict[str, Any]) -> Any:
+        if "tools" not in body:
+            return "```json\n" + json.dumps(problem_doc) + "\n```"
+        results = [json.loads(m["content"]) for m in body["messages"] if m.get("role") == "tool"]
+        if results:
+            table = results[0]["table"]
+            first, last = table[0]["objective"], table[-1]["objective"]
+            return f"The cost rises from {first:g} to {last:g} over the sweep (sweep_parameter)."
+        call = {"name": "sweep_parameter", "arguments": json.dumps(sweep)}
+        return {
+            "id": "chatcmpl-tools",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "call_0", "type": "function", "function": call}],
+                    },
+                }
+            ],
+        }
+
+    return handle
+
+
+@pytest.mark.slow  # a server start, a browser and two turns: ~30 s idle
+def test_a_tool_turn_shows_its_calls_and_the_sweep_plot_in_the_browser(
+    tmp_path: Path, conversation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with StubServer(handler=_tool_handler(conversation.document)) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPTIWISE_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("OPTIWISE_TOOL_MODE", "native")  # the app's default comes from here
+        server = AppServer(dict(os.environ))
+        server.start()
+        try:
+            with sync_api.sync_playwright() as p:
+                browser = _launch(p, tmp_path / "profile")
+                try:
+                    page = browser.new_page()
+                    page.goto(server.url)
+                    _send(page, conversation.problem)
+                    _wait_for_messages(page, 2, "2528")
+                    _send(page, "sweep the north demand from 200 to 300")
+                    _wait_for_messages(page, 4, "sweep_parameter")
+                    reply = page.locator(MESSAGES).nth(3)
+                    reply.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(
+                        timeout=15_000
+                    )
+                    text = reply.inner_text()
+                    page.set_viewport_size({"width": 1280, "height": 4000})  # both turns
+                    page.wait_for_timeout(1500)
+                    page.screenshot(path=str(tmp_path / "chat_tools.png"), full_page=True)
+                finally:
+                    browser.close()
+        finally:
+            server.stop()
+    assert "The cost rises from 2276 to 2696 over the sweep (sweep_parameter)." in text
+    assert "Tools used (1) · native" in text
+    assert "Objective vs demand[north]" in text
+    assert "Traceback" not in text
+    assert (tmp_path / "chat_tools.png").stat().st_size > 10_000
+    OUTPUT.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "chat_tools.png", OUTPUT / "chat_tools.png")

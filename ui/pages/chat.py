@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 import yaml
@@ -133,6 +134,19 @@ def _run_turn(prompt: str) -> dict[str, Any]:
     return turn_message(turn)
 
 
+def _sweep_chart(frame: pd.DataFrame, label: str) -> alt.Chart:
+    """Objective vs the swept value, a point per solve; the axes fit the data (not from 0)."""
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("value:Q", title=label, scale=alt.Scale(zero=False)),
+            y=alt.Y("objective:Q", title="objective", scale=alt.Scale(zero=False)),
+            tooltip=["value", "objective", "status"],
+        )
+    )
+
+
 def _render_message(m: dict[str, Any], k: int) -> None:
     failure = m.get("failure")
     if failure and failure not in m.get("content", ""):  # said once, not twice
@@ -149,7 +163,7 @@ def _render_message(m: dict[str, Any], k: int) -> None:
     for sweep in m.get("sweeps") or []:
         frame = pd.DataFrame(sweep["rows"])
         st.markdown(f"**Objective vs {sweep['label']}**")
-        st.line_chart(frame, x="value", y="objective", x_label=sweep["label"], y_label="objective")
+        st.altair_chart(_sweep_chart(frame, sweep["label"]))
         st.dataframe(frame.rename(columns={"value": sweep["label"]}), hide_index=True)
     if m.get("comparison"):
         st.markdown("**Before and after**")
