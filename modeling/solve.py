@@ -34,7 +34,16 @@ from modeling.compiler import CompiledModel, Source, compile_model
 from modeling.errors import FormulationError
 from modeling.result import SolveResult, Status, Termination, Timings
 
-__all__ = ["FALLBACKS", "HUGE", "NUMERICS_OPTIONS", "choose_backend", "solve"]
+__all__ = [
+    "FALLBACKS",
+    "HUGE",
+    "INTEGRALITY_TOLERANCE",
+    "NUMERICS_OPTIONS",
+    "choose_backend",
+    "integral_solution",
+    "limit_message",
+    "solve",
+]
 
 NUMERICS_OPTIONS: dict[str, dict[str, Any]] = {
     # SCIP's own "emphasis numerics" parameter set (SCIPsetEmphasis NUMERICS, SCIP 9/10).
@@ -189,12 +198,17 @@ def solve(
     raw, boxed = _check_huge_optimum(be, model, opts, raw)
     tried.extend(boxed)
     message = raw.message
+    if raw.status in (Status.FEASIBLE, Status.TIME_LIMIT):
+        message = limit_message(raw.status, raw.termination, raw.message)
+    x, objective = raw.x, raw.objective
+    if raw.status.has_solution:
+        x, objective = integral_solution(model, x, objective)
     if len(tried) > 1 or boxed:
         message = f"{message}; tried: {'; '.join(tried)}".lstrip("; ")
     return SolveResult(
         status=raw.status,
         termination=raw.termination,
-        objective=raw.objective,
+        objective=objective,
         bound=raw.bound,
         gap=raw.gap,
         model_class=cls,
@@ -203,12 +217,92 @@ def solve(
         backend=be.name,
         message=message,
         timings=Timings(t1 - t0, raw.build_s, raw.solve_s, time.perf_counter() - t0),
-        x=raw.x,
+        x=x,
         row_duals=raw.row_duals,
         reduced=raw.reduced,
         model=model,
         tried=tuple(tried),
     )
+
+
+INTEGRALITY_TOLERANCE = 1e-6
+"""How far from an integer an integer variable's value may be and still count as that
+integer: the solvers' own default (HiGHS ``mip_feasibility_tolerance``, SCIP ``feastol``)."""
+
+
+def integral_solution(
+    model: CompiledModel, x: np.ndarray | None, objective: float | None
+) -> tuple[np.ndarray | None, float | None]:
+    """Integer values as integers: ``18.999999`` of an integer variable is reported as 19.
+
+    A MIP solver accepts a value within its integrality tolerance of an integer;
+    each integer or binary column within :data:`INTEGRALITY_TOLERANCE` of an
+    integer is set to it (a value farther away is left as the solver gave it).
+    The objective is recomputed at the rounded point only when it is provably
+    an integer there: linear or quadratic, every term on integer columns
+    that were rounded, with integral coefficients and constant; and only if the
+    recomputed value is within the tolerance of the solver's objective.
+    Continuous values and every other objective are left as they are.
+    """
+    if x is None or not model.integer:
+        return x, objective
+    ints = np.flatnonzero(model.col_type > 0)
+    vals = x[ints]
+    near = np.round(vals)
+    # (1 + 1e-6): 18.999999 is 1e-6 from 19 up to the last bit of a float
+    tol = np.maximum(INTEGRALITY_TOLERANCE, 1e-9 * np.abs(vals)) * (1 + 1e-6)
+    snap = np.abs(vals - near) <= tol
+    out = x.copy()
+    out[ints[snap]] = near[snap]
+    if objective is None or not math.isfinite(objective) or model.obj_tree is not None:
+        return out, objective
+    qa, qb, qv = model.obj_q
+    used = np.union1d(np.flatnonzero(model.obj_c), np.union1d(qa, qb)).astype(int)
+    snapped = np.zeros(model.ncols, dtype=bool)
+    snapped[ints[snap]] = True
+
+    def whole(a: np.ndarray | float) -> bool:
+        return bool(np.all(np.isfinite(a)) and np.all(np.asarray(a) == np.round(a)))
+
+    if not (np.all(snapped[used]) and whole(model.obj_c) and whole(qv) and whole(model.obj_const)):
+        return out, objective
+    value = float(model.obj_const + model.obj_c @ out + np.sum(qv * out[qa] * out[qb]))
+    if abs(value - objective) <= INTEGRALITY_TOLERANCE * max(1.0, abs(objective)):
+        return out, value
+    return out, objective
+
+
+_LIMITS = {
+    Termination.TIME_LIMIT: "the time limit was reached",
+    Termination.ITERATION_LIMIT: "the iteration limit was reached",
+    Termination.SOLUTION_LIMIT: "the solution limit was reached",
+    Termination.OBJECTIVE_LIMIT: "the objective limit was reached",
+    Termination.INTERRUPTED: "the solve was interrupted",
+    Termination.NUMERICAL: "the solver stopped on numerical trouble",
+}
+
+
+def limit_message(status: Status, termination: Termination, said: str = "") -> str:
+    """What a solve that stopped early left the user with, in words that cannot mislead.
+
+    Solvers word this their own way (PuLP: "Time limit reached (Optimal, Solution
+    Found)"); the message says which limit stopped it and whether the point is
+    a solution that is not proven optimal or there is none.  The solver's own
+    words follow in parentheses when they add something.
+
+    >>> limit_message(Status.FEASIBLE, Termination.TIME_LIMIT, "Time limit reached")
+    'the time limit was reached: the best solution found is returned, not proven optimal'
+    """
+    reason = _LIMITS.get(termination, "the solver stopped early")
+    if status is Status.FEASIBLE:
+        text = f"{reason}: the best solution found is returned, not proven optimal"
+    else:
+        text = f"{reason} before any solution was found"
+    said = said.strip()
+    limit_word = reason.split(" was ")[0].removeprefix("the ")
+    if said and limit_word not in said.lower():
+        text += f" (solver: {said})"
+    return text
 
 
 def _attempt(

@@ -234,6 +234,10 @@ class PulpBackend:
         t1 = time.perf_counter()
         with redirect_stdout(enabled=not options.verbose):
             status, term, message, has = self._run(pm, solver, options)
+            if status in (Status.FEASIBLE, Status.TIME_LIMIT):
+                # PuLP's codes read "Optimal, Solution Found" for a solve stopped at a
+                # limit: keep only the solver's own words (modeling.solve words the rest)
+                message = self._native(pm.problem, solver)
             t2 = time.perf_counter()
             version = self._version(solver)
         x = obj = bound = gap = None

@@ -400,6 +400,32 @@ def _contrib_termination(tc: Any) -> Termination:
     }.get(tc, Termination.UNKNOWN)
 
 
+# Pyomo's termination names (both interfaces) in words: "convergenceCriteriaSatisfied"
+# says nothing to a user, and for a global NLP solve it is no MIP statement either.
+_PLAIN_TERMINATION = {
+    "convergenceCriteriaSatisfied": "solved: the solver's optimality tolerances are met",
+    "optimal": "solved: the solver's optimality tolerances are met",
+    "globallyOptimal": "globally optimal within the solver's tolerances",
+    "locallyOptimal": "locally optimal: a local solver's answer; a better point may exist",
+    "maxTimeLimit": "the time limit was reached",
+    "iterationLimit": "the iteration limit was reached",
+    "maxIterations": "the iteration limit was reached",
+    "maxEvaluations": "the evaluation limit was reached",
+    "objectiveLimit": "the objective limit was reached",
+    "minFunctionValue": "the objective limit was reached",
+    "minStepLength": "the solver stopped on a minimum step length (numerical trouble)",
+    "unbounded": "unbounded",
+    "provenInfeasible": "proven infeasible",
+    "infeasible": "infeasible",
+    "locallyInfeasible": "locally infeasible: a local solver found no feasible point nearby",
+    "infeasibleOrUnbounded": "infeasible or unbounded",
+    "interrupted": "interrupted",
+    "userInterrupt": "interrupted",
+    "error": "the solver reported an error",
+    "solverFailure": "the solver failed",
+    "internalSolverError": "the solver reported an internal error",
+}
+
 _LEGACY_TERMINATION = {
     "optimal": Termination.OPTIMAL,
     "globallyOptimal": Termination.OPTIMAL,
@@ -616,7 +642,7 @@ class PyomoBackend:
         with redirect_stdout(enabled=not options.verbose):
             out = self._run(built, model, solver, options)
             status = _status_of(out.termination, out.has_solution)
-            message = out.raw
+            message = _PLAIN_TERMINATION.get(out.raw, out.raw)
         t2 = time.perf_counter()
         if label == "scip" and status.has_solution and out.x is not None:
             message += _scip_unbounded_warning(model, out.x)

@@ -495,7 +495,10 @@ class SolutionReport(Report):
             head += f", {self.solver})" if self.solver else ")"
         lines = [head]
         if self.gap is not None and self.gap > 0:
-            lines.append(f"relative MIP gap: {self.gap:.3g}")
+            if self.model_class in ("MILP", "MIQP", "MINLP"):
+                lines.append(f"relative MIP gap: {self.gap:.3g}")
+            else:  # a global solver's continuous solve: the gap to its proven bound
+                lines.append(f"relative gap to the solver's proven bound: {self.gap:.3g}")
         if self.message:
             lines.append(self.message)
         lines += [f"  {e}" for e in self.errors]
