@@ -743,6 +743,37 @@ def _require_results(run_dir: Path) -> list[ProblemResult]:
     return read_results(path)
 
 
+def rebuild_report(run_dir: str | Path, *, default_protocol: str | None = None) -> Path:
+    """Rewrite a run's ``summary.json`` and ``report.md`` from its ``results.jsonl``.
+
+    Calls nothing: an old run gets the current breakdowns (failure split, size
+    buckets, pass@k, findings, assumptions) and, with ``default_protocol``, is
+    summarised under another protocol (e.g. ``miplib_nl``). Returns the report's path.
+    """
+    from evals.results import write_json_atomic, write_text_atomic
+
+    folder = Path(run_dir)
+    results = _require_results(folder)
+    config = load_config(folder)
+    protocol = default_protocol or str(config.get("default_protocol") or DEFAULT_PROTOCOL)
+    get_protocol(protocol)  # an unknown name fails here, listing the known ones
+    ran = config.get("protocols")
+    summary = summarize(
+        results,
+        config=config,
+        run_dir=folder,
+        protocols=list(ran) if isinstance(ran, dict) and ran else ALL_PROTOCOLS,
+        default_protocol=protocol,
+    )
+    selected = config.get("n_selected")
+    if isinstance(selected, int) and selected > summary.n_done:
+        summary.n_expected, summary.complete = selected, False
+    write_json_atomic(folder / SUMMARY_FILE, summary.model_dump())
+    target = folder / REPORT_FILE
+    write_text_atomic(target, render_report(summary, config))
+    return target
+
+
 def rescore(run_dir: str | Path, protocol: str = DEFAULT_PROTOCOL) -> ProtocolScore:
     """Re-score a finished (or partial) run under another protocol, calling nothing.
 

@@ -317,3 +317,28 @@ def test_compare_puts_miplib_nl_published_pass_at_1_beside_a_run(tmp_path: Path)
         "| GPT-5.1 | MIPLIB-NL paper (ICML 2026, arXiv 2602.10450), pass@1 (miplib_nl) | 39.0 |"
         in (table)
     )
+
+
+def test_an_old_runs_report_is_rebuilt_with_the_new_breakdowns(tmp_path: Path) -> None:
+    from evals.report import rebuild_report
+    from evals.results import ResultWriter
+
+    run = tmp_path / "run"
+    old = result("a", "feasible", 90.0, metadata={"n_variables": 10, "n_constraints": 5})
+    line = old.model_dump(mode="json")
+    for key in ("termination", "solver_stop", "samples", "findings"):
+        line.pop(key)  # a line written before these fields existed
+    with ResultWriter(run / "results.jsonl") as writer:
+        writer.write(ProblemResult.model_validate(line))
+    config = {"dataset": "miplib_nl.dev", "family": "miplib_nl", "model": "m", "n_selected": 2}
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    report = rebuild_report(run).read_text(encoding="utf-8")
+    assert "1/2 problems, INCOMPLETE" in report
+    assert "| time-limited | 1 (100.0%) | 1 (100.0%) |" in report  # sirl and miplib_nl
+    assert "| < 1k | 1 | 0 / 1 | 0.0% |" in report
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary["default_protocol"] == "sirl" and "miplib_nl" in summary["protocols"]
+    again = rebuild_report(run, default_protocol="miplib_nl").read_text(encoding="utf-8")
+    assert "default protocol: **miplib_nl**" in again
+    with pytest.raises(KeyError, match="known"):
+        rebuild_report(run, default_protocol="nope")
