@@ -232,8 +232,12 @@ class ChatSession:
         return self.state.get("document")
 
     @property
-    def history(self) -> list[dict[str, str]]:
-        """The conversation so far: ``{"role", "content"}`` turns."""
+    def history(self) -> list[dict[str, Any]]:
+        """The conversation so far: ``{"role", "content"}`` turns.
+
+        An assistant turn that ran tools also has ``tools`` (as :attr:`ChatReply.tool_calls`),
+        ``tool_mode`` and, after a sweep, ``sweeps`` (as :attr:`ChatReply.sweeps`).
+        """
         return list(self.state.get("history") or [])
 
     @property
@@ -433,11 +437,12 @@ class ChatSession:
             diff = yaml_diff(before_doc, ws.document)
             comparison = {**compare(before, ws.snapshot()).to_dict(), "diff": diff}
         changes = [*(state.get("changes") or []), *ws.changes]
-        history = [
-            *(state.get("history") or []),
-            {"role": "user", "content": message},
-            {"role": "assistant", "content": answer},
-        ]
+        said: dict[str, Any] = {"role": "assistant", "content": answer}
+        if turn.calls:  # kept with the turn, so a reopened thread shows them again
+            said.update(tools=[r.to_dict() for r in turn.calls], tool_mode=turn.mode)
+        if ws.sweeps:
+            said["sweeps"] = list(ws.sweeps)
+        history = [*(state.get("history") or []), {"role": "user", "content": message}, said]
         values: dict[str, Any] = {
             "message": message,
             "route": route,

@@ -43,6 +43,7 @@ __all__ = [
     "editable_parameters",
     "find_runs",
     "find_tune_runs",
+    "history_message",
     "issue_lines",
     "model_summary",
     "parameter_changes",
@@ -367,13 +368,32 @@ def turn_message(reply: ChatReply) -> dict[str, Any]:
         message["tool_calls"] = tool_call_rows(reply.tool_calls)
         message["tool_mode"] = reply.tool_mode
     if reply.sweeps:
-        message["sweeps"] = [
-            {
-                "label": str(sw.get("x_label") or sw.get("parameter") or "value"),
-                "rows": sweep_rows(sw),
-            }
-            for sw in reply.sweeps
-        ]
+        message["sweeps"] = _sweep_views(reply.sweeps)
+    return message
+
+
+def _sweep_views(sweeps: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"label": str(sw.get("x_label") or sw.get("parameter") or "value"), "rows": sweep_rows(sw)}
+        for sw in sweeps
+    ]
+
+
+def history_message(turn: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved turn of a thread (``ChatSession.history``) as the chat draws it when reopened.
+
+    The text, and for a turn that ran tools its calls and sweeps, as :func:`turn_message`
+    shows them the first time.
+    """
+    message: dict[str, Any] = {
+        "role": turn.get("role", "assistant"),
+        "content": turn.get("content", ""),
+    }
+    if turn.get("tools"):
+        message["tool_calls"] = tool_call_rows(turn["tools"])
+        message["tool_mode"] = turn.get("tool_mode")
+    if turn.get("sweeps"):
+        message["sweeps"] = _sweep_views(turn["sweeps"])
     return message
 
 

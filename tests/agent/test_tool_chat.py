@@ -128,10 +128,10 @@ def test_one_turn_edits_solves_and_reports_sensitivity(
     with ChatSession(FakeLLM(), thread_id="t", path=threads) as again:
         assert again.formulation is not None
         assert again.formulation["parameters"]["budget"] == pytest.approx(855)
-        assert again.history[-2:] == [
-            {"role": "user", "content": message},
-            {"role": "assistant", "content": reply.answer},
-        ]
+        asked, said = again.history[-2:]
+        assert asked == {"role": "user", "content": message}
+        assert said["role"] == "assistant" and said["content"] == reply.answer
+        assert said["tools"] == reply.tool_calls and said["tool_mode"] == "native"
         assert again.state["changes"] == ["budget × 0.9"]
         assert again.state["objective"] == pytest.approx(1840)
 

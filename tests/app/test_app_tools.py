@@ -127,6 +127,17 @@ def test_a_tool_turn_shows_its_calls_and_the_sweep_as_a_table_and_a_plot(
     assert set(sweep["status"]) == {"optimal"}
     assert not [c for c in reply.code if c.language == "diff"]  # nothing was edited
 
+    # a fresh session reopens the thread with the tool calls and the sweep plot
+    again = _app()
+    again.selectbox(key="thread_pick").set_value(at.session_state["thread_id"]).run()
+    assert not again.exception, again.exception
+    reopened = again.chat_message[3]
+    assert reopened.expander[0].label == "Tools used (2, 1 failed) · native"
+    assert list(reopened.dataframe[0].value["tool"]) == ["sweep_parameter", "edit_model"]
+    assert list(reopened.dataframe[1].value["objective"]) == pytest.approx(expected)
+    assert len(reopened.get("vega_lite_chart")) == 1
+    assert len(tool_stub.chat_requests) == 3  # reopening calls no LLM
+
 
 def test_the_chat_shows_the_models_assumptions_and_the_data_given_settles_them(
     monkeypatch: pytest.MonkeyPatch,

@@ -14,7 +14,13 @@ from agent.chat import list_threads
 from ui.results import show_formulation_math
 from ui.shell import go
 from ui.state import banner, chat_session, llm_configured, set_later
-from ui.view_model import TOOL_MODE_CHOICES, thread_labels, turn_chip, turn_message
+from ui.view_model import (
+    TOOL_MODE_CHOICES,
+    history_message,
+    thread_labels,
+    turn_chip,
+    turn_message,
+)
 
 
 def render() -> None:
@@ -112,7 +118,7 @@ def _switch_thread() -> None:
 
 def _history_of(thread_id: str) -> list[dict[str, Any]]:
     with chat_session(thread_id) as session:
-        msgs: list[dict[str, Any]] = [dict(m) for m in session.history]
+        msgs: list[dict[str, Any]] = [history_message(m) for m in session.history]
         if msgs and session.formulation:
             msgs[-1]["formulation"] = session.formulation
     return msgs
