@@ -9,6 +9,7 @@ edit, after which the assumption standing in for that data is gone::
     stated_assumptions(doc)                 # [{"text": ..., "parameters": [...]}, ...]
     assumptions_note(doc)                   # the lines the chat appends to its reply
     doc, resolved = resolve_assumptions(before, after)
+    is_confirmation("Yes, those are fine.")  # True: keep them, no LLM call
 
 The raw document is read (not :class:`modeling.formulation.Formulation`), so a
 document the checker has not accepted yet still shows what it assumed.
@@ -17,11 +18,14 @@ document the checker has not accepted yet still shows what it assumed.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "assumptions_note",
+    "confirmed_note",
+    "is_confirmation",
     "resolve_assumptions",
     "resolved_note",
     "stated_assumptions",
@@ -122,3 +126,32 @@ def resolve_assumptions(
         if not doc["assumptions"]:
             doc.pop("assumptions")
     return doc, resolved
+
+
+_CONFIRM = re.compile(
+    r"^\s*(yes|yep|yeah|ok|okay|sure|correct|confirm|confirmed|i confirm|agreed|agree|fine|"
+    r"right|that'?s (right|fine|correct|ok)|(looks|sounds|seems) (good|right|fine|ok)|"
+    r"(they|those|these|the assumptions) (are|look|sound) (fine|right|good|correct|ok))\b",
+    re.IGNORECASE,
+)
+_BUT = re.compile(r"\b(but|except|however|instead|not|no|change|actually)\b|\d", re.IGNORECASE)
+
+
+def is_confirmation(message: str) -> bool:
+    """True for a short "yes, those are fine" that confirms the assumptions as they stand.
+
+    A message with a number or a "but" ("yes, but the capacity is 120") gives data:
+    it is an edit, not a confirmation.
+    """
+    text = message.strip()
+    return len(text) <= 80 and bool(_CONFIRM.match(text)) and not _BUT.search(text)
+
+
+def confirmed_note(document: Mapping[str, Any] | None) -> str:
+    """The reply to a confirmation: the model keeps its assumptions as stated."""
+    found = stated_assumptions(document)
+    return (
+        "Noted: the model keeps these assumptions as stated.\n"
+        + "\n".join(_line(a) for a in found)
+        + "\n\nGive the data any time to replace one."
+    )

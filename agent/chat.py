@@ -54,7 +54,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.assumptions import resolve_assumptions, resolved_note, stated_assumptions
+from agent.assumptions import (
+    confirmed_note,
+    is_confirmation,
+    resolve_assumptions,
+    resolved_note,
+    stated_assumptions,
+)
 from agent.chat_nodes import classify_message
 from agent.context import AgentConfig, RunContext, optiwise_home
 from agent.errors import LLMError
@@ -317,6 +323,9 @@ class ChatSession:
                 "resume(edited_document) first"
             )
         trace = Trace(thread_id=self.thread_id, message=message[:200])
+        confirmed = self._confirm_assumptions(message)
+        if confirmed is not None:
+            return confirmed
         if self.tool_chat.config.tool_mode != "off":
             reply = self._tool_turn(message, trace, on_event)
             if reply is not None:
@@ -360,6 +369,33 @@ class ChatSession:
             formulation=dict(document),
             solution=snap["solution"],
             assumptions=stated_assumptions(document),
+        )
+
+    def _confirm_assumptions(self, message: str) -> ChatReply | None:
+        """ "Yes, those are fine" after a model with assumptions: keep them, no LLM call.
+
+        None for any other message (it takes its usual route; one with data is an edit).
+        """
+        state = self.state
+        doc = state.get("document")
+        if doc is None or not stated_assumptions(doc) or not is_confirmation(message):
+            return None
+        answer = confirmed_note(doc)
+        history = [
+            *(state.get("history") or []),
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": answer},
+        ]
+        values = {"message": message, "route": "answer", "history": history, "answer": answer}
+        self.graph.update_state(self._cfg, values, as_node="finish_turn")
+        return ChatReply(
+            route="answer",
+            answer=answer,
+            status=str(state.get("status") or ""),
+            objective=state.get("objective"),
+            formulation=doc,
+            solution=state.get("solution") or {},
+            assumptions=stated_assumptions(doc),
         )
 
     def _tool_turn(

@@ -145,3 +145,40 @@ def test_resolve_keeps_assumptions_about_data_the_edit_did_not_touch() -> None:
     assert stated_assumptions({"assumptions": [{"text": " "}, "loose", {"text": "x"}]}) == [
         {"text": "x", "parameters": []}
     ]
+
+
+def test_confirming_the_assumptions_keeps_them_without_an_llm_call(tmp_path: Path) -> None:
+    with (
+        StubServer(handler=_handler(False)) as stub,
+        ChatSession(stub_model(stub), path=tmp_path / "t.sqlite") as chat,
+    ):
+        first = chat.send(PROBLEM)
+        reply = chat.send("Yes, those are fine.")
+        assert len(stub.chat_requests) == 1  # only the formulation
+        assert reply.route == "answer" and reply.objective == first.objective
+        assert reply.answer.startswith("Noted: the model keeps these assumptions")
+        assert ASSUMED in reply.answer and reply.assumptions == first.assumptions
+        assert chat.formulation == first.formulation
+        assert chat.history[-1]["content"] == reply.answer
+        data = chat.send("yes, but the capacity is 120")  # data: an edit after all
+        assert data.route == "edit" and data.assumptions == []
+
+
+@pytest.mark.parametrize(
+    ("message", "confirms"),
+    [
+        ("Yes", True),
+        ("ok, thanks", True),
+        ("That's right.", True),
+        ("the assumptions are fine", True),
+        ("yes, but the capacity is 120", False),
+        ("ok make it 120", False),
+        ("No, the hours are 120", False),
+        ("sure, but change the profit of tables", False),
+        ("why is the table profit 50?", False),
+    ],
+)
+def test_what_counts_as_a_confirmation(message: str, confirms: bool) -> None:
+    from agent.assumptions import is_confirmation
+
+    assert is_confirmation(message) is confirms
