@@ -63,7 +63,8 @@ def register(subparsers: Any) -> None:
         "--components",
         default="formulate,repair",
         help="prompts to tune, comma-separated (default formulate,repair); 'examples' makes "
-        "the pool of worked examples trainable too",
+        "the pool of worked examples trainable too, 'repair_feedback' the code hook that writes "
+        "the repair message's error list (run sandboxed)",
     )
     p.add_argument(
         "--prompts", metavar="DIR", help="start from this prompt set (default: built-in)"
@@ -158,6 +159,12 @@ def run_command(args: argparse.Namespace) -> int:
         batch_only=args.batch_only,
     )
     start = PromptSet.load(args.prompts) if args.prompts else PromptSet.default()
+    from evals.tune.runner import HOOK_FILE
+
+    hook_file = Path(args.prompts) / HOOK_FILE if args.prompts else None
+    start_hook = (
+        hook_file.read_text(encoding="utf-8") if hook_file and hook_file.is_file() else None
+    )
     from agent.settings import get_settings
 
     overrides = {k: v for k, v in {"model": args.model, "base_url": args.base_url}.items() if v}
@@ -186,13 +193,28 @@ def run_command(args: argparse.Namespace) -> int:
     if config.optimizer == "promst":
         from evals.tune.runner import run_promst
 
-        report = run_promst(
-            config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start
-        )
+        try:
+            report = run_promst(
+                config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start
+            )
+        except ValueError as exc:
+            print(f"optiwise tune: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(report.get("validation", {})))
         print(f"prompts: {config.out / 'prompts'}  report: {config.out / 'report.json'}")
         return 0
-    tuner = Tuner(config, splits, task_llm=task_llm, optimizer_llm=optimizer_llm, start=start)
+    try:
+        tuner = Tuner(
+            config,
+            splits,
+            task_llm=task_llm,
+            optimizer_llm=optimizer_llm,
+            start=start,
+            start_hook=start_hook,
+        )
+    except ValueError as exc:
+        print(f"optiwise tune: {exc}", file=sys.stderr)
+        return 2
     if args.import_batch:
         count = tuner.import_batch(args.import_batch)
         print(f"imported {count} batch replies")

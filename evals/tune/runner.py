@@ -2,7 +2,11 @@
 
 The trainable parameters are prompts of the agent's :class:`~agent.prompts.PromptSet`
 (``formulate`` and ``repair`` by default; any of system, formulate, repair,
-review, ...). One step with OptoPrime or OPRO:
+review, ...), the pool of worked examples (``examples``) and a code hook,
+``repair_feedback``: the Python function that turns verify findings into the
+repair message's error list (:mod:`agent.feedback`). A proposed hook must
+parse and run on sample findings in the sandbox before it is scored, and the
+agent runs it sandboxed too. One step with OptoPrime or OPRO:
 
 1. run the agent with the current prompts on a seeded minibatch of the
    train split, inside one traced operator whose inputs are the prompts;
@@ -38,6 +42,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any, Literal
 
+from agent.feedback import DEFAULT_SOURCE, HOOK_NAME, check_hook
 from agent.llm import ChatModel, LLMReply
 from agent.opto import (
     GEPA,
@@ -59,6 +64,7 @@ from evals.tune.data import Splits
 from evals.tune.feedback import ProblemFeedback, problem_feedback
 
 __all__ = [
+    "HOOK",
     "BatchPending",
     "TuneConfig",
     "TuneResult",
@@ -72,6 +78,11 @@ OptimizerName = Literal["optoprime", "opro", "gepa", "promst"]
 DEFAULT_COMPONENTS = ("formulate", "repair")
 EXAMPLES = "examples"
 """The pseudo-component for the pool of worked examples (sample ids the agent retrieves from)."""
+HOOK = HOOK_NAME
+"""The code component: the source of ``repair_feedback(findings) -> str`` (:mod:`agent.feedback`)."""
+NOT_PROMPTS = (EXAMPLES, HOOK)
+HOOK_FILE = f"{HOOK_NAME}.py"
+"""Where the tuned hook is saved, beside the prompts (``prompts/repair_feedback.py``)."""
 STATE_FILE = "state.json"
 STEPS_FILE = "steps.jsonl"
 
@@ -176,22 +187,22 @@ class Tuner:
         task_llm: ChatModel,
         optimizer_llm: ChatModel,
         start: PromptSet | None = None,
+        start_hook: str | None = None,
     ) -> None:
         self.config = config
         self.splits = splits
+        self.start_hook = start_hook
         self.budget = Budget(config.budget_calls, config.budget_usd)
         self.task_llm = BudgetedChatModel(task_llm, self.budget, "task")
         self.optimizer_llm = BudgetedChatModel(optimizer_llm, self.budget, "optimizer")
         self.start = start or PromptSet.default()
-        unknown = [c for c in config.components if c not in self.start and c != EXAMPLES]
+        unknown = [c for c in config.components if c not in self.start and c not in NOT_PROMPTS]
         if unknown:
-            known = ", ".join([*self.start, EXAMPLES])
+            known = ", ".join([*self.start, *NOT_PROMPTS])
             raise ValueError(f"no prompt named {', '.join(unknown)}; known: {known}")
         self.out = Path(config.out)
         self.available_examples = _available_examples()
-        self.start_texts = {
-            c: self.start[c] if c != EXAMPLES else self._start_pool() for c in config.components
-        }
+        self.start_texts = {c: self._start_text(c) for c in config.components}
         self._cache: dict[tuple[str, str], ProblemFeedback] = {}
         self.batch_replies: dict[str, LLMReply] = {}
         if config.batch_only and config.optimizer == "gepa":
@@ -201,7 +212,14 @@ class Tuner:
 
     def prompt_set(self, texts: Mapping[str, str]) -> PromptSet:
         """The full prompt set with ``texts`` replacing the tuned components."""
-        return self.start.updated({k: v for k, v in texts.items() if k != EXAMPLES})
+        return self.start.updated({k: v for k, v in texts.items() if k not in NOT_PROMPTS})
+
+    def _start_text(self, component: str) -> str:
+        if component == EXAMPLES:
+            return self._start_pool()
+        if component == HOOK:
+            return self.start_hook or DEFAULT_SOURCE
+        return self.start[component]
 
     def _start_pool(self) -> str:
         ids = self.config.start_examples or tuple(self.available_examples)
@@ -237,21 +255,30 @@ class Tuner:
         written to ``batch/`` (:class:`BatchPending`).
         """
         from agent.api import OptimizationAgent
+        from agent.context import AgentConfig
 
         prompts = self.prompt_set(texts)
         pool = self.pool_dir(texts)
+        hook = texts.get(HOOK)
         digest = prompts.digest()
         if pool is not None:
             digest = hashlib.sha256((digest + pool.name).encode()).hexdigest()
+        if hook is not None and hook.strip() != DEFAULT_SOURCE.strip():
+            digest = hashlib.sha256((digest + hook).encode()).hexdigest()
+        else:
+            hook = None
         todo = [p for p in problems if (digest, p.id) not in self._cache]
         if not todo:
             return [self._cache[(digest, p.id)] for p in problems]
         if self.budget.exhausted:
             raise BudgetExceeded("the budget is used up")
         options: dict[str, Any] = {
-            "max_repairs": self.config.max_repairs,
-            "examples": self.config.examples,
-            "examples_dir": pool,
+            "config": AgentConfig(
+                max_repairs=self.config.max_repairs,
+                examples=self.config.examples,
+                examples_dir=pool,
+                repair_hook=hook,
+            )
         }
         seeded = [p for p in todo if batch_id(digest, p) in self.batch_replies]
         live = [p for p in todo if batch_id(digest, p) not in self.batch_replies]
@@ -371,6 +398,8 @@ class Tuner:
         tmp.replace(self._state_path())
         self.prompt_set(state["best"]).save(self.out / "prompts")
         self._save_pool(state["best"])
+        if HOOK in state["best"]:
+            (self.out / "prompts" / HOOK_FILE).write_text(state["best"][HOOK], encoding="utf-8")
 
     def _save_pool(self, texts: Mapping[str, str]) -> None:
         pool = self.pool_dir(texts)
@@ -468,6 +497,25 @@ class Tuner:
                     )
                 )
                 continue
+            if component == HOOK:
+                params.append(
+                    ParameterNode(
+                        texts[component],
+                        name=component,
+                        description=(
+                            "Python source of the function that turns the findings of the last "
+                            "attempt (parse and check errors, solver statuses, verify findings: "
+                            "dicts with location, message, hint, code, severity, detail, "
+                            "evidence) into the error list of the repair prompt the LLM reads."
+                        ),
+                        constraint=(
+                            f"Define {HOOK_NAME}(findings) returning a str; standard library only; "
+                            "it runs in a sandbox without files, network or environment."
+                        ),
+                        is_code=True,
+                    )
+                )
+                continue
             keep = ", ".join(f"${v}" for v in sorted(_placeholders(self.start_texts[component])))
             params.append(
                 ParameterNode(
@@ -497,6 +545,12 @@ class Tuner:
                     proposal.errors.append(
                         f"examples: {len(ids)} ids, unknown {bad}; need 2+ known ids; not used"
                     )
+                continue
+            if component == HOOK:
+                problem = check_hook(str(proposal.updates[name]))
+                if problem is not None:
+                    del proposal.updates[name]
+                    proposal.errors.append(f"{HOOK_NAME}: {problem}; not used")
                 continue
             missing = _placeholders(self.start_texts[component]) - _placeholders(
                 str(proposal.updates[name])
@@ -530,6 +584,7 @@ class Tuner:
                     optimizer.backward(output, text)
                 proposal = optimizer.propose()
                 self._guard(proposal, params)
+                optimizer.log[-1]["errors"] = list(proposal.errors)  # the guard's too
                 names = {p.py_name: c for p, c in zip(params, cfg.components, strict=True)}
                 candidate = dict(state["current"])
                 candidate.update({names[k]: _as_text(v) for k, v in proposal.updates.items()})
@@ -635,6 +690,7 @@ class Tuner:
             if self.budget.exhausted:
                 raise BudgetExceeded("the budget ran out during the GEPA search")
             self._guard(proposal, params)
+            opt.log[-1]["errors"] = list(proposal.errors)  # the guard's too
             candidate = dict(state["current"])
             candidate.update({by_name[k]: _as_text(v) for k, v in proposal.updates.items()})
             val = self.score(candidate, self.splits.val)
@@ -729,17 +785,19 @@ class Tuner:
             if old == new:
                 continue
             changed = True
+            name = HOOK_FILE if component == HOOK else f"{component}.md"
             diff = difflib.unified_diff(
-                old.splitlines(),
-                new.splitlines(),
-                f"{component}.md",
-                f"{component}.md (tuned)",
-                lineterm="",
+                old.splitlines(), new.splitlines(), name, f"{name} (tuned)", lineterm=""
             )
             lines += ["```diff", *diff, "```", ""]
         if not changed:
             lines.append("No prompt changed.")
         lines += ["", f"Load the tuned prompts with `--prompts {self.out / 'prompts'}`."]
+        if HOOK in self.config.components:
+            lines.append(
+                f"The tuned repair-message hook is `{self.out / 'prompts' / HOOK_FILE}` "
+                "(`AgentConfig(repair_hook=<its source>)`; it runs sandboxed)."
+            )
         if EXAMPLES in self.config.components:
             lines.append(
                 f"The tuned pool of worked examples is in `{self.out / 'examples'}` "
@@ -790,7 +848,8 @@ def estimate(
     avg_question = fmean(len(q) for q in questions) if questions else 1000.0
     task_in = (len(prompts["system"]) + len(prompts["formulate"]) + avg_question + 3000) / 4
     task_out = 700.0
-    tuned = sum(len(prompts[c]) for c in config.components)
+    sizes = {HOOK: len(DEFAULT_SOURCE), EXAMPLES: 400}
+    tuned = sum(sizes.get(c) or len(prompts[c]) for c in config.components)
     opt_in = (tuned + mb * 800 + 3000) / 4
     opt_out = tuned / 4 + 300
     task_price = price_for(task_model) if task_model else None
@@ -838,6 +897,11 @@ def run_promst(
     from agent.promst import Budget as PromstBudget
     from agent.promst import OptiwiseTask, SearchConfig
 
+    if config.components[0] in NOT_PROMPTS:
+        raise ValueError(
+            f"--optimizer promst tunes one prompt (the first of --components), not "
+            f"{config.components[0]!r}; use optoprime, opro or gepa for it"
+        )
     task = OptiwiseTask(
         list(splits.train),
         list(splits.val),

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
+from spec_example import TRANSPORT
+
 import agent.feedback as fb
+from agent import FakeLLM, OptimizationAgent
+from agent.context import AgentConfig
 from agent.feedback import (
     DEFAULT_SOURCE,
     SAMPLE_FINDINGS,
@@ -71,3 +78,19 @@ def test_a_hook_cannot_read_our_environment() -> None:
     finally:
         del os.environ["OPENAI_API_KEY"]
     assert "sk-secret-test" not in out
+
+
+def test_the_agent_sends_the_tuned_hook_s_message_in_its_repair_request() -> None:
+    broken = copy.deepcopy(TRANSPORT)
+    broken["objective"]["expression"] += " + bogus_rate"
+
+    def repair_request(hook: str | None) -> str:
+        llm = FakeLLM(rules=[(lambda _t: True, json.dumps(broken))])
+        config = AgentConfig(max_repairs=1, examples=0, repair_hook=hook, solve_in_process=True)
+        OptimizationAgent(llm=llm, config=config).solve("Ship goods from two plants to markets.")
+        return str(llm.calls[1].messages[-1]["content"])
+
+    default, tuned = repair_request(None), repair_request(TUNED)
+    assert "objective.expression: unknown name 'bogus_rate'" in default
+    assert "[undefined] objective.expression: unknown name 'bogus_rate'" in tuned
+    assert "[undefined]" not in default
