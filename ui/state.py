@@ -33,6 +33,7 @@ __all__ = [
     "set_later",
     "solve_kwargs",
     "tool_mode",
+    "tool_mode_problem",
 ]
 
 
@@ -78,6 +79,17 @@ def _default_tool_mode() -> str:
         return ToolChatConfig.from_env().tool_mode
     except ValueError:
         return "off"
+
+
+def tool_mode_problem() -> str:
+    """Why ``OPTIWISE_TOOL_MODE`` / ``OPTIWISE_MAX_TOOL_CALLS`` were not used ("" when fine)."""
+    from agent.tool_chat import ToolChatConfig
+
+    try:
+        ToolChatConfig.from_env()
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def tool_mode() -> ToolMode:

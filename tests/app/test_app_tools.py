@@ -173,3 +173,15 @@ def test_the_chat_shows_the_models_assumptions_and_the_data_given_settles_them(
     assert "No longer assumed" in second and assumed in second
     diff = " ".join(c.value for c in at.chat_message[-1].code if c.language == "diff")
     assert "-assumptions:" in diff and "+      south: 150" in diff
+
+
+def test_a_bad_tool_mode_in_the_environment_is_reported_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTIWISE_TOOL_MODE", "always")
+    at = _app()
+    assert at.selectbox(key="chat_tool_mode").value == "off"
+    at.switch_page("ui/pages/settings.py").run()
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning if "tool setting" in w.value]
+    assert "tool_mode must be one of native, json, off, auto, got 'always'" in warning

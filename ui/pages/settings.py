@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from modeling.backends import backend_names
-from ui.state import llm_settings
+from ui.state import llm_settings, tool_mode_problem
 from ui.view_model import TOOL_MODE_CHOICES, tool_mode_label
 
 
@@ -45,6 +45,9 @@ def render() -> None:
         "sweep, IIS and sensitivity tools itself; off keeps the fixed routes. "
         "Default from OPTIWISE_TOOL_MODE.",
     )
+    problem = tool_mode_problem()
+    if problem:
+        st.warning(f"The environment's tool setting was not used: {problem}")
 
 
 render()
