@@ -92,6 +92,7 @@ def test_the_tool_mode_defaults_to_the_environment_and_is_shared_with_settings(
     assert at.session_state["settings"]["tool_mode"] == "native"
 
 
+@pytest.mark.slow  # two app sessions, two turns with six solves, a reopen: ~10 s
 def test_a_tool_turn_shows_its_calls_and_the_sweep_as_a_table_and_a_plot(
     tool_stub: StubServer,
 ) -> None:
