@@ -59,7 +59,7 @@ from modeling.expressions import (
     parse_forall,
     parse_relation,
 )
-from modeling.formulation import Constraint, Formulation, check_names, load
+from modeling.formulation import Constraint, Formulation, check_names, load_checked
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -1029,8 +1029,8 @@ def _compile(source: Formulation | Mapping[str, Any] | str | Path) -> CompiledMo
     Names, data and every expression are checked before anything is
     evaluated, so one run reports every problem of a document.
     """
-    f = load(source)
-    issues = check_names(f)
+    f, issues = load_checked(source)  # unknown keys reported with everything else
+    issues += check_names(f)
     data = resolve_data(f, issues)
     sym = symbols_of(f, data)
     blocks, ncols = _columns(f, data, issues)

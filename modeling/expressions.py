@@ -978,6 +978,11 @@ def raw_expression_issues(data: Mapping[str, object]) -> list[Issue]:
     items: list[tuple[str, object]] = []
     if isinstance(constraints, list):
         items = [(f"constraints[{k}]", c) for k, c in enumerate(constraints)]
+    elif isinstance(constraints, Mapping):  # the lenient mapping form: name -> body
+        items = [
+            (f"constraints[{k}]", {"expression": c} if isinstance(c, str) else c)
+            for k, c in enumerate(constraints.values())
+        ]
     for where, c in items:
         if not isinstance(c, Mapping) or not isinstance(c.get("expression"), str):
             continue

@@ -535,11 +535,28 @@ def load(
     >>> f.objective.sense
     'minimize'
     """
-    f = _load(source)
+    f, keys = load_checked(source)
+    if keys:
+        raise FormulationError(keys)
     return f if data is None else f.with_data(data)
 
 
-def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
+def load_checked(
+    source: Formulation | Mapping[str, Any] | str | Path,
+) -> tuple[Formulation, list[Issue]]:
+    """The document and its unknown-key issues (:func:`unknown_key_issues`), not raised.
+
+    :func:`load` refuses a document with an unknown key; the compiler reads it
+    on with this, so that one report also lists the names, data and
+    expressions that are wrong.  Shape errors raise :class:`FormulationError`
+    (with the unknown keys and the expression errors found).
+    """
+    keys: list[Issue] = []
+    return _load(source, keys), keys
+
+
+def _load(source: Formulation | Mapping[str, Any] | str | Path, keys: list[Issue]) -> Formulation:
+    """``source`` as a Formulation; its unknown-key issues are appended to ``keys``."""
     if isinstance(source, Formulation):
         return source
     data: Any
@@ -553,7 +570,7 @@ def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
             except OSError:
                 is_file = False
             if is_file:
-                return _load(candidate)
+                return _load(candidate, keys)
         data = _read_text(source)
     else:
         data = source
@@ -571,7 +588,7 @@ def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
     # A document wrapped as {"formulation": {...}} (as our samples are) is accepted.
     if "variables" not in data and isinstance(data.get("formulation"), Mapping):
         data = data["formulation"]
-    keys = unknown_key_issues(data)
+    keys.extend(unknown_key_issues(data))
     try:
         f = Formulation.model_validate(dict(data))
     except ValidationError as exc:
@@ -588,8 +605,6 @@ def _load(source: Formulation | Mapping[str, Any] | str | Path) -> Formulation:
                 )
             ]
         ) from None
-    if keys:
-        raise FormulationError(keys + _expression_issues(data, keys))
     return f
 
 
