@@ -80,6 +80,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-repairs", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument(
+        "--executor",
+        choices=("local", "process", "ray"),
+        default="local",
+        help="where the agent's CPU work (check, compile, solve, verify) runs: this process, "
+        "a pool of worker processes, or Ray actors; LLM calls stay here, under the budget",
+    )
+    p.add_argument("--workers", type=int, default=None, help="process/ray pool size")
+    p.add_argument("--ray-address", default=None, help="a Ray cluster (default: start one)")
+    p.add_argument(
         "--protocol", default=None, help="scoring protocol (default: the harness default)"
     )
     p.add_argument(
@@ -153,6 +162,9 @@ def run_command(args: argparse.Namespace) -> int:
         protocol=args.protocol or DEFAULT_PROTOCOL,
         max_repairs=args.max_repairs,
         concurrency=args.concurrency,
+        executor=args.executor,
+        workers=args.workers,
+        ray_address=args.ray_address,
         task_model=args.model,
         optimizer_model=args.optimizer_model,
         export_batch=args.export_batch,

@@ -103,6 +103,9 @@ class TuneConfig:
     max_repairs: int = 1
     examples: int = 2
     concurrency: int = 4
+    executor: str = "local"  # local | process | ray: where the agent's CPU work runs
+    workers: int | None = None  # process/ray pool size (default: evals.executors.default_workers)
+    ray_address: str | None = None
     task_model: str | None = None
     optimizer_model: str | None = None
     start_examples: tuple[str, ...] | None = None  # starting pool (default: every usable sample)
@@ -204,6 +207,7 @@ class Tuner:
         self.available_examples = _available_examples()
         self.start_texts = {c: self._start_text(c) for c in config.components}
         self._cache: dict[tuple[str, str], ProblemFeedback] = {}
+        self._pool: Any = None  # a running evals.executors executor, reused across evaluations
         self.batch_replies: dict[str, LLMReply] = {}
         if config.batch_only and config.optimizer == "gepa":
             raise ValueError("batch-only mode works with optoprime and opro, not gepa")
@@ -298,7 +302,18 @@ class Tuner:
             )
         if live:
             agent = OptimizationAgent(llm=self.task_llm, prompts=prompts, **options)
-            answers = agent.solve_many([p.question for p in live], self.config.concurrency)
+            questions = [p.question for p in live]
+            if self.config.executor == "local":
+                answers = agent.solve_many(questions, self.config.concurrency)
+            else:
+                from evals.executors import solve_many
+
+                answers = solve_many(
+                    agent,
+                    questions,
+                    concurrency=self.config.concurrency,
+                    executor=self._executor(agent),
+                )
             results.update({p.id: r for p, r in zip(live, answers, strict=True)})
         if self.budget.exhausted:  # the agent turns a refused call into an error result
             raise BudgetExceeded("the budget ran out during an evaluation")
@@ -307,6 +322,30 @@ class Tuner:
                 problem, results[problem.id], self.config.protocol
             )
         return [self._cache[(digest, p.id)] for p in problems]
+
+    def _executor(self, agent: Any) -> Any:
+        """The process or Ray pool (started on first use, closed when the run ends).
+
+        One pool serves every prompt set and hook: each job carries its agent's
+        config and prompts, and the workers' LLM calls come back to the parent's
+        budgeted task model.
+        """
+        if self._pool is None:
+            from evals.executors import make_executor
+
+            self._pool = make_executor(
+                self.config.executor,
+                agent,
+                workers=self.config.workers,
+                ray_address=self.config.ray_address,
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the executor's workers, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     def export_requests(
         self,
@@ -421,6 +460,12 @@ class Tuner:
 
     def run(self) -> TuneResult:
         """Tune (resuming the run in ``out`` if there is one), then score on the test split."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> TuneResult:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "splits.json").write_text(json.dumps(self.splits.to_dict(), indent=2))
         state = self._load_state()

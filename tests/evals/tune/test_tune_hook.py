@@ -74,7 +74,7 @@ def splits(tmp_path: Path) -> Any:
     return make_splits(read_problem_file(path), train=2, val=2, test=1, seed=1)
 
 
-def run(out: Path, splits: Any, source: str) -> tuple[Any, FakeLLM]:
+def run(out: Path, splits: Any, source: str, **options: Any) -> tuple[Any, FakeLLM]:
     task = FakeLLM(rules=[(lambda _t: True, task_reply)], model="gpt-4o-mini")
     tuner = Tuner(
         TuneConfig(
@@ -85,6 +85,7 @@ def run(out: Path, splits: Any, source: str) -> tuple[Any, FakeLLM]:
             minibatch=2,
             examples=0,
             max_repairs=1,
+            **options,
         ),
         splits,
         task_llm=task,
@@ -132,3 +133,18 @@ def test_a_proposed_hook_that_fails_in_the_sandbox_is_not_used(tmp_path: Path, s
     step = json.loads((out / "steps.jsonl").read_text().splitlines()[1])
     assert not step["accepted"]
     assert any("IndexError" in e and "not used" in e for e in step["proposal"]["errors"])
+
+
+# slow: starts a pool of two worker processes (forkserver, agent preloaded): ~10-20 s on a
+# loaded 2-core box, then the same ~3 s of tuning as the local run.
+@pytest.mark.slow
+def test_the_process_executor_gives_the_local_result_with_the_hook_run_in_workers(
+    tmp_path: Path, splits: Any
+) -> None:
+    local, _ = run(tmp_path / "local", splits, TUNED)
+    pooled, task = run(tmp_path / "process", splits, TUNED, executor="process", workers=2)
+    assert (pooled.start_val, pooled.best_val) == (local.start_val, local.best_val) == (0.0, 1.0)
+    assert pooled.history == local.history
+    assert (pooled.test_start, pooled.test_best) == (0.0, 1.0)
+    # the workers' LLM calls came back to the parent's model, with the tuned hook's message
+    assert any("[undefined] objective.expression" in m for m in repair_messages(task))
