@@ -185,3 +185,17 @@ def test_miplib_nl_dev_is_registered_as_a_tree_with_its_tables() -> None:
     assert (entry.layout, entry.tables_from, entry.count) == ("tree", "instance.json", 45)
     assert entry.license == "CC BY-SA 4.0" and entry.split == "dev"
     assert "9f14ad1" in entry.notes  # the mirror's commit, whose full hash is unknown here
+
+
+def test_a_damaged_tree_is_fetched_again_whole(upstream: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = upstream
+    entry = tree_entry(publish(root))
+    fetch(entry, data_dir=tmp_path / "data", base_url=base)
+    folder = tmp_path / "data" / "toynl" / "dev"
+    (folder / "knap" / "data" / "items.csv").unlink()
+    (folder / "stray.txt").write_text("left by hand", encoding="utf-8")
+    report = fetch(entry, data_dir=tmp_path / "data", base_url=base)
+    assert report.written == [folder]
+    assert (folder / "knap" / "data" / "items.csv").is_file()
+    assert not (folder / "stray.txt").exists()  # the folder is replaced, not patched
+    assert manifest_sha256(tree_file_hashes(folder)) == entry.manifest_sha256
