@@ -43,6 +43,7 @@ import queue
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-    from agent.api import OptimizationAgent
+    from agent.api import AgentResult, OptimizationAgent
     from agent.context import AgentConfig
     from agent.llm import ChatMessage, LLMReply
     from agent.prompts import PromptSet
@@ -70,8 +71,12 @@ __all__ = [
     "RayUnavailable",
     "WorkerCrashed",
     "WorkerSpec",
+    "asolve_many",
     "default_workers",
     "make_executor",
+    "pack_result",
+    "solve_many",
+    "unpack_result",
 ]
 
 ExecutorName = Literal["local", "process", "ray"]
@@ -115,6 +120,10 @@ class Executor(Protocol):
         """Formulate, solve and repair ``text``; the outcome (see ``outcome_from_result``)."""
         ...
 
+    async def solve(self, text: str, agent: OptimizationAgent | None = None) -> AgentResult:
+        """The whole AgentResult of ``text`` (``agent``: its config, prompts and chat model)."""
+        ...
+
     def close(self) -> None:
         """Stop the workers (idempotent)."""
         ...
@@ -133,6 +142,57 @@ class WorkerSpec:
         llm = agent.llm
         name = str(getattr(llm, "model_name", "") or type(llm).__name__)
         return cls(config=agent.config, prompts=agent.prompts, model_name=name)
+
+    def key(self) -> tuple[str, str, str]:
+        """What tells two specs apart (the model name, the prompt set's digest, the config)."""
+        return (self.model_name, self.prompts.digest(), repr(self.config))
+
+
+def pack_result(result: AgentResult) -> AgentResult:
+    """``result`` in a form that pickles across processes: what the parent needs, not more.
+
+    The trace becomes plain data (a :class:`~agent.trace.Trace` holds a lock), the
+    :class:`~modeling.result.SolveResult` loses its compiled model (big, and the
+    parent has no use for it); candidates are packed alike. :func:`unpack_result`
+    undoes the trace part.
+    """
+    from dataclasses import replace
+
+    trace = result.trace
+    solve_result = result.result
+    if solve_result is not None:
+        solve_result = replace(solve_result, model=None)
+        try:
+            pickle.dumps(solve_result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            solve_result = None
+    plain: Any = {
+        "id": trace.id,
+        "started_at": trace.started_at,
+        "meta": trace.meta,
+        "events": list(trace.events),
+    }
+    return replace(
+        result,
+        trace=plain,
+        result=solve_result,
+        candidates=[pack_result(c) for c in result.candidates],
+    )
+
+
+def unpack_result(result: AgentResult) -> AgentResult:
+    """The :class:`~agent.api.AgentResult` a worker packed, with its trace rebuilt."""
+    from agent.trace import Trace
+
+    plain: Any = result.trace
+    if isinstance(plain, dict):
+        trace = Trace(trace_id=str(plain["id"]))
+        trace.started_at = str(plain["started_at"])
+        trace.meta = dict(plain["meta"])
+        trace.events = list(plain["events"])
+        result.trace = trace
+    result.candidates = [unpack_result(c) for c in result.candidates]
+    return result
 
 
 # ----------------------------------------------------------------- worker side
@@ -184,12 +244,9 @@ class AgentHost:
     """
 
     def __init__(self, spec: WorkerSpec, send: Any = None) -> None:
-        from agent.api import OptimizationAgent
-
         self.spec = spec
-        self.agent = OptimizationAgent(
-            llm=ProxyLLM(spec.model_name, self), config=spec.config, prompts=spec.prompts
-        )
+        self.agents: dict[tuple[str, str, str], OptimizationAgent] = {}
+        self.agent = self.agent_for(spec)
         self.send = send
         self.pending: dict[int, tuple[Any, ...]] = {}
         self.wakeup: asyncio.Event | None = None
@@ -197,6 +254,22 @@ class AgentHost:
         self.calls: dict[int, asyncio.Future[Any]] = {}
         self.jobs: dict[int, asyncio.Task[Any]] = {}
         self._call_ids = itertools.count()
+
+    def agent_for(self, spec: WorkerSpec | None) -> OptimizationAgent:
+        """The agent of ``spec`` (built once per spec; ``None``: the worker's own)."""
+        from agent.api import OptimizationAgent
+
+        spec = spec or self.spec
+        key = spec.key()
+        agent = self.agents.get(key)
+        if agent is None:
+            if len(self.agents) >= 16:  # a tune run tries many prompt sets: keep the last few
+                self.agents.pop(next(iter(self.agents)))
+            agent = OptimizationAgent(
+                llm=ProxyLLM(spec.model_name, self), config=spec.config, prompts=spec.prompts
+            )
+            self.agents[key] = agent
+        return agent
 
     def _emit(self, message: tuple[Any, ...]) -> None:
         if self.send is not None:
@@ -229,17 +302,31 @@ class AgentHost:
         else:
             future.set_exception(value)
 
-    async def run_job(self, job: int, text: str, trace_dir: str | None) -> dict[str, Any]:
-        """One agent run; never raises (a failure is an ``error`` outcome)."""
+    async def run_job(
+        self,
+        job: int,
+        text: str,
+        trace_dir: str | None,
+        spec: WorkerSpec | None = None,
+        want: str = "outcome",
+    ) -> Any:
+        """One agent run; never raises (a failure is an ``error`` outcome).
+
+        ``want="outcome"``: the runner's outcome mapping; ``"result"``: the whole
+        :class:`~agent.api.AgentResult` in its portable form (:func:`pack_result`).
+        ``spec`` runs the job with another config or prompt set than the worker's.
+        """
         from evals.agent_solver import outcome_from_result, save_trace
 
         # The graph runs nodes in tasks (and solves in threads) of its own; they copy
         # the context, so every LLM call made for this job knows the job.
         token = _JOB.set(job)
         try:
-            result = await self.agent.asolve(text)
+            result = await self.agent_for(spec).asolve(text)
             if trace_dir is not None:
                 save_trace(result, Path(trace_dir))
+            if want == "result":
+                return ("result", pack_result(result))
             outcome = outcome_from_result(result)
         except Exception as exc:  # report it as the runner would
             outcome = {
@@ -251,12 +338,19 @@ class AgentHost:
             _JOB.reset(token)
         return outcome
 
-    def start_job(self, job: int, text: str, trace_dir: str | None) -> None:
+    def start_job(
+        self,
+        job: int,
+        text: str,
+        trace_dir: str | None,
+        spec: WorkerSpec | None = None,
+        want: str = "outcome",
+    ) -> None:
         """Run a job in the background; its outcome is emitted as ``("done", job, outcome)``."""
 
         async def go() -> None:
             try:
-                outcome = await self.run_job(job, text, trace_dir)
+                outcome = await self.run_job(job, text, trace_dir, spec, want)
             except asyncio.CancelledError:
                 return
             finally:
@@ -274,8 +368,8 @@ class AgentHost:
         """A message from the parent: ``job``, ``reply``, ``cancel``."""
         kind = message[0]
         if kind == "job":
-            _, job, text, trace_dir = message
-            self.start_job(job, text, trace_dir)
+            _, job, text, trace_dir, spec, want = message
+            self.start_job(job, text, trace_dir, spec, want)
         elif kind == "reply":
             _, call, ok, value = message
             self.deliver(call, ok, value)
@@ -336,7 +430,8 @@ def _dumps(message: tuple[Any, ...]) -> bytes:
 @dataclass
 class _Job:
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[dict[str, Any]]
+    future: asyncio.Future[Any]
+    llm: Any = None
 
 
 class _LLMGateway:
@@ -347,11 +442,20 @@ class _LLMGateway:
         self.tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(
-        self, loop: asyncio.AbstractEventLoop, call: int, messages: Any, overrides: Any, answer: Any
+        self,
+        loop: asyncio.AbstractEventLoop,
+        call: int,
+        messages: Any,
+        overrides: Any,
+        answer: Any,
+        llm: Any = None,
     ) -> None:
+        """Send one request with ``llm`` (default: the executor's agent's) on ``loop``."""
+        model = llm if llm is not None else self.llm
+
         async def go() -> None:
             try:
-                reply = await self.llm.acomplete(messages, **overrides)
+                reply = await model.acomplete(messages, **overrides)
             except Exception as exc:  # the agent handles LLM errors itself
                 answer(call, False, exc)
             else:
@@ -409,6 +513,10 @@ class LocalExecutor:
             save_trace(result, trace_dir)
         return outcome_from_result(result)
 
+    async def solve(self, text: str, agent: OptimizationAgent | None = None) -> AgentResult:
+        """``(agent or the executor's agent).asolve(text)`` in this event loop."""
+        return await (agent or self.agent).asolve(text)
+
     def close(self) -> None:
         """Nothing to stop."""
 
@@ -443,6 +551,7 @@ class ProcessExecutor:
         self._jobs = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
+        _track(self)
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(workers={self.size}, start_method={self.start_method!r})"
@@ -461,8 +570,12 @@ class ProcessExecutor:
         # The forkserver path must not re-run the caller's __main__ in the worker (after
         # Streamlit's AppTest, or under any script without a main guard, that is an app).
         factory = NoMainForkServerProcess if self.start_method == "forkserver" else ctx.Process
+        # Not a daemon: the agent solves in a killable child process of its own
+        # (modeling.worker), and a daemonic process may not have children. The workers
+        # still end with the parent: they exit when their pipe closes, and _close_live
+        # stops them before multiprocessing joins its children at exit.
         process = factory(
-            target=_worker_main, args=(theirs, self.spec), name="optiwise-eval-worker", daemon=True
+            target=_worker_main, args=(theirs, self.spec), name="optiwise-eval-worker", daemon=False
         )
         process.start()
         theirs.close()
@@ -527,7 +640,7 @@ class ProcessExecutor:
                         w.send(("reply", call_id, ok, value))
 
                 job.loop.call_soon_threadsafe(
-                    self.gateway.spawn, job.loop, call, messages, overrides, answer
+                    self.gateway.spawn, job.loop, call, messages, overrides, answer, job.llm
                 )
         self._lost(worker)
 
@@ -558,15 +671,34 @@ class ProcessExecutor:
     # ---------------------------------------------------------------- running
 
     async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        outcome: dict[str, Any] = await self._submit(text, trace_dir, None, "outcome")
+        return outcome
+
+    async def solve(self, text: str, agent: OptimizationAgent | None = None) -> AgentResult:
+        """The whole :class:`~agent.api.AgentResult` of ``text``, solved in a worker.
+
+        ``agent`` (default: the executor's) supplies the config, the prompt set and
+        the chat model; the workers build an agent per config and prompt set once,
+        so one pool serves many prompt sets (``optiwise tune``).
+        """
+        answer = await self._submit(text, None, agent, "result")
+        if isinstance(answer, tuple) and answer and answer[0] == "result":
+            return unpack_result(answer[1])
+        raise RuntimeError(f"the eval worker failed: {answer.get('message', answer)}")
+
+    async def _submit(
+        self, text: str, trace_dir: Path | None, agent: OptimizationAgent | None, want: str
+    ) -> Any:
         loop = asyncio.get_running_loop()
         if not self.workers or any(not w.alive for w in self.workers):
             await asyncio.to_thread(self.start)
         worker = self._pick()
         job_id = next(self._jobs)
-        job = _Job(loop=loop, future=loop.create_future())
+        spec = None if agent is None or agent is self.agent else WorkerSpec.of(agent)
+        job = _Job(loop=loop, future=loop.create_future(), llm=agent.llm if agent else None)
         worker.jobs[job_id] = job
         try:
-            worker.send(("job", job_id, text, str(trace_dir) if trace_dir else None))
+            worker.send(("job", job_id, text, str(trace_dir) if trace_dir else None, spec, want))
             return await job.future
         except (OSError, ValueError) as exc:
             raise WorkerCrashed(f"could not reach the eval worker: {exc}") from exc
@@ -595,6 +727,26 @@ class ProcessExecutor:
         with contextlib.suppress(Exception):
             if not self._closed and self.workers:
                 self.close()
+
+
+_LIVE: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()
+_AT_EXIT: list[Any] = []
+
+
+def _close_live() -> None:
+    """At interpreter exit: stop the pools nobody closed (their workers are not daemons)."""
+    for executor in list(_LIVE):
+        with contextlib.suppress(Exception):
+            executor.close()
+
+
+def _track(executor: ProcessExecutor) -> None:
+    _LIVE.add(executor)
+    if not _AT_EXIT:
+        from multiprocessing.util import Finalize
+
+        # exitpriority >= 0: runs in multiprocessing's exit hook before it joins children
+        _AT_EXIT.append(Finalize(None, _close_live, exitpriority=100))
 
 
 def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -643,9 +795,16 @@ class _RayHost:
     async def cpu(self) -> float:
         return time.process_time()
 
-    async def solve(self, job: int, text: str, trace_dir: str | None) -> dict[str, Any]:
+    async def solve(
+        self,
+        job: int,
+        text: str,
+        trace_dir: str | None,
+        spec: WorkerSpec | None = None,
+        want: str = "outcome",
+    ) -> Any:
         self._ensure()
-        return await self.host.run_job(job, text, trace_dir)
+        return await self.host.run_job(job, text, trace_dir, spec, want)
 
     def _take(self, token: str) -> list[tuple[Any, ...]]:
         out = [m for c, m in self.host.pending.items() if self.handed.get(c) != token]
@@ -702,6 +861,7 @@ class RayExecutor:
         self.load: list[int] = []
         self.gateway = _LLMGateway(agent.llm)
         self._pumps: dict[int, asyncio.Task[Any]] = {}
+        self._job_llms: dict[int, Any] = {}
         self.pump_errors: list[str] = []
         self._jobs = itertools.count()
         self._started_ray = False
@@ -765,10 +925,24 @@ class RayExecutor:
                 await asyncio.sleep(0.05)
                 continue
             for message in batch:
-                _, _job, call, messages, overrides = message
-                self.gateway.spawn(loop, call, messages, overrides, answer)
+                _, job, call, messages, overrides = message
+                llm = self._job_llms.get(job)
+                self.gateway.spawn(loop, call, messages, overrides, answer, llm)
 
     async def run(self, text: str, trace_dir: Path | None) -> dict[str, Any]:
+        outcome: dict[str, Any] = await self._submit(text, trace_dir, None, "outcome")
+        return outcome
+
+    async def solve(self, text: str, agent: OptimizationAgent | None = None) -> AgentResult:
+        """The whole :class:`~agent.api.AgentResult` of ``text``, solved by an actor."""
+        answer = await self._submit(text, None, agent, "result")
+        if isinstance(answer, tuple) and answer and answer[0] == "result":
+            return unpack_result(answer[1])
+        raise RuntimeError(f"the Ray actor failed: {answer.get('message', answer)}")
+
+    async def _submit(
+        self, text: str, trace_dir: Path | None, agent: OptimizationAgent | None, want: str
+    ) -> Any:
         if not self.actors:
             await asyncio.to_thread(self.start)
         index = min(range(len(self.actors)), key=lambda i: self.load[i])
@@ -776,17 +950,21 @@ class RayExecutor:
         pump = self._pumps.get(index)
         if pump is None or pump.done() or pump.get_loop() is not asyncio.get_running_loop():
             self._pumps[index] = asyncio.get_running_loop().create_task(self._pump(index))
+        job = next(self._jobs)
+        spec = None if agent is None or agent is self.agent else WorkerSpec.of(agent)
+        if agent is not None:
+            self._job_llms[job] = agent.llm
         try:
             ref = self.actors[index].solve.remote(
-                next(self._jobs), text, str(trace_dir) if trace_dir else None
+                job, text, str(trace_dir) if trace_dir else None, spec, want
             )
             try:
-                outcome: dict[str, Any] = await ref
+                return await ref
             except self.ray.exceptions.RayActorError as exc:
                 raise WorkerCrashed(f"the Ray actor solving this problem died: {exc}") from exc
-            return outcome
         finally:
             self.load[index] -= 1
+            self._job_llms.pop(job, None)
 
     def close(self) -> None:
         """Drop the actors; shut Ray down if this executor started it."""
@@ -818,3 +996,61 @@ def make_executor(
     if name == "ray":
         return RayExecutor(agent, workers, address=ray_address)
     raise ValueError(f"unknown executor {name!r}; expected one of {', '.join(EXECUTORS)}")
+
+
+async def asolve_many(
+    agent: OptimizationAgent,
+    texts: Sequence[str],
+    *,
+    concurrency: int = 8,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+) -> list[AgentResult]:
+    """``agent.asolve_many`` with the CPU work on ``executor``; results in input order.
+
+    ``executor`` is a name (``local``, ``process``, ``ray``: a pool is started for
+    this call and stopped after it) or a running :class:`Executor` to reuse across
+    calls (the caller closes it). ``agent`` supplies the config, prompt set and chat
+    model of every run, so one pool serves many agents (e.g. one per prompt set).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if isinstance(executor, str):
+        if executor == "local":
+            return await agent.asolve_many(texts, concurrency)
+        owned = make_executor(executor, agent, workers=workers, ray_address=ray_address)
+        try:
+            return await asolve_many(agent, texts, concurrency=concurrency, executor=owned)
+        finally:
+            await asyncio.to_thread(owned.close)
+    gate = asyncio.Semaphore(concurrency)
+    pool = executor
+
+    async def one(text: str) -> AgentResult:
+        async with gate:
+            return await pool.solve(text, agent)
+
+    return list(await asyncio.gather(*(one(t) for t in texts)))
+
+
+def solve_many(
+    agent: OptimizationAgent,
+    texts: Sequence[str],
+    *,
+    concurrency: int = 8,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+) -> list[AgentResult]:
+    """Blocking :func:`asolve_many` (runs its own event loop; not from inside one)."""
+    return asyncio.run(
+        asolve_many(
+            agent,
+            list(texts),
+            concurrency=concurrency,
+            executor=executor,
+            workers=workers,
+            ray_address=ray_address,
+        )
+    )
