@@ -24,6 +24,7 @@ from evals.synth.generators import Instance
 if TYPE_CHECKING:
     from agent.api import OptimizationAgent
     from agent.llm import ChatMessage, ChatModel
+    from evals.executors import Executor
 
 __all__ = [
     "RTOL",
@@ -108,9 +109,22 @@ class ForwardCheck:
         }
 
 
-async def forward_check(agent: OptimizationAgent, instance: Instance, text: str) -> ForwardCheck:
-    """Formulate ``text`` with the agent, solve it, compare with the instance's label."""
-    result = await agent.asolve(text)
+async def forward_check(
+    agent: OptimizationAgent,
+    instance: Instance,
+    text: str,
+    *,
+    executor: Executor | None = None,
+) -> ForwardCheck:
+    """Formulate ``text`` with the agent, solve it, compare with the instance's label.
+
+    With ``executor`` the agent's CPU work runs there (a worker process, a Ray
+    actor); its LLM calls still go through ``agent``'s chat model in this process.
+    """
+    if executor is not None:
+        result = await executor.solve(text, agent)
+    else:
+        result = await agent.asolve(text)
     status = str(result.status)
     objective = result.objective
     accepted = forward_matches(instance.status, instance.objective, status, objective)

@@ -6,8 +6,12 @@
     optiwise synth --seeds my_models/ --n 20 --out synth/ --no-backtranslate
     optiwise synth --seeds samples --n 500 --out synth/ --model M --batch-export requests.jsonl
     optiwise synth --out synth/ --model M --batch-import batch_output.jsonl
+    optiwise synth --seeds samples --n 500 --out synth/ --model M --executor process
 
-The accepted problems (``OUT/problems.jsonl``) load with
+A stopped run resumes when started again with the same options and ``--out``:
+the instances are read back from ``OUT/instances.jsonl`` and the ones already
+accepted, rejected or dropped (``OUT/progress.jsonl``) are not redone;
+``--fresh`` starts over. The accepted problems (``OUT/problems.jsonl``) load with
 ``optiwise tune --problems OUT/problems.jsonl``.
 """
 
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,7 +107,73 @@ def register(subparsers: Any) -> None:
         help="few-shot samples the forward agent sees (default 2). The closest sample is "
         "often the instance's own seed, which makes the check easier: 0 turns that off",
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "process", "ray"),
+        default="local",
+        help="where the forward check's agent work (check, compile, solve, verify) runs: "
+        "this process (default), a pool of worker processes, or Ray actors; the LLM calls "
+        "stay in this process",
+    )
+    p.add_argument("--workers", type=int, help="process/Ray workers (default: one per core)")
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="a Ray cluster (ray://host:10001); default local"
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over in --out instead of resuming the run found there",
+    )
     p.set_defaults(handler=_synth)
+
+
+RUN_FILE = "run.json"
+"""The options that decide a run's instances and labels (a resumed run must match them)."""
+
+_RUN_KEYS = (
+    "seeds",
+    "seed_names",
+    "n",
+    "seed",
+    "complexity",
+    "spread",
+    "keep_infeasible",
+    "time_limit",
+    "no_backtranslate",
+    "model",
+    "forward_model",
+    "name",
+    "examples",
+    "max_repairs",
+    "no_dedup",
+)
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, object]:
+    return {k: getattr(args, k, None) for k in _RUN_KEYS}
+
+
+def _resumable(out: Path, args: argparse.Namespace) -> tuple[bool, str]:
+    """Whether ``out`` holds a run of the same options to resume (and why not)."""
+    from evals.synth.pipeline import PROGRESS
+
+    run_file = out / RUN_FILE
+    if args.fresh or not run_file.exists() or not (out / "instances.jsonl").exists():
+        return False, ""
+    try:
+        before = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False, ""
+    now = _run_options(args)
+    changed = sorted(k for k in _RUN_KEYS if before.get(k) != now.get(k))
+    if changed:
+        if (out / PROGRESS).exists():
+            return False, (
+                f"{out} holds a run with other options ({', '.join(changed)} differ); resume "
+                "it with the same options, start over with --fresh, or use another --out"
+            )
+        return False, ""
+    return True, ""
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -144,23 +216,47 @@ def _synth(args: argparse.Namespace) -> int:
             )
             return 1
         skipped: list[dict[str, str]] = []
+        resume = True
     else:
-        try:
-            seeds = load_seeds(
-                args.seeds, names=args.seed_names.split(",") if args.seed_names else None
-            )
-        except SeedError as exc:
-            _err(f"error: {exc}")
-            return 1
         if args.n <= 0:
             _err("error: --n must be positive")
             return 1
-        instances, skipped = make_instances(
-            seeds, args.n, settings=settings, global_seed=args.seed, log=_err
-        )
-        if not instances:
-            _err("error: no seed gave an acceptable instance (see the messages above)")
-            return 1
+        resume, refusal = _resumable(out, args) if not args.batch_export else (False, "")
+        if refusal:
+            _err(f"error: {refusal}")
+            return 2
+        if resume:
+            try:
+                instances = read_instances(out / "instances.jsonl")
+            except (FileNotFoundError, ValueError) as exc:
+                _err(f"error: {exc}")
+                return 1
+            report_file = out / "report.json"
+            skipped = []
+            if report_file.exists():
+                with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError):
+                    skipped = list(json.loads(report_file.read_text()).get("skipped_seeds", []))
+            _err(f"resuming the run in {out}: {len(instances)} instance(s) from instances.jsonl")
+        else:
+            try:
+                seeds = load_seeds(
+                    args.seeds, names=args.seed_names.split(",") if args.seed_names else None
+                )
+            except SeedError as exc:
+                _err(f"error: {exc}")
+                return 1
+            instances, skipped = make_instances(
+                seeds, args.n, settings=settings, global_seed=args.seed, log=_err
+            )
+            if not instances:
+                _err("error: no seed gave an acceptable instance (see the messages above)")
+                return 1
+            if not args.batch_export:
+                out.mkdir(parents=True, exist_ok=True)
+                write_instances(instances, out / "instances.jsonl")
+                (out / RUN_FILE).write_text(
+                    json.dumps(_run_options(args), indent=2) + "\n", encoding="utf-8"
+                )
         texts = None
         if args.batch_export:
             from agent.llm import OpenAIChatModel
@@ -201,23 +297,41 @@ def _synth(args: argparse.Namespace) -> int:
                 f"dedup against {len(index.variants)} registered variant(s) present "
                 f"({len(index.problems)} problems)"
             )
-    report = asyncio.run(
-        run_synthesis(
-            instances,
-            out,
-            settings=settings,
-            model=args.model or "",
-            forward_model=args.forward_model or args.model or "",
-            dataset=args.name,
-            llm=llm_obj,
-            agent=agent,
-            index=index,
-            texts=texts,
-            backtranslate_texts=needs_llm,
-            concurrency=args.concurrency,
-            skipped_seeds=skipped,
-            log=_err,
+    executor = None
+    if agent is not None and args.executor != "local":
+        from evals.executors import RayUnavailable, make_executor
+
+        try:
+            executor = make_executor(
+                args.executor, agent, workers=args.workers, ray_address=args.ray_address
+            )
+        except (RayUnavailable, ValueError) as exc:
+            _err(f"error: {exc}")
+            return 2
+    try:
+        report = asyncio.run(
+            run_synthesis(
+                instances,
+                out,
+                settings=settings,
+                model=args.model or "",
+                forward_model=args.forward_model or args.model or "",
+                dataset=args.name,
+                llm=llm_obj,
+                agent=agent,
+                index=index,
+                texts=texts,
+                backtranslate_texts=needs_llm,
+                concurrency=args.concurrency,
+                skipped_seeds=skipped,
+                log=_err,
+                executor=executor,
+                # the journal only counts for these very instances (read back, not redrawn)
+                resume=resume and not args.fresh,
+            )
         )
-    )
+    finally:
+        if executor is not None:
+            executor.close()
     print(report.summary())
     return 0 if report.accepted or report.hard else 1

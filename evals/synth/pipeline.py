@@ -3,6 +3,7 @@
 Output folder (``--out DIR``)::
 
     instances.jsonl   every generated instance: formulation, solver label, operations
+    progress.jsonl    one line per finished instance, appended as it finishes (resume)
     problems.jsonl    accepted problems, one Problem per line (what evals and tune read)
     hard.jsonl        back-translated pairs the forward check rejected (same shape)
     dropped.jsonl     problems dropped as duplicates of a benchmark problem, and why
@@ -13,12 +14,20 @@ A problem line is ``{"id", "dataset", "question", "answer", "metadata"}``;
 infeasible), ``metadata`` holds the ``formulation``, ``status``,
 ``model_class``, ``n_variables``, ``n_constraints`` and ``provenance``
 (seed, generator operations, rng seed, model, forward check).
+
+A run that is stopped (Ctrl-C, a kill, a crash) resumes: every finished
+instance is in ``progress.jsonl`` (flushed and fsync'ed line by line), and
+:func:`run_synthesis` skips the instances found there as accepted, rejected or
+dropped; those that ended in an error are tried again. The agent's CPU work of
+the forward check may run on an executor (:mod:`evals.executors`: ``local``,
+``process``, ``ray``); the LLM calls stay in this process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,9 +51,11 @@ from evals.synth.seeds import Seed, SeedError, Table, table_of
 if TYPE_CHECKING:
     from agent.api import OptimizationAgent
     from agent.llm import ChatModel
+    from evals.executors import Executor
 
 __all__ = [
     "BATCH_PREFIX",
+    "PROGRESS",
     "Outcome",
     "SynthReport",
     "export_batch",
@@ -52,6 +63,7 @@ __all__ = [
     "make_instances",
     "problem_record",
     "read_instances",
+    "read_progress",
     "run_synthesis",
     "write_instances",
 ]
@@ -60,6 +72,9 @@ BATCH_PREFIX = "synth"
 """The dataset part of a back-translation request's custom id (``synth:<instance id>``)."""
 
 Log = Callable[[str], None]
+
+PROGRESS = "progress.jsonl"
+"""The journal of finished instances in the output folder (what a resumed run skips)."""
 
 
 def _quiet(_: str) -> None:
@@ -299,12 +314,14 @@ class SynthReport:
     skipped_seeds: list[dict[str, str]] = field(default_factory=list)
     dedup_variants: list[str] = field(default_factory=list)
     dropped_by: dict[str, int] = field(default_factory=dict)
+    resumed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready)."""
         return {
             "out": str(self.out),
             "generated": self.generated,
+            "resumed": self.resumed,
             "accepted": self.accepted,
             "hard": self.hard,
             "dropped": self.dropped,
@@ -317,8 +334,9 @@ class SynthReport:
     def summary(self) -> str:
         """One line for the terminal."""
         by = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped_by.items()))
+        again = f" ({self.resumed} finished by an earlier run)" if self.resumed else ""
         return (
-            f"{self.generated} generated: {self.accepted} accepted, {self.hard} rejected "
+            f"{self.generated} generated{again}: {self.accepted} accepted, {self.hard} rejected "
             f"(hard set), {self.dropped} dropped as duplicates{f' ({by})' if by else ''}, "
             f"{self.errors} errors; {len(self.skipped_seeds)} seed(s) skipped → {self.out}"
         )
@@ -333,6 +351,7 @@ async def _one(
     texts: Mapping[str, str] | None,
     seen: dict[str, str],
     gate: asyncio.Semaphore,
+    executor: Executor | None = None,
 ) -> Outcome:
     async with gate:
         outcome = Outcome(instance)
@@ -360,10 +379,79 @@ async def _one(
                 if outcome.duplicate is not None:
                     return outcome
             assert agent is not None
-            outcome.forward = await forward_check(agent, instance, outcome.question)
+            outcome.forward = await forward_check(
+                agent, instance, outcome.question, executor=executor
+            )
         except Exception as exc:  # one failing call must not end the run; reported per item
             outcome.error = f"{type(exc).__name__}: {exc}"
         return outcome
+
+
+def read_progress(out: Path) -> dict[str, dict[str, Any]]:
+    """The finished instances a previous run journaled in ``out``: id -> line.
+
+    A line is ``{"id", "kind", "record"}`` with ``kind`` one of ``accepted``,
+    ``hard``, ``dropped``, ``error``. A torn last line (the run was killed while
+    writing it) is ignored; a later line for the same id wins.
+    """
+    path = out / PROGRESS
+    done: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and "id" in item and "kind" in item:
+            done[str(item["id"])] = item
+    return done
+
+
+class _Journal:
+    """Appends one line per finished instance, flushed and fsync'ed, so a kill loses none."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = path.open("a", encoding="utf-8")
+
+    def write(self, item: Mapping[str, Any]) -> None:
+        self.fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _journal_line(
+    o: Outcome,
+    *,
+    dataset: str,
+    model: str,
+    settings: Settings,
+    forward_model: str,
+) -> dict[str, Any] | None:
+    """The progress line of one outcome (None: nothing to record)."""
+    if o.error:
+        record: dict[str, Any] = {"id": o.instance.id, "error": o.error, "question": o.question}
+        return {"id": o.instance.id, "kind": "error", "record": record}
+    if o.duplicate is not None:
+        record = {"id": o.instance.id, "question": o.question, **o.duplicate.to_dict()}
+        return {"id": o.instance.id, "kind": "dropped", "record": record}
+    if o.forward is not None:
+        record = problem_record(
+            o.instance,
+            o.question,
+            dataset=dataset,
+            model=model,
+            settings=settings,
+            forward=o.forward,
+            forward_model=forward_model,
+        )
+        kind = "accepted" if o.forward.accepted else "hard"
+        return {"id": o.instance.id, "kind": kind, "record": record}
+    return None
 
 
 async def run_synthesis(
@@ -382,8 +470,18 @@ async def run_synthesis(
     concurrency: int = 8,
     skipped_seeds: Sequence[dict[str, str]] = (),
     log: Log = _quiet,
+    executor: Executor | None = None,
+    resume: bool = True,
 ) -> SynthReport:
-    """Back-translate (or take ``texts``), dedup, check forward and write the output folder."""
+    """Back-translate (or take ``texts``), dedup, check forward and write the output folder.
+
+    Each finished instance is journaled to ``OUT/progress.jsonl`` as it finishes.
+    With ``resume`` (the default) the instances a previous run in ``out`` finished
+    as accepted, rejected or dropped are not redone (their lines are kept); those
+    that ended in an error are tried again. ``resume=False`` starts the journal
+    over. ``executor`` runs the forward check's agent work (its CPU: check,
+    compile, solve, verify) in worker processes or Ray actors.
+    """
     out.mkdir(parents=True, exist_ok=True)
     report = SynthReport(out=out, generated=len(instances), skipped_seeds=list(skipped_seeds))
     report.dedup_variants = list(index.variants) if index is not None else []
@@ -405,43 +503,64 @@ async def run_synthesis(
                 )
             )
     else:
-        gate = asyncio.Semaphore(max(1, concurrency))
+        if not resume:
+            (out / PROGRESS).unlink(missing_ok=True)
+        ids = {i.id for i in instances}
+        done = {k: v for k, v in read_progress(out).items() if k in ids and v["kind"] != "error"}
+        if done:
+            log(f"resuming: {len(done)} of {len(instances)} instance(s) already done in {out}")
+        report.resumed = len(done)
         seen: dict[str, str] = {}
-        outcomes = await asyncio.gather(
-            *(
-                _one(i, llm=llm, agent=agent, index=index, texts=texts, seen=seen, gate=gate)
-                for i in instances
+        for item in done.values():
+            question = str(item["record"].get("question") or "")
+            if question:
+                seen[normalize_text(question)] = str(item["id"])
+        todo = [i for i in instances if i.id not in done]
+        gate = asyncio.Semaphore(max(1, concurrency))
+        journal = _Journal(out / PROGRESS)
+        finished: dict[str, dict[str, Any]] = dict(done)
+
+        async def one(i: Instance) -> None:
+            o = await _one(
+                i,
+                llm=llm,
+                agent=agent,
+                index=index,
+                texts=texts,
+                seen=seen,
+                gate=gate,
+                executor=executor,
             )
-        )
-        for o in outcomes:
-            if o.error:
-                errors.append({"id": o.instance.id, "error": o.error, "question": o.question})
-            elif o.duplicate is not None:
-                dropped.append(
-                    {"id": o.instance.id, "question": o.question, **o.duplicate.to_dict()}
-                )
-                report.dropped_by[o.duplicate.reason] = (
-                    report.dropped_by.get(o.duplicate.reason, 0) + 1
-                )
-            elif o.forward is not None:
-                record = problem_record(
-                    o.instance,
-                    o.question,
-                    dataset=dataset,
-                    model=model,
-                    settings=settings,
-                    forward=o.forward,
-                    forward_model=forward_model,
-                )
-                (accepted if o.forward.accepted else hard).append(record)
+            line = _journal_line(
+                o, dataset=dataset, model=model, settings=settings, forward_model=forward_model
+            )
+            if line is not None:
+                journal.write(line)
+                finished[i.id] = line
             if o.error:
                 log(f"{o.instance.id}: {o.error}")
+
+        try:
+            await asyncio.gather(*(one(i) for i in todo))
+        finally:
+            journal.close()
+        buckets = {"accepted": accepted, "hard": hard, "dropped": dropped, "error": errors}
+        for i in instances:  # in instance order, whichever run finished them
+            line_ = finished.get(i.id)
+            if line_ is None:
+                continue
+            buckets[line_["kind"]].append(line_["record"])
+            if line_["kind"] == "dropped":
+                reason = str(line_["record"].get("reason"))
+                report.dropped_by[reason] = report.dropped_by.get(reason, 0) + 1
     report.accepted = _write_jsonl(out / "problems.jsonl", accepted)
     report.hard = _write_jsonl(out / "hard.jsonl", hard)
     report.dropped = _write_jsonl(out / "dropped.jsonl", dropped)
     report.errors = len(errors)
     if errors:
         _write_jsonl(out / "errors.jsonl", errors)
+    else:
+        (out / "errors.jsonl").unlink(missing_ok=True)
     summary = {
         **report.to_dict(),
         "settings": {
