@@ -31,9 +31,11 @@ own row at every concurrency. Ray is then run with 1 and 2 actors at the top-but
 concurrency: problems per minute, the actors' CPU per problem, and the projection to N
 actors (min of the latency bound C·60/L, N·60/actor-CPU, and 60/parent-CPU).
 
-Per phase: the agent over a FakeLLM without latency, in this process, on the same
-problems; the mean CPU per problem of each graph node (from the traces), of the result
-bookkeeping, and of this process under each executor.
+Per phase: the agent over a FakeLLM without latency, in this process, one problem at a
+time; the mean CPU per problem (process time) of each phase: few-shot example retrieval,
+hints, prompt templates, the reply's JSON parse, check (compile), solve, verify, explain,
+the result bookkeeping, and the rest of the run (the LangGraph runtime, node wrappers and
+trace); plus the real openai client's CPU per call against the stub.
 
 Resume: the finished top-concurrency run is run again (every id is skipped), once in
 process (prepare_run + execute) and once through the real command line in a fresh
@@ -169,6 +171,8 @@ def remote_stub(samples: list[Sample]) -> Iterator[tuple[str, Connection]]:
     ours, theirs = ctx.Pipe()
     process = ctx.Process(target=serve_stub, args=(replies, theirs), daemon=True)
     process.start()
+    if process.pid is not None:
+        NOT_OURS.add(process.pid)
     try:
         yield str(ours.recv()), ours
     finally:
@@ -226,6 +230,49 @@ class SleepingSolver:
 # ------------------------------------------------------------------ timing
 
 
+NOT_OURS: set[int] = set()
+"""Processes whose CPU is not the eval's (the stub: an LLM server does not share our CPU)."""
+
+
+def _proc_cpu(pid: int) -> tuple[float, int] | None:
+    """(utime + stime + reaped children's, parent pid) of ``pid`` from /proc; None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / ticks, int(fields[1])
+
+
+def tree_cpu(exclude: set[int]) -> float | None:
+    """CPU seconds of this process and every descendant but ``exclude`` (Linux; else None).
+
+    Counts the eval workers, the solve workers they fork (an agent solve runs in a
+    killable child by default: reaped children count in their parent's figure) and
+    Ray's processes when they are our descendants; ``exclude`` is the stub (the LLM
+    server is not our work). A descendant that ended and was reaped by a process
+    outside the tree is missed.
+    """
+    if not Path("/proc/self/stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            got = _proc_cpu(int(entry.name))
+            if got is not None:
+                cpu[int(entry.name)], parents[int(entry.name)] = got
+    root = os.getpid()
+    total = 0.0
+    for pid in cpu:
+        p = pid
+        while p and p != root and p not in exclude:
+            p = parents.get(p, 0)
+        if p == root and pid not in exclude:
+            total += cpu[pid]
+    return total
+
+
 @dataclass
 class Row:
     kind: str
@@ -243,6 +290,7 @@ class Row:
     statuses: dict[str, int] = field(default_factory=dict)
     peak_in_flight: int | None = None
     worker_cpu_ms_per_problem: float | None = None
+    tree_cpu_ms_per_problem: float | None = None
 
     @property
     def per_minute(self) -> float:
@@ -259,6 +307,7 @@ def timed_run(
     latency: float,
     control: Connection | None = None,
     timeout_s: float | None = None,
+    exclude: set[int] | None = None,
 ) -> Row:
     plan = prepare_run(
         dataset,
@@ -272,10 +321,12 @@ def timed_run(
     executor = getattr(solver, "executor", None)
     workers_cpu = getattr(executor, "cpu_seconds", None)
     wcpu0 = workers_cpu() if callable(workers_cpu) else None
+    tree0 = tree_cpu(exclude or NOT_OURS)
     cpu0, t0 = time.process_time(), time.perf_counter()
     summary = asyncio.run(execute(plan, solver, progress=False))
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     wcpu1 = workers_cpu() if callable(workers_cpu) else None
+    tree1 = tree_cpu(exclude or NOT_OURS)
     results = read_results(plan.results_path)
     extra = statistics.fmean(r.latency_s for r in results) - latency
     peak = None
@@ -302,11 +353,15 @@ def timed_run(
         worker_cpu_ms_per_problem=(
             None if wcpu0 is None or wcpu1 is None else 1000 * (wcpu1 - wcpu0) / n
         ),
+        tree_cpu_ms_per_problem=(
+            None if tree0 is None or tree1 is None else 1000 * (tree1 - tree0) / n
+        ),
     )
     print(
         f"  {kind:<16} C={concurrency:>3} N={n:>3}: {wall:6.2f} s (ideal {ideal:.2f} s "
         f"{row.ratio_ideal:.1%}, rounds bound {bound:.2f} s {row.ratio_bound:.1%}); "
-        f"+{row.mean_extra_ms:.1f} ms/problem over L, CPU {row.cpu_ms_per_problem:.1f} ms/problem",
+        f"+{row.mean_extra_ms:.1f} ms/problem over L, CPU {row.cpu_ms_per_problem:.1f} ms/problem "
+        f"here, {row.tree_cpu_ms_per_problem or 0:.1f} in all our processes",
         file=sys.stderr,
     )
     return row
@@ -431,49 +486,136 @@ def resume_cli(dataset: Dataset, out: Path, run_id: str, base_url: str) -> tuple
 
 
 def per_phase(fast: list[Sample], n: int) -> dict[str, float]:
-    """Mean CPU ms per problem of each graph node, the agent over a FakeLLM without latency.
+    """Mean CPU ms per problem of each phase, the agent over a FakeLLM without latency.
 
-    Runs in this process, one problem at a time, so wall time inside a node is its CPU
-    (the solve node's time includes HiGHS). ``outcome`` is turning the AgentResult into
-    the runner's mapping; ``result line`` building and scoring the results.jsonl line.
+    Runs in this process, one problem at a time, and reads ``time.process_time`` (CPU of
+    every thread, so the solve's worker thread counts) around the leaf functions the
+    nodes call: few-shot example retrieval, the problem-class hints, prompt templating,
+    the reply's JSON parse, check (compile), solve, binding labels, verify, explain.
+    What is left of the agent run is the LangGraph runtime with the node wrappers and
+    the trace (plus the FakeLLM, a few µs). ``outcome + result line`` is turning the
+    AgentResult into the runner's mapping and scoring its results.jsonl line. The
+    HTTP client's share is measured apart (:func:`client_cpu`), since the FakeLLM
+    has none.
+
+    The graph is recompiled with the wrapped functions and restored afterwards (nodes
+    are looked up when the graph is built).
     """
+    import functools
+    import inspect
+
+    import agent.graph as graph
+    import agent.nodes as nodes
     from evals.agent_solver import outcome_from_result
     from evals.results import build_result
     from evals.scoring import ALL_PROTOCOLS
 
+    acc: dict[str, float] = {}
+
+    def add(label: str, seconds: float) -> None:
+        acc[label] = acc.get(label, 0.0) + seconds
+
+    def wrap(module: Any, attr: str, label: str) -> tuple[Any, str, Any]:
+        fn = getattr(module, attr)
+        new: Any
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def new(*a: Any, **k: Any) -> Any:
+                t = time.process_time()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    add(label, time.process_time() - t)
+
+        else:
+
+            @functools.wraps(fn)
+            def new(*a: Any, **k: Any) -> Any:
+                t = time.process_time()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    add(label, time.process_time() - t)
+
+        setattr(module, attr, new)
+        return module, attr, fn
+
+    patches = [
+        wrap(nodes, "pick_examples", "few-shot examples: pick"),
+        wrap(nodes, "render_examples", "few-shot examples: render"),
+        wrap(nodes, "pick_class", "hints: pick the class"),
+        wrap(nodes, "render_hints", "hints: render"),
+        wrap(nodes, "prompt_messages", "prompt templates"),
+        wrap(nodes, "parse_document", "reply JSON parse"),
+        wrap(nodes, "compile_model", "check (compile)"),
+        wrap(
+            nodes, "_run_solve", "solve (this process's share; an isolated solve runs in a child)"
+        ),
+        wrap(nodes, "_binding_labels", "binding labels"),
+        wrap(graph, "verify_node", "verify"),
+        wrap(nodes, "explain", "explain"),
+        wrap(nodes, "aexplain", "explain"),
+    ]
+    saved = dict(graph._COMPILED)
+    graph._COMPILED.clear()
     agent = fake_agent(fast, 0.0)
     dataset = toy_dataset(fast, n)
-    phases: dict[str, float] = {}
+    total = "agent run (all)"
+    bookkeeping = "outcome + result line"
 
     async def go() -> None:
-        cpu0 = time.process_time()
         for problem in dataset.problems:
-            t0 = time.perf_counter()
+            t = time.process_time()
             result = await agent.asolve(problem.question)
-            total = time.perf_counter() - t0
-            nodes = 0.0
-            for event in result.trace.events:
-                if event.get("kind") == "node":
-                    d = float(event.get("duration_s") or 0.0)
-                    phases[str(event["node"])] = phases.get(str(event["node"]), 0.0) + d
-                    nodes += d
-            phases["graph runtime (outside nodes)"] = (
-                phases.get("graph runtime (outside nodes)", 0.0) + total - nodes
-            )
-            t1 = time.perf_counter()
+            add(total, time.process_time() - t)
+            t = time.process_time()
             outcome = outcome_from_result(result)
-            t2 = time.perf_counter()
             build_result(problem, outcome, protocols=ALL_PROTOCOLS, latency_s=0.0)
-            t3 = time.perf_counter()
-            phases["outcome"] = phases.get("outcome", 0.0) + t2 - t1
-            phases["result line"] = phases.get("result line", 0.0) + t3 - t2
-        cpu["total"] = time.process_time() - cpu0
+            add(bookkeeping, time.process_time() - t)
 
-    cpu: dict[str, float] = {}
-    asyncio.run(go())
-    out = {k: 1000 * v / n for k, v in phases.items()}
-    out["CPU (process time, all threads)"] = 1000 * cpu["total"] / n
+    try:
+        asyncio.run(go())
+    finally:
+        for module, attr, fn in patches:
+            setattr(module, attr, fn)
+        graph._COMPILED.clear()
+        graph._COMPILED.update(saved)
+    out = {k: 1000 * v / n for k, v in acc.items()}
+    inner = sum(v for k, v in out.items() if k not in (total, bookkeeping))
+    out["LangGraph runtime, node wrappers, trace (the rest of the run)"] = out.pop(total) - inner
     return out
+
+
+def client_cpu(base_url: str, fast: list[Sample], calls: int = 200) -> float:
+    """CPU ms of this process per formulate call through the real ``openai`` client.
+
+    The stub (its own process) answers at once; 16 calls in flight. This is the
+    parent's share of a problem under the process and Ray executors (request building,
+    httpx, response parsing, usage), besides the runner's bookkeeping.
+    """
+    from agent.nodes import formulate_messages
+
+    agent = make_agent(base_url)
+    ctx = agent._context(agent._trace("bench")).for_candidate(0)
+    messages = [formulate_messages(s.problem, ctx) for s in fast]
+
+    async def go(k: int) -> None:
+        gate = asyncio.Semaphore(16)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await agent.llm.acomplete(messages[i % len(messages)], json=True)
+
+        await asyncio.gather(*(one(i) for i in range(k)))
+
+    async def measure() -> float:
+        await go(32)  # warm: connections, lazy imports
+        t = time.process_time()
+        await go(calls)
+        return 1000 * (time.process_time() - t) / calls
+
+    return asyncio.run(measure())
 
 
 # ------------------------------------------------------------------- report
@@ -491,17 +633,18 @@ def report(
     print(
         "| run | C | N | L s | wall s | problems/min | ceil(N/C)·L s | bound / wall | "
         "N·L/C s | ideal / wall | mean latency − L ms | parent CPU ms / problem | "
-        "worker CPU ms / problem | accuracy |"
+        "worker CPU ms / problem | all our processes CPU ms / problem | accuracy |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         acc = "–" if r.accuracy is None else f"{r.accuracy:.0%}"
         wcpu = "–" if r.worker_cpu_ms_per_problem is None else f"{r.worker_cpu_ms_per_problem:.1f}"
+        tcpu = "–" if r.tree_cpu_ms_per_problem is None else f"{r.tree_cpu_ms_per_problem:.1f}"
         print(
             f"| {r.kind} | {r.concurrency} | {r.problems} | {r.latency_s:g} | {r.wall_s:.2f} | "
             f"{r.per_minute:.0f} | {r.bound_s:.2f} | {r.ratio_bound:.1%} | {r.ideal_s:.2f} | "
             f"{r.ratio_ideal:.1%} | {r.mean_extra_ms:.1f} | {r.cpu_ms_per_problem:.1f} | "
-            f"{wcpu} | {acc} |"
+            f"{wcpu} | {tcpu} | {acc} |"
         )
     for r in rows:
         if set(r.statuses) - {"optimal"}:
@@ -528,20 +671,19 @@ def report(
             f"({last['parent_cpu_ms']:.1f} ms) = {last['parent_cap']:.0f}) problems per minute"
         )
     if phases:
-        print("\n### CPU per problem by phase (FakeLLM, no latency, in process)\n")
-        print("| phase | ms / problem |")
+        print("\n### CPU per problem by phase (FakeLLM, no latency, in process, one at a time)\n")
+        print("| phase | CPU ms / problem |")
         print("|---|---|")
-        walls = {k: v for k, v in phases.items() if not k.startswith("CPU")}
-        for name, ms in sorted(walls.items(), key=lambda kv: -kv[1]):
+        agent_phases = {k: v for k, v in phases.items() if not k.startswith("HTTP client")}
+        for name, ms in sorted(agent_phases.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {ms:.2f} |")
-        print(f"| total (wall) | {sum(walls.values()):.2f} |")
-        cpu = phases.get("CPU (process time, all threads)")
-        if cpu is not None:
-            print(f"| total (CPU, process time) | {cpu:.2f} |")
-        print(
-            "\n(phases are wall time, one problem at a time; on a busy machine they exceed the "
-            "CPU total)"
-        )
+        print(f"| **total (one problem, no HTTP)** | **{sum(agent_phases.values()):.2f}** |")
+        client = phases.get("HTTP client (openai + httpx, per call)")
+        if client is not None:
+            print(
+                f"\nHTTP client (real openai client, loopback stub, no latency): {client:.2f} ms "
+                "CPU per call in the process that talks to the LLM"
+            )
     if resume:
         verdict = "PASS" if resume["cli_s"] < TARGET_RESUME_S else "over"
         print(
@@ -663,7 +805,9 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         with remote_stub(samples) as (base_url, control):
             fast = pick_samples(samples, base_url, args.all_samples)
-            phases = per_phase(fast, min(50, args.problems))
+            per_phase(fast, 10)  # warm: imports, the graph, solver start-up
+            phases = per_phase(fast, min(100, args.problems))
+            phases["HTTP client (openai + httpx, per call)"] = client_cpu(base_url, fast)
             solvers = {name: make_solver(name, base_url, workers) for name in executors}
             try:
                 warm = toy_dataset(fast, min(64, args.problems))
