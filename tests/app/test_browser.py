@@ -178,6 +178,12 @@ def _send(page: Any, text: str) -> None:
     box.press("Enter")
 
 
+def _thread_picker(page: Any) -> Any:
+    """The Chat page's thread picker (the sidebar has a selectbox too: the chat's tools)."""
+    boxes = page.locator('[data-testid="stSelectbox"]')
+    return boxes.filter(has=page.get_by_text("Thread", exact=True)).first
+
+
 def _launch(p: Any, profile: Path) -> Any:
     return p.chromium.launch_persistent_context(
         str(profile),
@@ -203,7 +209,7 @@ def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
             page = browser.new_page()
             page.goto(app_server.url)
             # the first run imports the agent and lists the saved thread: slow on a busy machine
-            page.locator('[data-testid="stSelectbox"]').first.wait_for(timeout=120_000)
+            _thread_picker(page).wait_for(timeout=120_000)
             _send(page, conversation.problem)
             _wait_for_messages(page, 2, "2528")
             # the chart draws after the text; give it a moment so the screenshot shows it
@@ -234,7 +240,7 @@ def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
         try:
             page = browser.new_page()
             page.goto(app_server.url)
-            picker = page.locator('[data-testid="stSelectbox"]').first
+            picker = _thread_picker(page)
             picker.wait_for(timeout=120_000)
             picker.click()
             page.get_by_role("option", name=newest[:8]).click()
