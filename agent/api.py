@@ -284,10 +284,12 @@ class OptimizationAgent:
             prompts=self.prompts.digest()[:16],
         )
 
-    def _context(self, trace: Trace, data: ProblemData | None = None) -> RunContext:
-        note = ""
+    def _context(
+        self, trace: Trace, data: ProblemData | None = None, note: str | None = None
+    ) -> RunContext:
+        """The run's context; with ``data``, its tables described (``note``, if done already)."""
         if data is not None:
-            note = data.describe()
+            note = data.describe() if note is None else note
             trace.note(
                 f"data folder: {len(data.files())} table file(s), described in "
                 f"{len(note)} characters",
@@ -299,7 +301,7 @@ class OptimizationAgent:
             prompts=self.prompts,
             trace=trace,
             data=data,
-            data_note=note,
+            data_note=note or "",
         )
 
     def _candidate_contexts(self, base: RunContext) -> list[RunContext]:
@@ -438,7 +440,9 @@ class OptimizationAgent:
                     "the code route does not read data tables: only formulations do",
                     folder=str(prepared.folder),
                 )
-            base = self._context(trace, prepared)
+            # reading the tables to describe them is file I/O: off the event loop
+            note = await asyncio.to_thread(prepared.describe) if prepared is not None else None
+            base = self._context(trace, prepared, note)
             jobs: list[Coroutine[Any, Any, AgentResult]] = []
             if self.config.strategy in ("formulation", "both"):
                 jobs.extend(self._run_async(text, ctx) for ctx in self._candidate_contexts(base))
