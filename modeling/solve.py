@@ -31,7 +31,7 @@ from modeling.backends import (
     required_capability,
 )
 from modeling.compiler import CompiledModel, Source, compile_model
-from modeling.errors import FormulationError
+from modeling.errors import FormulationError, Issue
 from modeling.result import SolveResult, Status, Termination, Timings
 
 __all__ = [
@@ -172,11 +172,29 @@ def solve(
         verbose=verbose,
         extra=dict(options or {}),
     )
+    too_big = _memory_issues(be, model, opts)
+    if too_big:
+        return SolveResult(
+            Status.INVALID,
+            Termination.INVALID,
+            errors=tuple(too_big),
+            model_class=cls,
+            backend=be.name,
+            solver=_solver_name(be, model, opts),
+            message=f"refused before solving: {too_big[0]}",
+            model=model,
+            timings=Timings(compile_s=t1 - t0, total_s=time.perf_counter() - t0),
+        )
     raw, failure = _attempt(be, model, opts)
     tried: list[str] = []
     if failure is not None:
         tried.append(f"{_label(be, model, opts)}: {failure}")
         for be2, opts2, label in _fallbacks(be, model, opts, switch=backend == "auto"):
+            if be2 is not be:
+                skip = _memory_issues(be2, model, opts2)
+                if skip:
+                    tried.append(f"{label}: skipped, {skip[0].message}")
+                    continue
             raw2, failure2 = _attempt(be2, model, opts2)
             tried.append(f"{label}: {failure2 or raw2.status if raw2 else failure2}")
             if failure2 is None and raw2 is not None:
@@ -325,6 +343,19 @@ def _attempt(
     ):
         return raw, raw.message or str(raw.termination)
     return raw, None
+
+
+def _memory_issues(be: Backend, model: CompiledModel, opts: SolverOptions) -> list[Issue]:
+    """Issues when ``be`` would need more than the memory budget for ``model`` (else []).
+
+    The document's estimate covers compiling and HiGHS; Pyomo and PuLP build
+    Python objects per variable and term (Pyomo with SCIP ~45 times HiGHS'
+    memory), so the chosen backend is checked before it builds anything, in
+    process too (``modeling.worker.solve_isolated`` checks the same way).
+    """
+    from modeling.limits import check_backend_memory
+
+    return check_backend_memory(model, be.name, _solver_name(be, model, opts))
 
 
 def _solver_name(be: Backend, model: CompiledModel, opts: SolverOptions) -> str:
