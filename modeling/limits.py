@@ -213,7 +213,7 @@ class Estimate:
         parts = []
         if self.columns:
             parts.append(f"{self.columns:,} variables")
-        if self.terms:
+        if self.terms and self.columns:  # terms without variables are a constant's
             parts.append(f"~{self.terms:,} expression terms")
         if self.set_elements:
             parts.append(f"{self.set_elements:,} set elements")

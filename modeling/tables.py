@@ -288,7 +288,8 @@ def table_cells(
 ) -> list[tuple[str, int]]:
     """``(location, cells)`` of every distinct table the sets and parameters name.
 
-    The location is the first set or parameter naming the table; a table that
+    The location is the ``table`` key of the first set or parameter naming the
+    table (``sets.P.table``); a table that
     cannot be resolved is left out (reading it reports why).  Costs a
     line count per file, nothing is parsed.
     """
@@ -308,7 +309,7 @@ def table_cells(
             continue
         seen.add((path, header))
         rows, cols = table_shape(path, header)
-        out.append((loc, rows * cols))
+        out.append((f"{loc}.table", rows * cols))
     return out
 
 

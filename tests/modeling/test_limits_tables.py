@@ -87,7 +87,7 @@ def test_a_table_too_big_for_the_budget_is_refused_before_it_is_parsed(
     took = time.perf_counter() - t0
     assert len(issues) == 1, [str(i) for i in issues]
     text = str(issues[0])
-    assert issues[0].location == "sets.I"
+    assert issues[0].location == "sets.I.table"
     assert "600,000 table cells" in text and "more than the memory budget of 100.0 MB" in text
     assert took < 1.0, f"the table was parsed ({took:.2f} s)"  # parsing takes ~0.5 s
     assert 600_000 * BYTES_PER_CELL > 64 * 2**20  # the cells alone are most of the estimate
