@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pytest
 from spec_example import TRANSPORT
 
 import agent.feedback as fb
@@ -64,20 +65,14 @@ def test_a_broken_hook_falls_back_to_the_builtin_formatting() -> None:
     assert "not str" in (check_hook("def repair_feedback(findings):\n    return 3\n") or "")
 
 
-def test_a_hook_cannot_read_our_environment() -> None:
+def test_a_hook_cannot_read_our_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     spy = (
         "import os\n"
         "def repair_feedback(findings):\n"
-        "    return os.environ.get('OPENAI_API_KEY', 'none') + '|' + str(os.path.exists('/work'))\n"
+        "    return os.environ.get('OPENAI_API_KEY', 'none')\n"
     )
-    import os
-
-    os.environ["OPENAI_API_KEY"] = "sk-secret-test"
-    try:
-        out = repair_errors(FINDINGS, spy)
-    finally:
-        del os.environ["OPENAI_API_KEY"]
-    assert "sk-secret-test" not in out
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test")
+    assert repair_errors(FINDINGS, spy) == "none"
 
 
 def test_the_agent_sends_the_tuned_hook_s_message_in_its_repair_request() -> None:
