@@ -19,9 +19,13 @@ The limits:
   1e20 and above as infinite, so a coefficient, a parameter value or a power
   that can reach it is refused rather than silently turned into "unbounded".
 * the **memory budget** — :func:`estimate_memory` predicts the bytes the
-  compiler and the default solver need; when it exceeds :func:`memory_budget`
-  (half of the machine's available memory unless ``OPTIWISE_MEMORY_BUDGET``
-  says otherwise) the document is refused with the estimate and the budget.
+  compiler and the default solver need (data tables included: their cells
+  and the sets read from them, counted from the files without parsing them);
+  when it exceeds :func:`memory_budget` (half of the machine's available
+  memory unless ``OPTIWISE_MEMORY_BUDGET`` says otherwise) the document is
+  refused with the estimate and the budget.  After compiling,
+  :func:`check_backend_memory` does the same for the backend that will solve
+  the model (Pyomo with SCIP needs ~45x HiGHS' memory per variable).
 """
 
 from __future__ import annotations
