@@ -114,3 +114,13 @@ def test_every_method_runs_on_optiwise_own_pipeline_within_the_budget() -> None:
     for run in runs:
         assert 0 < run.calls <= 20 and run.start_train == 0.5, run.method
     assert {r.method for r in runs if r.best_train == 1.0} >= {"optoprime", "opro", "gepa"}
+
+
+def test_a_usd_budget_stops_every_method_at_the_same_spend() -> None:
+    setup = scripted_grid_setup("gridworld_ordered", sizes=("small",), per_size=2, test_per_size=0)
+    runs = compare([setup], {"gridworld_ordered": Budget(usd=0.004)}, [0], METHODS)
+    for run in runs:
+        # a call starts only while the spend is under the budget, so at most one call's
+        # cost (a few thousand gpt-4o tokens, < $0.015) goes over it
+        assert "the USD budget" in run.stopped, (run.method, run.stopped)
+        assert 0.004 <= run.usd < 0.019, (run.method, run.usd)
