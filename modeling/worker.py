@@ -354,64 +354,10 @@ def _bytes(memory_limit: int | str | None) -> int | None:
 
 
 def _solve_in_child(source: Any, kwargs: dict[str, Any], keep_model: bool) -> SolveResult:
-    from modeling.compiler import compile_model
     from modeling.solve import solve
 
-    t0 = time.perf_counter()
-    try:
-        model = compile_model(source)
-    except Exception:  # solve() reports it (invalid or error) the usual way
-        model = None
-    compile_s = time.perf_counter() - t0
-    if model is not None:
-        refused = backend_memory_refusal(model, kwargs.get("backend"), kwargs.get("solver"))
-        if refused is not None:
-            return refused
-        source = model
-    result = solve(source, **kwargs)
-    if model is not None:  # the compile happened here, not in solve()
-        timings = replace(
-            result.timings, compile_s=compile_s, total_s=result.timings.total_s + compile_s
-        )
-        result = replace(result, timings=timings)
+    result = solve(source, **kwargs)  # checks the chosen backend's memory before it builds
     return result if keep_model else replace(result, model=None)
-
-
-def backend_memory_refusal(
-    model: Any, backend: str | None = None, solver: str | None = None
-) -> SolveResult | None:
-    """An ``invalid`` result when the chosen backend would exceed the memory budget, else None.
-
-    The document's memory check covers compiling and HiGHS; Pyomo (above all
-    with SCIP) and PuLP need many times more per variable, so the backend that
-    :func:`modeling.solve.choose_backend` picks is checked on the compiled
-    model's exact counts (:func:`modeling.limits.check_backend_memory`) before
-    it builds anything.
-    """
-    from modeling.backends.base import BackendError
-    from modeling.limits import check_backend_memory
-    from modeling.solve import choose_backend
-
-    try:
-        be = choose_backend(model, backend or "auto", solver)
-    except BackendError:
-        return None  # solve() reports it
-    name = be.name
-    default = getattr(be, "default_solver", None)
-    if solver is None and callable(default):  # Pyomo: HiGHS for LP/MILP, SCIP for the rest
-        solver = str(default(model))
-    issues = check_backend_memory(model, name, solver)
-    if not issues:
-        return None
-    return SolveResult(
-        Status.INVALID,
-        Termination.INVALID,
-        errors=tuple(issues),
-        model_class=str(model.model_class),
-        backend=name,
-        solver=solver or "",
-        message=f"refused before solving: {issues[0]}",
-    )
 
 
 def solve_isolated(
@@ -432,7 +378,8 @@ def solve_isolated(
     Without either limit the solve is still isolated but not bounded.
     ``memory_limit`` (bytes, ``"4G"`` or ``"50%"`` of the available memory)
     caps the worker's address space and is its memory budget for
-    :func:`modeling.limits.check_memory`.  ``solve_kwargs`` are
+    :func:`modeling.limits.check_memory` and
+    :func:`modeling.limits.check_backend_memory`.  ``solve_kwargs`` are
     :func:`modeling.solve`'s (``backend``, ``solver``, ``mip_gap``, ``threads``,
     ``verbose``, ``options``).  ``keep_model=False`` leaves the compiled model
     out of the result (less to send back from a big model).
@@ -478,7 +425,6 @@ def solve_isolated(
 
 __all__ = [
     "DEFAULT_GRACE_S",
-    "backend_memory_refusal",
     "HardLimitExceeded",
     "NoMainForkServerProcess",
     "WorkerCrashed",
