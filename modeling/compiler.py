@@ -21,7 +21,7 @@ number of nonzeros.  Trees are tuples:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
@@ -303,6 +303,10 @@ class VarBlock:
     description: str | None = None
 
 
+_HASHED_LOOKUP = 10_000
+"""From this many keys on, non-integer keys are looked up in one pandas hash-table call."""
+
+
 class Evaluator:
     """Evaluates expression nodes over frames against a model's data and variable blocks.
 
@@ -462,16 +466,57 @@ class Evaluator:
                 out.append(self._lookup(s, tuples, base))
         return out
 
+    def _sorted(self, s: SetData) -> tuple[np.ndarray, np.ndarray]:
+        """An integer set's values in increasing order and their positions (cached)."""
+        key = (s.name, -1)
+        order = self._components.get(key)
+        if order is None:
+            order = np.argsort(s.values, kind="stable")
+            self._components[key] = order
+        return s.values[order], order
+
+    def _fast_positions(self, s: SetData, values: np.ndarray) -> np.ndarray | None:
+        """Positions found without a Python loop (-1: not found this way), or None.
+
+        Integer keys in an integer set by binary search (index arithmetic such as
+        ``x[i, j + 1]`` over 1M bindings: ~0.05 s instead of ~5 s); many keys
+        of another kind by pandas' hash table. What is not found is looked up
+        one by one afterwards (its text form, or the located error).
+        """
+        n = len(values)
+        if n == 0 or len(s) == 0:
+            return None
+        if values.dtype.kind in "iu" and s.dim == 1 and s.values.dtype.kind == "i":
+            sv, order = self._sorted(s)
+            k = np.minimum(np.searchsorted(sv, values), len(sv) - 1)
+            return np.where(sv[k] == values, order[k], -1).astype(np.int64)
+        if n >= _HASHED_LOOKUP and values.dtype == object:
+            import pandas as pd
+
+            index = pd.Index(s.values, dtype=object, tupleize_cols=False)
+            if index.is_unique:
+                return np.asarray(index.get_indexer(values), dtype=np.int64)
+        return None
+
     def _lookup(self, s: SetData, values: np.ndarray, base: str) -> np.ndarray:
-        vals = _py(values)
-        get = s.pos.get
-        pos = np.fromiter((get(v, -1) for v in vals), dtype=np.int64, count=len(vals))
-        bad = np.flatnonzero(pos < 0)
-        for k in bad:
-            alt = s.text_pos.get(element_text(vals[k]))
+        fast = self._fast_positions(s, values)
+        pairs: Iterable[tuple[int, Any]]
+        if fast is not None:
+            pos = fast
+            bad = np.flatnonzero(pos < 0)
+            vals = _py(values[bad])
+            pairs = zip(bad.tolist(), vals, strict=True)
+        else:
+            vals = _py(values)
+            get = s.pos.get
+            pos = np.fromiter((get(v, -1) for v in vals), dtype=np.int64, count=len(vals))
+            bad = np.flatnonzero(pos < 0)
+            pairs = ((int(k), vals[k]) for k in bad)
+        for k, v in pairs:
+            alt = s.text_pos.get(element_text(v))
             if alt is None:
-                shown = element_text(vals[k])
-                hint = did_you_mean(shown, s.text_pos) if isinstance(vals[k], str) else ""
+                shown = element_text(v)
+                hint = did_you_mean(shown, s.text_pos) if isinstance(v, str) else ""
                 raise EvalError(
                     f"{base}[...] uses {shown!r}, which is not an element of set {s.name}",
                     hint or "restrict the 'for' with an 'if' (e.g. 'if t > 1') or fix the index",
