@@ -21,6 +21,8 @@
 - ``optiwise eval batch-import --dataset NAME --model M OUTPUT.jsonl [--continue-repairs]``:
   score a batch's replies as first attempts (and repair the failures live).
 - ``optiwise eval rescore RUN_DIR --protocol P``: re-score without calling anything.
+- ``optiwise eval report RUN_DIR [--protocol P]``: rewrite summary.json and report.md.
+- ``optiwise data flags NAME [--out FILE]``: per-item label flags from fix logs.
 - ``optiwise eval compare RUN_DIR... [--out FILE.md] [--plot FILE.png]``.
 
 The agent's endpoint comes from ``--base-url``/``--model`` or the environment
@@ -79,6 +81,18 @@ def register(subparsers: Any) -> None:
     p_show.add_argument("--ids", help="comma-separated problem ids to show instead")
     p_show.add_argument("--data-dir", help="mirror folder to look in")
     p_show.set_defaults(handler=_data_show)
+
+    p_flags = data_sub.add_parser(
+        "flags",
+        help="per-item label flags (wrong ground truth, missing data, ambiguous) from fix logs",
+    )
+    p_flags.add_argument("name", metavar="NAME", help="variant whose labels to flag")
+    p_flags.add_argument(
+        "--out",
+        help="file to write (.json: a JSON array, else JSON lines; default NAME.flags.json)",
+    )
+    p_flags.add_argument("--data-dir", help="mirror folder to look in")
+    p_flags.set_defaults(handler=_data_flags)
 
     ev = subparsers.add_parser(
         "eval",
@@ -147,6 +161,16 @@ def register(subparsers: Any) -> None:
     p_rescore.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS))
     p_rescore.add_argument("--json", action="store_true")
     p_rescore.set_defaults(handler=_eval_rescore)
+
+    p_report = ev_sub.add_parser(
+        "report", help="rewrite a run's summary.json and report.md from its results (no calls)"
+    )
+    p_report.add_argument("run_dir", metavar="RUN_DIR")
+    p_report.add_argument(
+        "--protocol", choices=sorted(PROTOCOLS), help="default protocol (default: the run's own)"
+    )
+    p_report.add_argument("--print", action="store_true", help="print report.md after writing it")
+    p_report.set_defaults(handler=_eval_report)
 
     p_compare = ev_sub.add_parser("compare", help="compare runs (markdown table, plot)")
     p_compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -458,6 +482,36 @@ def _describe_answer(problem: Any) -> str:
     if answer.flagged:
         text += f"  [flagged: {answer.reason}]"
     return text
+
+
+def _data_flags(args: argparse.Namespace) -> int:
+    from evals.label_flags import log_paths, read_fix_logs, summarize_flags, write_flags
+    from evals.loaders import load
+
+    try:
+        entry = get(args.name)
+    except UnknownDatasetError as exc:
+        _err(f"error: {exc}")
+        return 1
+    logs = log_paths(entry.family, data_dir=args.data_dir)
+    if not logs:
+        with_logs = [
+            e.name for e in list_datasets() if e.family == entry.family and e.name != entry.name
+        ]
+        hint = f" (try `optiwise data fetch {' '.join(with_logs)}`)" if with_logs else ""
+        _err(f"error: no fix log of family {entry.family!r} on disk{hint}")
+        return 1
+    entries = read_fix_logs(logs)
+    try:
+        problems = load(entry, data_dir=args.data_dir).problems
+    except DataNotFoundError as exc:
+        _err(f"warning: {exc}; the flags are written without {entry.name}'s ids")
+        problems = ()
+    out = Path(args.out or f"{entry.name}.flags.json")
+    write_flags(out, entries, problems)
+    counts = ", ".join(f"{k} {v}" for k, v in summarize_flags(entries).items())
+    print(f"wrote {out}: {len(entries)} log rows from {len(logs)} log(s); {counts}")
+    return 0
 
 
 def _data_show(args: argparse.Namespace) -> int:
@@ -1176,6 +1230,21 @@ def _eval_rescore(args: argparse.Namespace) -> int:
     first = "–" if score.first_accuracy is None else f"{100 * score.first_accuracy:.1f}%"
     print(f"{args.protocol}: {acc} ({score.correct}/{score.scored}); first attempt {first}")
     print(f"  rule: {score.description}")
+    return 0
+
+
+def _eval_report(args: argparse.Namespace) -> int:
+    from evals.report import rebuild_report
+
+    try:
+        path = rebuild_report(args.run_dir, default_protocol=args.protocol)
+    except FileNotFoundError as exc:
+        _err(f"error: {exc}")
+        return 1
+    if args.print:
+        print(path.read_text(encoding="utf-8"), end="")
+    else:
+        print(f"wrote {path} and {path.with_name('summary.json')}")
     return 0
 
 
