@@ -265,8 +265,10 @@ def _table_set_size(spec: Mapping[str, Any], folder: str | Path | None) -> int |
     except TableError:
         return None
     rows, cols = table_shape(path, spec.get("header", True) is not False)
-    if "column_labels" in spec:
-        return cols
+    if "column_labels" in spec:  # the header labels from that column on
+        first = spec["column_labels"]
+        start = 2 if first is True else first if isinstance(first, int) else 1
+        return max(cols - (start - 1), 0)
     column = spec.get("column")
     if isinstance(column, list):  # a union of several columns, row by row
         return rows * len(column)

@@ -62,6 +62,13 @@ def test_estimate_counts_a_table_backed_set_and_its_cells(tmp_path: Path) -> Non
     assert "10,000 table cells" in est.describe()
 
 
+def test_a_set_of_header_labels_counts_the_columns_from_its_first(tmp_path: Path) -> None:
+    write_table(tmp_path, "w.csv", 3, cols=6)  # key, v1..v5
+    assert set_size({"table": "w.csv", "column_labels": 2}, tmp_path) == 5
+    assert set_size({"table": "w.csv", "column_labels": True}, tmp_path) == 5
+    assert set_size({"table": "w.csv", "column_labels": 4}, tmp_path) == 3
+
+
 def test_oversized_table_backed_model_is_refused_with_estimate_and_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
