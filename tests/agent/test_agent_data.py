@@ -138,3 +138,20 @@ def test_async_and_sampled_runs_read_the_data_too(tmp_path: Path) -> None:
     assert result.status == "optimal" and result.objective == pytest.approx(15.0)
     assert all("items.csv: 5 rows" in c.last_user for c in fake.calls)
     assert solver_stop_of(result) == "optimal"
+
+
+def test_only_table_files_inside_the_folder_are_described(tmp_path: Path) -> None:
+    folder = _items(tmp_path / "data")
+    (tmp_path / "outside.csv").write_text("secret,1\n", encoding="utf-8")
+    (folder / "link.csv").symlink_to(tmp_path / "outside.csv")
+    (folder / ".hidden.csv").write_text("h,1\n", encoding="utf-8")
+    (folder / "notes.md").write_text("not a table", encoding="utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "more.csv").write_text("k,v\nz,1\n", encoding="utf-8")
+    with prepare_data(folder) as data:
+        assert data is not None
+        assert data.files() == ["items.csv", "sub/more.csv"]
+        text = data.describe()
+    assert "secret" not in text and "link.csv" not in text and "notes.md" not in text
+    assert "### sub/more.csv" in text
+    assert folder.exists()  # a user's folder is never removed
