@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--prompts",
         metavar="DIR",
         help="a prompt-set folder (e.g. the prompts/ that `optiwise tune` wrote); "
-        "built-in prompts fill the gaps",
+        "built-in prompts fill the gaps; a repair_feedback.py there is the tuned repair hook",
     )
     p.add_argument("--trace", metavar="FILE", help="write the run's trace (JSON) to FILE")
     p.set_defaults(handler=_run)
@@ -247,6 +247,9 @@ def _run(args: argparse.Namespace) -> int:
             solve_in_process=args.in_process,
         )
         prompts = PromptSet.load(args.prompts) if args.prompts else None
+        hook = Path(args.prompts) / "repair_feedback.py" if args.prompts else None
+        if hook is not None and hook.is_file():  # a tuned repair hook saved by optiwise tune
+            config = config.with_(repair_hook=hook.read_text(encoding="utf-8"))
         agent = OptimizationAgent(llm=OpenAIChatModel(settings), config=config, prompts=prompts)
         with redirect_stdout("stderr"):  # solver banners (C code, fd 1) stay off stdout
             result = agent.solve(problem, data=args.data)
