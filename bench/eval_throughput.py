@@ -196,7 +196,14 @@ def make_agent(base_url: str) -> OptimizationAgent:
         max_retries=0,
         cache_dir=None,
     )
-    return OptimizationAgent(llm=OpenAIChatModel(settings), max_repairs=1)
+    agent = OptimizationAgent(llm=OpenAIChatModel(settings), max_repairs=1)
+    if SOLVE_IN_PROCESS:
+        agent.config = agent.config.with_(solve_in_process=True)
+    return agent
+
+
+SOLVE_IN_PROCESS = False
+"""``--solve-in-process``: the agent solves in its own process, not in a killable child."""
 
 
 @contextlib.contextmanager
@@ -666,7 +673,7 @@ def report(
             print(f"| {p['actors']:.0f} | {measured} | {p['projected']:.0f} |")
         last = projection[-1]
         print(
-            f"\nprojection: min(C·60/L = {last['latency_cap']:.0f}, N·60/actor CPU per problem "
+            f"\nprojection: min(C·60/L = {last['latency_cap']:.0f}, N·60/actor-side CPU per problem "
             f"({last['actor_cpu_ms']:.1f} ms), 60/parent CPU per problem "
             f"({last['parent_cpu_ms']:.1f} ms) = {last['parent_cap']:.0f}) problems per minute"
         )
@@ -735,7 +742,14 @@ def ray_projection(
             )
         finally:
             solver.executor.close()
-    per_task = [r.worker_cpu_ms_per_problem or 0.0 for r in rows]
+    # The actors' CPU per problem: everything but this process (the actors, the killable
+    # solve children they fork, Ray's own processes) when /proc can tell, else the actors'.
+    per_task = [
+        (r.tree_cpu_ms_per_problem - r.cpu_ms_per_problem)
+        if r.tree_cpu_ms_per_problem is not None
+        else (r.worker_cpu_ms_per_problem or 0.0)
+        for r in rows
+    ]
     actor_cpu = statistics.fmean(per_task)
     parent_cpu = statistics.fmean(r.cpu_ms_per_problem for r in rows)
     latency_cap = concurrency * 60 / args.latency
@@ -777,8 +791,16 @@ def main(argv: list[str] | None = None) -> int:
         "--all-samples", action="store_true", help="every sample class, not only LP"
     )
     parser.add_argument("--no-resume", action="store_true", help="skip the resume timings")
+    parser.add_argument(
+        "--solve-in-process",
+        action="store_true",
+        help="solve in the agent's process (AgentConfig.solve_in_process), not in a killable "
+        "child per solve as by default: what the isolation costs",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write every record as JSON")
     args = parser.parse_args(argv)
+    global SOLVE_IN_PROCESS
+    SOLVE_IN_PROCESS = bool(args.solve_in_process)
     args.problems = args.problems or (64 if args.quick else 200)
     args.latency = args.latency if args.latency is not None else (0.5 if args.quick else 1.0)
     levels_text = args.concurrency or ("16,64" if args.quick else "16,64,256")
@@ -790,7 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"# Eval throughput (Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{workers} workers, load average {load:.2f} at start)"
+        f"{workers} workers, load average {load:.2f} at start; solves "
+        f"{'in process' if SOLVE_IN_PROCESS else 'in a killable child (default)'})"
     )
     t_start = time.perf_counter()
     rows: list[Row] = []
