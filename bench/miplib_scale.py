@@ -12,7 +12,9 @@ them — and measures, per size, in a fresh process each:
   read, validate, estimate memory, compile);
 * ``compile``: :func:`modeling.compiler.compile_model` plus the CSR matrix every
   backend reads (what a solve builds before the solver);
-* ``peak``: the process's peak resident memory (``ru_maxrss``) after all three;
+* ``peak``: the process's peak resident memory (``ru_maxrss``) after all three,
+  beside the memory check's estimate (:func:`modeling.limits.estimate_memory`,
+  which covers the HiGHS solve too);
 * ``ref``: a reference measured in the same process: the same tables read with
   pandas and the same matrix, bounds and objective built directly with numpy
   and scipy (hand-written index arithmetic, no checks) — the floor a compiler
@@ -211,8 +213,10 @@ class Record:
     ref_rows: int
     ref_nnz: int
     ratio: float
+    estimate: int = 0
     solve_s: float | None = None
     status: str | None = None
+    peak_solve: int | None = None
     issues: int = 0
 
 
@@ -228,6 +232,7 @@ def run_size(name: str, solve: bool = False, time_limit: float = 600.0) -> Recor
     from modeling import check
     from modeling.compiler import compile_model
     from modeling.formulation import load
+    from modeling.limits import estimate_memory
     from modeling.tables import TableReader
 
     items, periods, window = SIZES[name]
@@ -235,6 +240,7 @@ def run_size(name: str, solve: bool = False, time_limit: float = 600.0) -> Recor
         folder = Path(tmp)
         text = generate(folder, items, periods, window)
         f = load(text, data=folder)
+        estimate = estimate_memory(f).bytes
         table_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
         t0 = time.perf_counter()
         reader = TableReader(folder)
@@ -266,6 +272,7 @@ def run_size(name: str, solve: bool = False, time_limit: float = 600.0) -> Recor
             ref_nnz=ref_nnz,
             ratio=compile_s / ref_s,
             issues=len(issues),
+            estimate=estimate,
         )
         if solve:
             from modeling.solve import solve as solve_model
@@ -274,18 +281,23 @@ def run_size(name: str, solve: bool = False, time_limit: float = 600.0) -> Recor
             r = solve_model(model, backend="highs", time_limit=time_limit)
             rec.solve_s = time.perf_counter() - t0
             rec.status = str(r.status)
+            rec.peak_solve = _rss()
         return rec
 
 
 def line(r: Record) -> str:
     """One size as a line of the report."""
-    solved = f" solve {r.solve_s:7.2f} s ({r.status})" if r.solve_s is not None else ""
+    solved = ""
+    if r.solve_s is not None:
+        peak = (r.peak_solve or 0) / 2**20
+        solved = f" solve {r.solve_s:7.2f} s ({r.status}, peak {peak:.0f} MB)"
     if (r.ref_rows, r.ref_nnz) != (r.constraints, r.nonzeros):
         solved += f" MISMATCH: the reference has {r.ref_rows:,} rows, {r.ref_nnz:,} nonzeros"
     return (
         f"{r.size:7} {r.variables:>9,} vars {r.constraints:>10,} rows {r.nonzeros:>10,} nnz "
         f"tables {r.table_mb:6.1f} MB | read {r.read_s:6.2f} s  check {r.check_s:7.2f} s  "
-        f"compile {r.compile_s:7.2f} s  peak {r.peak_rss / 2**20:7.0f} MB | "
+        f"compile {r.compile_s:7.2f} s  peak {r.peak_rss / 2**20:7.0f} MB "
+        f"(estimate {r.estimate / 2**20:.0f} MB) | "
         f"ref {r.ref_s:6.2f} s  ratio {r.ratio:5.1f}x{solved}"
     )
 

@@ -334,18 +334,16 @@ def estimate_memory(
         pass
     for k, c in enumerate(f.constraints):
         try:
-            n = 1
+            n, t = 1, 1  # bindings; terms of the forall's index arrays
             if c.forall:
-                gens = parse_forall(c.forall)
-                for g in gens:
+                for g in parse_forall(c.forall):
                     n *= sizes.get(g.set, 0)
-                n = n * (1 + len(gens))
+                    t += n * (2 + len(g.conds))  # repeat/tile arrays, condition masks
             rel = parse_relation(c.expression)
         except ParseFailure:
             continue
-        t = n
         for part in (rel.lhs, rel.rhs) if rel.body is None else (rel.body,):
-            t += _terms(part, max(n, 1), sizes)
+            t += _terms(part, max(n, 1), sizes)  # each node is evaluated once per binding
         est.terms += t
         est.note(f"constraints[{k}]", t * BYTES_PER_TERM)
     return est
