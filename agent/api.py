@@ -44,7 +44,7 @@ from agent.chat import ChatSession
 from agent.code_route import CodeRouteResult
 from agent.context import AgentConfig, RunContext, Strategy
 from agent.data_context import ProblemData, opened_data
-from agent.graph import compiled_solve_graph
+from agent.graph import arun_solve_loop, compiled_solve_graph, run_solve_loop
 from agent.llm import ChatModel, OpenAIChatModel
 from agent.prompts import PromptSet
 from agent.result import AgentResult, result_from_state
@@ -321,9 +321,12 @@ class OptimizationAgent:
     def _run_sync(self, text: str, ctx: RunContext) -> AgentResult:
         t0 = time.perf_counter()
         try:
-            state = compiled_solve_graph().invoke(
-                {"problem": text}, self._graph_config(), context=ctx
-            )
+            if ctx.config.review_before_solve:  # a pause needs the graph (never set here)
+                state = compiled_solve_graph().invoke(
+                    {"problem": text}, self._graph_config(), context=ctx
+                )
+            else:  # the same nodes and routers, without LangGraph's per-step runtime
+                state = run_solve_loop(text, ctx, self.config.recursion_limit)
         except Exception as exc:
             return self._crashed(text, ctx, exc, t0)
         return _finished(text, state, ctx, t0)
@@ -331,9 +334,12 @@ class OptimizationAgent:
     async def _run_async(self, text: str, ctx: RunContext) -> AgentResult:
         t0 = time.perf_counter()
         try:
-            state = await compiled_solve_graph(asynchronous=True).ainvoke(
-                {"problem": text}, self._graph_config(), context=ctx
-            )
+            if ctx.config.review_before_solve:
+                state = await compiled_solve_graph(asynchronous=True).ainvoke(
+                    {"problem": text}, self._graph_config(), context=ctx
+                )
+            else:
+                state = await arun_solve_loop(text, ctx, self.config.recursion_limit)
         except Exception as exc:
             return self._crashed(text, ctx, exc, t0)
         return _finished(text, state, ctx, t0)

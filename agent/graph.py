@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -45,6 +45,7 @@ from agent.verify import repairable
 from agent.verify import verify as verify_node
 
 __all__ = [
+    "arun_solve_loop",
     "build_chat_graph",
     "build_solve_graph",
     "compiled_solve_graph",
@@ -54,6 +55,7 @@ __all__ = [
     "route_after_review",
     "route_after_verify",
     "route_message",
+    "run_solve_loop",
 ]
 
 # ------------------------------------------------------------------- routers
@@ -255,6 +257,107 @@ def compiled_solve_graph(asynchronous: bool = False) -> Any:
     if asynchronous not in _COMPILED:
         _COMPILED[asynchronous] = build_solve_graph(asynchronous).compile()
     return _COMPILED[asynchronous]
+
+
+# ------------------------------------------------- the solve loop, without the runtime
+
+
+class _LoopRuntime:
+    """What nodes and routers read of LangGraph's runtime: ``.context``."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+
+
+def _next(name: str, state: AgentState, rt: Any) -> str | None:
+    """The solve graph's edges, as :func:`_add_loop` wires them (None: the end)."""
+    if name in ("formulate", "repair"):
+        return route_after_llm(state)
+    if name == "check":
+        return route_after_check(state, rt)
+    if name == "review_gate":
+        return route_after_gate(state)
+    if name == "solve":
+        return "verify"
+    if name == "verify":
+        return route_after_verify(state, rt)
+    if name == "review":
+        return route_after_review(state, rt)
+    return None  # explain
+
+
+_LOOP_NODES: dict[bool, dict[str, Any]] = {}
+
+
+def _loop_nodes(asynchronous: bool) -> dict[str, Any]:
+    """The same traced node adapters the graph uses (sync or async flavour), built once."""
+    if asynchronous not in _LOOP_NODES:
+        table: dict[str, tuple[NodeFn, AsyncNodeFn | None, Callable[[AgentState], bool] | None]]
+        table = {
+            "formulate": (nodes.formulate, nodes.aformulate, None),
+            "check": (nodes.check, None, None),
+            "review_gate": (nodes.review_gate, None, None),
+            "solve": (nodes.solve, None, _always),
+            "verify": (verify_node, None, _unsolved),
+            "review": (nodes.review, nodes.areview, None),
+            "repair": (nodes.repair, nodes.arepair, None),
+            "explain": (nodes.explain, nodes.aexplain, None),
+        }
+        _LOOP_NODES[asynchronous] = {
+            name: _anode(name, fn, afn, off) if asynchronous else _node(name, fn)
+            for name, (fn, afn, off) in table.items()
+        }
+    return _LOOP_NODES[asynchronous]
+
+
+def _too_many_steps(limit: int) -> Exception:
+    from langgraph.errors import GraphRecursionError
+
+    return GraphRecursionError(f"Recursion limit of {limit} reached without hitting a stop")
+
+
+def run_solve_loop(problem: str, ctx: RunContext, recursion_limit: int) -> dict[str, Any]:
+    """The solve graph's run, as a plain loop over its nodes and routers; the final state.
+
+    The same nodes, routers and trace as ``compiled_solve_graph().invoke`` (no
+    field has a reducer: an update replaces values), without LangGraph's
+    runtime, which cost about half of the agent's own CPU per problem
+    (scale's profile). Raises ``GraphRecursionError`` past ``recursion_limit``
+    steps, as the graph does. Not for a run that may pause
+    (``review_before_solve``): that needs the graph and a checkpointer.
+    """
+    table, rt = _loop_nodes(False), _LoopRuntime(ctx)
+    state: dict[str, Any] = {"problem": problem}
+    name: str | None = "formulate"
+    steps = 0
+    while name is not None:
+        steps += 1
+        if steps > recursion_limit:
+            raise _too_many_steps(recursion_limit)
+        update = table[name](state, rt)
+        if update:
+            state = {**state, **update}
+        name = _next(name, cast(AgentState, state), rt)
+    return state
+
+
+async def arun_solve_loop(problem: str, ctx: RunContext, recursion_limit: int) -> dict[str, Any]:
+    """Async :func:`run_solve_loop` (LLM calls awaited, solves offloaded to a thread)."""
+    table, rt = _loop_nodes(True), _LoopRuntime(ctx)
+    state: dict[str, Any] = {"problem": problem}
+    name: str | None = "formulate"
+    steps = 0
+    while name is not None:
+        steps += 1
+        if steps > recursion_limit:
+            raise _too_many_steps(recursion_limit)
+        update = await table[name](state, rt)
+        if update:
+            state = {**state, **update}
+        name = _next(name, cast(AgentState, state), rt)
+    return state
 
 
 def build_chat_graph(asynchronous: bool = False) -> StateGraph[Any, Any, Any, Any]:
