@@ -477,23 +477,28 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     jobs: dict[int, _Job] = field(default_factory=dict)
-    outbox: queue.SimpleQueue[tuple[Any, ...] | None] = field(default_factory=queue.SimpleQueue)
+    outbox: queue.SimpleQueue[tuple[str, bytes] | None] = field(default_factory=queue.SimpleQueue)
     alive: bool = True
     pid: int | None = None
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Queue ``message``; it is pickled here, so what does not pickle raises to the caller.
+
+        (A job whose agent config holds a lambda must fail its caller, not the sender thread.)
+        """
         if not self.alive and message[0] != "stop":
             raise OSError("the eval worker is gone")
-        self.outbox.put(message)
+        self.outbox.put((str(message[0]), _dumps(message)))
 
     def pump(self) -> None:
-        """The sender thread: pickle and write queued messages until ``None`` or a dead pipe."""
-        while (message := self.outbox.get()) is not None:
+        """The sender thread: write queued messages until ``None`` or a dead pipe."""
+        while (item := self.outbox.get()) is not None:
+            kind, data = item
             try:
-                self.conn.send_bytes(_dumps(message))
+                self.conn.send_bytes(data)
             except (OSError, ValueError):
                 return
-            if message[0] == "stop":
+            if kind == "stop":
                 return
 
 
@@ -698,7 +703,17 @@ class ProcessExecutor:
         job = _Job(loop=loop, future=loop.create_future(), llm=agent.llm if agent else None)
         worker.jobs[job_id] = job
         try:
-            worker.send(("job", job_id, text, str(trace_dir) if trace_dir else None, spec, want))
+            message = ("job", job_id, text, str(trace_dir) if trace_dir else None, spec, want)
+            try:
+                worker.send(message)
+            except (OSError, ValueError):
+                raise
+            except Exception as exc:  # pickling: a config or prompt set that cannot travel
+                raise TypeError(
+                    f"this job cannot be sent to an eval worker process: {exc}; the agent's "
+                    "config and prompts must pickle (no lambdas or open handles in them); "
+                    "use --executor local otherwise"
+                ) from exc
             return await job.future
         except (OSError, ValueError) as exc:
             raise WorkerCrashed(f"could not reach the eval worker: {exc}") from exc

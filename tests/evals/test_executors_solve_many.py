@@ -93,3 +93,16 @@ def test_solve_many_with_an_executor_name_starts_and_stops_its_own_pool() -> Non
     assert [str(r.status) for r in results] == ["optimal", "optimal"]
     with pytest.raises(ValueError, match="unknown executor"):
         solve_many(agent, texts()[:1], executor="threads")
+
+
+def test_an_agent_that_cannot_travel_fails_its_call_and_the_pool_goes_on(pool: Any) -> None:
+    from agent.context import AgentConfig
+
+    unpicklable: Any = lambda errors: errors  # noqa: E731 - anything that cannot travel
+    bad = OptimizationAgent(
+        llm=scripted(), config=AgentConfig(max_repairs=0, repair_hook=unpicklable)
+    )
+    with pytest.raises(TypeError, match="must pickle"):
+        solve_many(bad, texts()[:1], executor=pool)
+    fine = solve_many(OptimizationAgent(llm=scripted(), max_repairs=0), texts()[:1], executor=pool)
+    assert str(fine[0].status) == "optimal"
