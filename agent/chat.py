@@ -37,6 +37,16 @@ answered with those assumptions and a request to confirm them or give the data;
 the follow-up that gives it is an edit, after which the assumption is gone
 (``reply.assumptions`` lists the ones still standing; :mod:`agent.assumptions`).
 
+A thread can come with data tables (spec v1.1 Tables): files uploaded with a
+message (``send(text, files={"costs.csv": b"..."})``) or a folder given when the
+session opens (``ChatSession(data="instance/data")``) are kept in the thread's
+own data folder (:attr:`ChatSession.data_dir`, see :mod:`agent.chat_data`), and
+every formulate, edit, check and solve of the thread reads them: the LLM sees each
+table described (columns, row count, first rows), never the whole table::
+
+    chat.send("Ship at least cost; costs and demands are in the tables.",
+              files={"costs.csv": Path("costs.csv").read_bytes()})
+
 Threads live in ``$OPTIWISE_HOME/threads.sqlite`` (default ``~/.optiwise``)
 unless ``path`` says otherwise.
 """
@@ -46,7 +56,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,8 +71,17 @@ from agent.assumptions import (
     resolved_note,
     stated_assumptions,
 )
+from agent.chat_data import (
+    UploadError,
+    check_upload,
+    link_tables,
+    max_upload_bytes,
+    save_upload,
+    thread_data_dir,
+)
 from agent.chat_nodes import classify_message
 from agent.context import AgentConfig, RunContext, optiwise_home
+from agent.data_context import ProblemData, table_files
 from agent.errors import LLMError
 from agent.graph import build_chat_graph
 from agent.llm import ChatModel, OpenAIChatModel
@@ -75,7 +94,14 @@ from agent.usage import Usage
 from modeling.format import format_number
 from modeling.scenarios import compare, yaml_diff
 
-__all__ = ["PROGRESS", "ChatReply", "ChatSession", "default_threads_path", "list_threads"]
+__all__ = [
+    "PROGRESS",
+    "ChatReply",
+    "ChatSession",
+    "UploadError",
+    "default_threads_path",
+    "list_threads",
+]
 
 # What a person sees while a turn runs, as each graph node finishes.
 PROGRESS = {
@@ -181,8 +207,13 @@ class ChatSession:
         review_before_solve: bool = False,
         tool_mode: ToolMode | None = None,
         tools: ToolChatConfig | None = None,
+        data: str | Path | None = None,
     ) -> None:
         """A session on ``thread_id`` (a new one if None) of the threads file ``path``.
+
+        ``data`` is a folder of tables for this thread: its table files are
+        linked into the thread's data folder (:attr:`data_dir`), where they stay
+        for later sessions on the thread.
 
         ``llm`` defaults to the endpoint configured in the environment, ``config``
         to :meth:`AgentConfig.from_env`, ``prompts`` to the packaged prompt set.
@@ -205,6 +236,10 @@ class ChatSession:
         if tool_mode is not None:
             tool_config = replace(tool_config, tool_mode=tool_mode)  # validated again
         self.tool_chat = ToolChat(self.llm, tool_config, prompts=self.prompts)
+        self.data_dir = thread_data_dir(self.path, self.thread_id)
+        """The thread's data folder (it exists once a table was added)."""
+        if data is not None:
+            link_tables(data, self.data_dir)
 
     def __enter__(self) -> ChatSession:
         return self
@@ -255,10 +290,46 @@ class ChatSession:
                 return dict(intr.value)
         return None
 
+    # ---------------------------------------------------------------- data
+
+    def data_files(self) -> list[str]:
+        """The table files of the thread's data folder (names relative to it)."""
+        return table_files(self.data_dir) if self.data_dir.is_dir() else []
+
+    def add_files(self, files: Mapping[str, bytes]) -> list[str]:
+        """Save uploaded tables into the thread's data folder; their saved names.
+
+        Every file is checked first (name, kind, size: :func:`agent.chat_data.save_upload`),
+        so a refused one raises :class:`~agent.chat_data.UploadError` with nothing saved.
+        """
+        limit = max_upload_bytes()
+        for name, content in files.items():
+            check_upload(name, content, limit)
+        return [save_upload(self.data_dir, name, content, limit) for name, content in files.items()]
+
+    def _problem_data(self) -> ProblemData | None:
+        return ProblemData(self.data_dir) if self.data_files() else None
+
     # --------------------------------------------------------------- turns
 
     def _context(self, trace: Trace) -> RunContext:
-        return RunContext(llm=self.llm, config=self.config, prompts=self.prompts, trace=trace)
+        data = self._problem_data()
+        note = ""
+        if data is not None:
+            note = data.describe()
+            trace.note(
+                f"data folder: {len(data.files())} table file(s), described in "
+                f"{len(note)} characters",
+                folder=str(data.folder),
+            )
+        return RunContext(
+            llm=self.llm,
+            config=self.config,
+            prompts=self.prompts,
+            trace=trace,
+            data=data,
+            data_note=note,
+        )
 
     def _reply(self, out: dict[str, Any], trace: Trace) -> ChatReply:
         review = None
@@ -312,25 +383,82 @@ class ChatSession:
             out["__interrupt__"] = interrupts
         return out
 
-    def send(self, message: str, on_event: Callable[[str], None] | None = None) -> ChatReply:
+    def send(
+        self,
+        message: str,
+        on_event: Callable[[str], None] | None = None,
+        files: Mapping[str, bytes] | None = None,
+    ) -> ChatReply:
         """One user message: a new problem, a change, or a question about the model.
 
         ``on_event`` is called with a short progress label as each step finishes.
+        ``files`` are data tables sent with the message (name -> content): saved
+        into the thread's data folder first (a refused one raises
+        :class:`~agent.chat_data.UploadError` before any LLM call), listed with
+        the message in :attr:`history` (``"files"``), and read by this and every
+        later turn. Files with an empty message are only added.
         """
         if self.pending_review is not None:
             raise RuntimeError(
                 "this thread waits for a review before solving: call resume('ok') or "
                 "resume(edited_document) first"
             )
+        names = self.add_files(files) if files else []
+        if names and not message.strip():
+            return self._files_only(names)
         trace = Trace(thread_id=self.thread_id, message=message[:200])
-        confirmed = self._confirm_assumptions(message)
+        confirmed = None if names else self._confirm_assumptions(message)
         if confirmed is not None:
             return confirmed
-        if self.tool_chat.config.tool_mode != "off":
+        reply: ChatReply | None = None
+        if self.tool_chat.config.tool_mode != "off" and not self.data_files():
+            # the tools solve the document without its tables: a thread with data takes the
+            # graph's route, which reads them
             reply = self._tool_turn(message, trace, on_event)
-            if reply is not None:
-                return reply
-        return self._reply(self._run({"message": message}, trace, on_event), trace)
+        if reply is None:
+            reply = self._reply(self._run({"message": message}, trace, on_event), trace)
+        if names and not reply.waiting:
+            self._mark_files(message, names)
+        return reply
+
+    def _mark_files(self, message: str, names: list[str]) -> None:
+        """List the files sent with ``message`` on its entry in the thread's history."""
+        history = self.history
+        for entry in reversed(history):
+            if entry.get("role") == "user" and entry.get("content") == message.strip():
+                entry["files"] = list(names)
+                break
+        else:
+            return
+        self.graph.update_state(self._cfg, {"history": history}, as_node="finish_turn")
+
+    def _files_only(self, names: list[str]) -> ChatReply:
+        """Files sent without a message: saved and acknowledged (no LLM call)."""
+        state = self.state
+        listed = ", ".join(names)
+        answer = (
+            f"Added {listed} to this conversation's data ({len(self.data_files())} table "
+            "file(s) in all). Describe the problem, or ask for a change, and the model "
+            "will read them."
+        )
+        history = [
+            *(state.get("history") or []),
+            {"role": "user", "content": "", "files": list(names)},
+            {"role": "assistant", "content": answer},
+        ]
+        values: dict[str, Any] = {"message": "", "history": history, "answer": answer}
+        if not state:
+            values.update(problem="", route="answer", status="pending")
+        self.graph.update_state(self._cfg, values, as_node="finish_turn")
+        return ChatReply(
+            route="answer",
+            answer=answer,
+            status=str(state.get("status") or "pending"),
+            objective=state.get("objective"),
+            formulation=state.get("document"),
+            solution=state.get("solution") or {},
+            assumptions=stated_assumptions(state.get("document")),
+        )
 
     def open_model(self, document: dict[str, Any], problem: str = "") -> ChatReply:
         """Start the thread from a formulation one already has (no LLM call): solve and save it.
@@ -338,12 +466,17 @@ class ChatSession:
         The next messages talk about this model (with tools, or through the regex router)
         as if the LLM had formulated it from ``problem``.
         """
+        from modeling.formulation import load
         from modeling.scenarios import snapshot
         from modeling.solve import solve
 
-        result = solve(
-            dict(document), backend=self.config.backend, time_limit=self.config.time_limit
-        )
+        source: Any = dict(document)
+        if self.data_files():  # a model that names the thread's tables reads them
+            try:
+                source = load(source, data=self.data_dir)
+            except Exception:  # the solve reports the located problem as invalid
+                source = dict(document)
+        result = solve(source, backend=self.config.backend, time_limit=self.config.time_limit)
         snap = snapshot(result)
         answer = f"Opened the model: {snap['status']}" + (
             f", objective {format_number(snap['objective'])}."

@@ -164,14 +164,14 @@ def intake(state: AgentState, ctx: RunContext) -> Update:
 
 
 def _edit_request(state: AgentState, ctx: RunContext) -> LLMRequest | Update:
+    # A thread with data tables: the edit sees them described (a request may name a new
+    # table), as the formulate request does; the tables themselves stay on disk.
+    request = str(state.get("message") or "")
+    if ctx.data_note:
+        request = f"{request}\n\n{ctx.data_note}"
     return LLMRequest(
         "edit",
-        prompt_messages(
-            ctx,
-            "edit",
-            request=str(state.get("message") or ""),
-            document=state.get("document") or {},
-        ),
+        prompt_messages(ctx, "edit", request=request, document=state.get("document") or {}),
     )
 
 
