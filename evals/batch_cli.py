@@ -124,6 +124,7 @@ def _open_run(args: argparse.Namespace, *, create: bool) -> _Run:
         _selection,
         _Stop,
         solver_time_limit,
+        tuned_repair_hook,
     )
     from evals.loaders import load
     from evals.report import CONFIG_FILE, load_config
@@ -203,6 +204,7 @@ def _open_run(args: argparse.Namespace, *, create: bool) -> _Run:
                 hints=bool(args.hints),
                 time_limit=solver_time_limit(args),
                 strategy="formulation",
+                repair_hook=tuned_repair_hook(folder),
             )
         except ValueError as exc:
             raise _Stop(f"error: {exc}", 2) from exc

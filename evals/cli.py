@@ -53,6 +53,22 @@ from evals.scoring import ALL_PROTOCOLS, DEFAULT_PROTOCOL, PROTOCOLS
 SolverFactory = Callable[[argparse.Namespace], Any]
 
 
+def _prompt_set(folder: str | None) -> Any:
+    """The prompt set a run uses: the folder's (built-ins fill the gaps) or the built-ins."""
+    from agent.prompts import PromptSet
+
+    return PromptSet.load(folder) if folder else PromptSet.default()
+
+
+def tuned_repair_hook(folder: str | Path | None) -> str | None:
+    """The source of ``repair_feedback.py`` in a prompt folder (what ``optiwise tune`` saves
+    when it tunes the repair hook), or None: the agent then formats repairs as built in."""
+    if not folder:
+        return None
+    path = Path(folder) / "repair_feedback.py"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -692,7 +708,6 @@ class DeferredAgentSolver:
 
     def identity(self) -> dict[str, Any]:
         """The run-defining fields of the ``agent`` section (same values as :meth:`describe`)."""
-        from agent.prompts import PromptSet
         from evals.agent_solver import DEFAULT_BASE_URL
 
         return {
@@ -703,7 +718,7 @@ class DeferredAgentSolver:
             "max_repairs": self.args.max_repairs,
             "review": self.args.review,
             "temperature": self.settings.temperature,
-            "prompts_digest": PromptSet.default().digest(),
+            "prompts_digest": _prompt_set(getattr(self.args, "prompts", None)).digest(),
         }
 
     def solver(self) -> Any:
@@ -726,6 +741,9 @@ class DeferredAgentSolver:
             )
             if not getattr(self.args, "hints", True):
                 agent.config = agent.config.with_(hints=False)
+            hook = tuned_repair_hook(folder)
+            if hook is not None:
+                agent.config = agent.config.with_(repair_hook=hook)
             self._solver = AgentSolver(
                 agent,
                 executor=getattr(self.args, "executor", "local"),
@@ -1118,7 +1136,9 @@ def _eval_batch_export(args: argparse.Namespace) -> int:
         folder = getattr(args, "prompts", None)
         agent = OptimizationAgent(
             llm=OpenAIChatModel(settings),
-            config=AgentConfig(hints=getattr(args, "hints", True)),
+            config=AgentConfig(
+                hints=getattr(args, "hints", True), repair_hook=tuned_repair_hook(folder)
+            ),
             prompts=PromptSet.load(folder) if folder else None,
         )
         lines = export_requests(

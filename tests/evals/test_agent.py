@@ -387,3 +387,40 @@ def test_cli_eval_sends_a_tuned_prompt_set_and_leaves_the_hints_out(
     from agent.hints import pick_class, render_hints
 
     assert "Modeling hints" in render_hints(pick_class(problem("transport_basic").question))
+
+
+def test_cli_eval_uses_a_tuned_repair_hook_and_resumes_with_the_same_prompt_folder(
+    llm_stub: StubServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    names = ["transport_basic"]
+    data = toy_registry(monkeypatch, tmp_path, names)
+    llm_stub.handler = handler(
+        [problem(n) for n in names],
+        {"transport_basic": (broken("transport_basic"), right("transport_basic"))},
+    )
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "formulate.md").write_text(
+        "TUNED.\n\n$examples\n\n## Problem\n\n$problem\n", encoding="utf-8"
+    )
+    (prompts / "repair_feedback.py").write_text(
+        "def repair_feedback(findings):\n"
+        "    return 'TUNED HOOK: ' + ' | '.join(f['location'] for f in findings)\n",
+        encoding="utf-8",
+    )
+    argv = ["eval", "--dataset", "toy", "--model", "gpt-4o-mini", "--base-url", llm_stub.base_url]
+    argv += ["--data-dir", str(data), "--out", str(tmp_path / "runs"), "--no-progress"]
+    argv += ["--prompts", str(prompts), "--run-id", "r1", "--json"]
+
+    assert optiwise(*argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["accuracy"]["sirl"] == 1.0
+    repair = str(llm_stub.chat_requests[1].body["messages"][-1]["content"])
+    assert "TUNED HOOK: objective.expression" in repair
+    # the run's identity is the tuned prompt set's: the same command resumes (nothing to do)
+    sent = len(llm_stub.chat_requests)
+    assert optiwise(*argv) == 0
+    assert len(llm_stub.chat_requests) == sent
