@@ -96,6 +96,11 @@ class AgentConfig:
     """Python source of a tuned ``repair_feedback(findings) -> str`` (from ``optiwise tune
     --components ...,repair_feedback``); None = the built-in formatting. A non-default source
     runs sandboxed (:mod:`agent.feedback`)."""
+    small_model_nonzeros: int = 5000
+    """A linear model (LP, MILP) with at most this many constraint nonzeros, solved by HiGHS, is
+    solved in process: the compiler already built it here and HiGHS stops at its own time
+    limit, so a worker (~40 ms of CPU per solve) would buy nothing. 0 sends every solve to the
+    worker."""
     solve_in_process: bool = False
     """Solve in this process instead of a killable worker (:func:`modeling.worker.solve_isolated`).
     Saves the worker round trip (tens of milliseconds a solve) but a model that hangs while

@@ -282,16 +282,29 @@ def _binding_labels(result: SolveResult, limit: int = 50) -> list[str]:
     return [b.label for b in diagnostics.binding_constraints(result.model, result.x)[:limit]]
 
 
+def _small_linear(model: Any, ctx: RunContext) -> bool:
+    """A compiled LP/MILP small enough (``small_model_nonzeros``) for HiGHS to solve in process."""
+    limit = ctx.config.small_model_nonzeros
+    return (
+        limit > 0
+        and isinstance(model, CompiledModel)
+        and ctx.config.backend in ("auto", "highs")
+        and str(model.model_class) in ("LP", "MILP")
+        and len(model.A[2]) <= limit
+    )
+
+
 def _run_solve(model: Any, ctx: RunContext) -> SolveResult:
     """Solve in a killable worker (default) or, with ``solve_in_process``, here.
 
     The worker is killed ``grace(time_limit)`` after the solver's own limit, so
-    a model that hangs while it is built cannot hang the run. The compiled
+    a model that hangs while it is built cannot hang the run. A small linear
+    model goes to HiGHS here (see ``AgentConfig.small_model_nonzeros``). The compiled
     model goes to the worker and the result comes back without it: ours is
     put back, so nothing big is sent twice.
     """
     cfg = ctx.config
-    if cfg.solve_in_process:
+    if cfg.solve_in_process or _small_linear(model, ctx):
         return solve_model(model, backend=cfg.backend, time_limit=cfg.time_limit)
     result = solve_isolated(model, backend=cfg.backend, time_limit=cfg.time_limit, keep_model=False)
     if result.model is None and isinstance(model, CompiledModel):
@@ -322,7 +335,7 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "message": result.message,
             "seconds": round(result.timings.total_s, 6),
             "tried": list(result.tried),
-            "isolated": not ctx.config.solve_in_process,
+            "isolated": not (ctx.config.solve_in_process or _small_linear(model, ctx)),
         },
         "issues": [i.to_dict() for i in result.errors],
     }

@@ -4,9 +4,10 @@
 Every sample problem (datasets/samples/*.yaml) is run through
 ``OptimizationAgent.solve`` with a scripted LLM that replies with the sample's
 own formulation (no network, no latency), once with solves in the killable
-worker (the default, :func:`modeling.worker.solve_isolated`) and once in
-process (``AgentConfig(solve_in_process=True)``), alternating, ``--repeats``
-times. The worker's forkserver is started before timing (a one-time cost per
+worker (``small_model_nonzeros=0``: every solve in
+:func:`modeling.worker.solve_isolated`), once with the default (small LP/MILP
+models solved by HiGHS in process, the rest in the worker) and once all in
+process (``solve_in_process=True``), alternating, ``--repeats`` times. The worker's forkserver is started before timing (a one-time cost per
 process, printed separately). Printed: the median wall time per problem of
 each mode, their difference (the added per-solve overhead) and their ratio,
 measured in the same run.
@@ -44,8 +45,15 @@ def samples() -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def run_once(problem: str, doc: dict[str, Any], in_process: bool) -> tuple[float, str]:
-    config = AgentConfig(max_repairs=0, examples=0, time_limit=30.0, solve_in_process=in_process)
+MODES: dict[str, dict[str, Any]] = {
+    "worker": {"small_model_nonzeros": 0},
+    "default": {},
+    "in_process": {"solve_in_process": True},
+}
+
+
+def run_once(problem: str, doc: dict[str, Any], mode: str) -> tuple[float, str]:
+    config = AgentConfig(max_repairs=0, examples=0, time_limit=30.0, **MODES[mode])
     agent = OptimizationAgent(llm=FakeLLM([json.dumps(doc)] * 3), config=config)
     t0 = time.perf_counter()
     result = agent.solve(problem)
@@ -61,36 +69,36 @@ def main() -> int:
     warm_up()
     start_s = time.perf_counter() - t0
     cases = samples()
-    times: dict[bool, list[float]] = {True: [], False: []}
+    times: dict[str, list[float]] = {m: [] for m in MODES}
     mismatched: list[str] = []
     for name, problem, doc in cases:
-        run_once(problem, doc, True)  # imports and caches of this model class
+        run_once(problem, doc, "in_process")  # imports and caches of this model class
         for _ in range(args.repeats):
             statuses = {}
-            for in_process in (False, True):
-                wall, status = run_once(problem, doc, in_process)
-                times[in_process].append(wall)
-                statuses[in_process] = status
-            if statuses[True] != statuses[False]:
+            for mode in MODES:
+                wall, status = run_once(problem, doc, mode)
+                times[mode].append(wall)
+                statuses[mode] = status
+            if len(set(statuses.values())) > 1:
                 mismatched.append(f"{name}: {statuses}")
-    isolated = statistics.median(times[False])
-    local = statistics.median(times[True])
+    med = {m: statistics.median(t) for m, t in times.items()}
+    local = med["in_process"]
     report = {
         "samples": len(cases),
         "repeats": args.repeats,
         "forkserver_start_s": round(start_s, 3),
-        "median_problem_s_isolated": round(isolated, 4),
-        "median_problem_s_in_process": round(local, 4),
-        "added_per_solve_ms": round((isolated - local) * 1000, 1),
-        "ratio_isolated_over_in_process": round(isolated / local, 2),
+        "median_problem_s": {m: round(v, 4) for m, v in med.items()},
+        "added_per_solve_ms": {m: round((v - local) * 1000, 1) for m, v in med.items()},
+        "ratio_over_in_process": {m: round(v / local, 2) for m, v in med.items()},
         "status_mismatches": mismatched,
     }
-    print(
-        f"{len(cases)} samples x {args.repeats}: median per problem "
-        f"{isolated * 1000:.1f} ms in the worker vs {local * 1000:.1f} ms in process "
-        f"(+{(isolated - local) * 1000:.1f} ms per solve, ratio {isolated / local:.2f}); "
-        f"forkserver start {start_s:.2f} s once per process"
-    )
+    print(f"{len(cases)} samples x {args.repeats}, median wall per problem (same run):")
+    for m, v in med.items():
+        print(
+            f"  {m:<11} {v * 1000:7.1f} ms  (+{(v - local) * 1000:6.1f} ms per solve, "
+            f"ratio {v / local:.2f})"
+        )
+    print(f"  forkserver start {start_s:.2f} s once per process")
     if mismatched:
         print("status differs between modes:", *mismatched, sep="\n  ")
     if args.json:

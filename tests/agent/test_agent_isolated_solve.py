@@ -60,28 +60,40 @@ def _spy(monkeypatch: pytest.MonkeyPatch, **fixed: Any) -> list[dict[str, Any]]:
     return calls
 
 
-@pytest.mark.parametrize("in_process", [False, True])
-def test_solves_go_through_the_worker_unless_the_config_opts_out(
-    monkeypatch: pytest.MonkeyPatch, in_process: bool
+QUADRATIC = {**SMALL, "objective": {"sense": "max", "expression": "3 * x + 2 * y - 0.1 * x ** 2"}}
+
+
+@pytest.mark.parametrize(
+    ("doc", "changes", "isolated"),
+    [
+        (SMALL, {}, False),  # a small LP: HiGHS in process, a worker would buy nothing
+        (SMALL, {"small_model_nonzeros": 0}, True),  # every solve in the worker
+        (SMALL, {"small_model_nonzeros": 0, "solve_in_process": True}, False),
+        (QUADRATIC, {}, True),  # not linear: the worker, whatever its size
+    ],
+)
+def test_solves_go_through_the_worker_unless_small_and_linear_or_opted_out(
+    monkeypatch: pytest.MonkeyPatch, doc: dict[str, Any], changes: dict[str, Any], isolated: bool
 ) -> None:
     calls = _spy(monkeypatch)
-    fake = FakeLLM([json.dumps(SMALL)])
+    fake = FakeLLM([json.dumps(doc)])
     agent = OptimizationAgent(llm=fake, examples=0, time_limit=20)
-    agent.config = agent.config.with_(solve_in_process=in_process)
+    agent.config = agent.config.with_(**changes)
     result = agent.solve("Make x and y ...")
 
-    assert result.status == "optimal" and result.objective == pytest.approx(14.0)
+    assert result.status == "optimal", result.answer
     assert result.binding == ["mix"]  # the compiled model is back for the diagnostics
-    assert len(calls) == (0 if in_process else 1)
+    assert len(calls) == (1 if isolated else 0)
     if calls:
         assert calls[0]["time_limit"] == 20 and calls[0]["keep_model"] is False
 
 
-def test_a_solve_past_its_time_limit_ends_at_the_limit_in_bounded_time() -> None:
+@pytest.mark.parametrize("nonzeros", [0, 5000])  # in the worker; in process (small and linear)
+def test_a_solve_past_its_time_limit_ends_at_the_limit_in_bounded_time(nonzeros: int) -> None:
     warm_up()  # the worker's one-time start is not what this measures
     doc = _market_split()
     agent = OptimizationAgent(llm=FakeLLM([json.dumps(doc)]), examples=0, max_repairs=0)
-    agent.config = agent.config.with_(time_limit=0.5, sanity=False)
+    agent.config = agent.config.with_(time_limit=0.5, sanity=False, small_model_nonzeros=nonzeros)
     t0 = time.monotonic()
     result = agent.solve("Split the market ...")
     elapsed = time.monotonic() - t0
@@ -97,7 +109,9 @@ def test_a_worker_killed_at_its_hard_limit_is_a_time_limit_with_a_clear_message(
     warm_up()
     _spy(monkeypatch, hard_limit=0.3)  # killed long before the solver's own 30 s
     agent = OptimizationAgent(llm=FakeLLM([json.dumps(_market_split())]), examples=0)
-    agent.config = agent.config.with_(time_limit=30.0, max_repairs=0, sanity=False)
+    agent.config = agent.config.with_(
+        time_limit=30.0, max_repairs=0, sanity=False, small_model_nonzeros=0
+    )
     t0 = time.monotonic()
     result = agent.solve("Split the market ...")
     elapsed = time.monotonic() - t0
