@@ -394,6 +394,8 @@ def history_message(turn: Mapping[str, Any]) -> dict[str, Any]:
         message["tool_mode"] = turn.get("tool_mode")
     if turn.get("sweeps"):
         message["sweeps"] = _sweep_views(turn["sweeps"])
+    if turn.get("files"):  # data tables sent with the message
+        message["files"] = [str(f) for f in turn["files"]]
     return message
 
 

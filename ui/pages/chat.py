@@ -1,4 +1,10 @@
-"""Chat page: describe a problem, change it, ask about it; threads are saved and reopen."""
+"""Chat page: describe a problem, change it, ask about it; threads are saved and reopen.
+
+Data tables (CSV; Excel and Parquet where their readers are installed) can be
+attached to a message: they are checked (name, kind, size: :mod:`agent.chat_data`),
+saved in the thread's data folder, listed with the message, and read by every
+later turn of the thread; the LLM sees them described, never whole.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import streamlit as st
 import yaml
 
 from agent.chat import list_threads
+from agent.chat_data import UploadError, accepted_suffixes, check_upload, max_upload_bytes
 from ui.results import show_formulation_math
 from ui.shell import go
 from ui.state import banner, chat_session, llm_configured, set_later
@@ -33,8 +40,18 @@ def render() -> None:
     for k, m in enumerate(ss["messages"]):
         with st.chat_message(m["role"]):
             _render_message(m, k)
-    prompt = st.chat_input("Describe an optimization problem, or ask a follow-up…")
+    sent = st.chat_input(
+        "Describe an optimization problem, or ask a follow-up… (attach data tables with 📎)",
+        accept_file="multiple",
+        file_type=accepted_suffixes(),
+    )
+    prompt, files = _message_parts(sent)
     prompt = prompt or ss.pop("prefill_sent", None)
+    if files:
+        refused = _refused(files)
+        if refused:
+            st.error("Not sent: " + "; ".join(refused))
+            return
     if not prompt and ss.get("chat_prefill"):
         with st.container(border=True):
             st.caption("From the gallery — edit it if you like, then send it to formulate it:")
@@ -42,18 +59,45 @@ def render() -> None:
             c1, c2, _ = st.columns([1, 1, 6])
             c1.button("Send", key="send_prefill", type="primary", on_click=_send_prefill)
             c2.button("Discard", key="discard_prefill", on_click=_discard_prefill)
-    if not prompt:
+    if not prompt and not files:
         return
-    if not llm_configured():
+    prompt = prompt or ""
+    if prompt and not llm_configured():
         st.error("Connect an LLM endpoint first (see the banner above).")
         return
-    ss["messages"].append({"role": "user", "content": prompt})
+    said: dict[str, Any] = {"role": "user", "content": prompt}
+    if files:
+        said["files"] = list(files)
+    ss["messages"].append(said)
     with st.chat_message("user"):
-        st.markdown(prompt)
+        _render_message(said, len(ss["messages"]))
     with st.chat_message("assistant"):
-        reply = _run_turn(prompt)
+        reply = _run_turn(prompt, files)
         _render_message(reply, len(ss["messages"]))
     ss["messages"].append(reply)
+
+
+def _message_parts(sent: Any) -> tuple[str | None, dict[str, bytes]]:
+    """The text and the attached files (name -> bytes) of what ``st.chat_input`` returned."""
+    if sent is None:
+        return None, {}
+    if isinstance(sent, str):
+        return sent or None, {}
+    text = str(getattr(sent, "text", "") or "") or None
+    files = {str(f.name): bytes(f.getvalue()) for f in getattr(sent, "files", None) or []}
+    return text, files
+
+
+def _refused(files: dict[str, bytes]) -> list[str]:
+    """Why each refused upload is refused (bad name, kind or size); [] when all are fine."""
+    limit = max_upload_bytes()
+    out = []
+    for name, content in files.items():
+        try:
+            check_upload(name, content, limit)
+        except UploadError as exc:
+            out.append(str(exc))
+    return out
 
 
 def _tool_mode_picker() -> None:
@@ -113,25 +157,34 @@ def _switch_thread() -> None:
     ss = st.session_state
     pick = ss.get("thread_pick") or ""
     ss["thread_id"] = pick or None
+    ss["chat_data_dir"] = None
     ss["messages"] = _history_of(pick) if pick else []
 
 
 def _history_of(thread_id: str) -> list[dict[str, Any]]:
     with chat_session(thread_id) as session:
         msgs: list[dict[str, Any]] = [history_message(m) for m in session.history]
+        if session.data_files():  # the reopened thread reads its tables again
+            st.session_state["chat_data_dir"] = str(session.data_dir)
         if msgs and session.formulation:
             msgs[-1]["formulation"] = session.formulation
     return msgs
 
 
-def _run_turn(prompt: str) -> dict[str, Any]:
+def _run_turn(prompt: str, files: dict[str, bytes] | None = None) -> dict[str, Any]:
     ss = st.session_state
     if ss.get("thread_id") is None:
         ss["thread_id"] = uuid.uuid4().hex[:12]
     with st.status("Reading the message…", expanded=False) as status:
         try:
             with chat_session(ss["thread_id"]) as chat:
-                turn = chat.send(prompt, on_event=lambda label: status.update(label=label))
+                turn = chat.send(
+                    prompt, on_event=lambda label: status.update(label=label), files=files
+                )
+                ss["chat_data_dir"] = str(chat.data_dir) if chat.data_files() else None
+        except UploadError as exc:
+            status.update(label="Not sent", state="error")
+            return {"role": "assistant", "content": f"The upload was refused: {exc}"}
         except Exception as exc:  # shown as a message a user can act on, never a traceback
             status.update(label="Failed", state="error")
             return {"role": "assistant", "content": f"Something went wrong: {exc}"}
@@ -157,7 +210,10 @@ def _render_message(m: dict[str, Any], k: int) -> None:
     failure = m.get("failure")
     if failure and failure not in m.get("content", ""):  # said once, not twice
         st.error(f"The LLM call failed: {failure}")
-    st.markdown(m.get("content", ""))
+    if m.get("content"):
+        st.markdown(m["content"])
+    if m.get("files"):
+        st.caption("📎 Data: " + ", ".join(f"`{f}`" for f in m["files"]))
     calls = m.get("tool_calls") or []
     if calls:
         failed = sum(1 for c in calls if not c.get("ok"))
@@ -197,7 +253,11 @@ def _render_message(m: dict[str, Any], k: int) -> None:
             show_formulation_math(doc)
             st.code(yaml.safe_dump(doc, sort_keys=False), language="yaml")
             if st.button("Open in Model", key=f"open_model_{k}"):
-                set_later(doc_text=yaml.safe_dump(doc, sort_keys=False), result=None)
+                set_later(
+                    doc_text=yaml.safe_dump(doc, sort_keys=False),
+                    result=None,
+                    model_data_dir=st.session_state.get("chat_data_dir"),
+                )
                 go("model")
     attempts = m.get("attempts") or []
     if len(attempts) > 1 or any(a.get("errors") for a in attempts):
