@@ -35,6 +35,7 @@ def test_per_phase_cpu_covers_each_phase_and_restores_the_agent() -> None:
     bench = load_bench()
     fast = [s for s in bench.load_samples() if s.id in ("production_mix", "transport_basic")]
     before = graph.compiled_solve_graph(asynchronous=True)
+    loop_before = dict(getattr(graph, "_LOOP_NODES", {}))
     phases = bench.per_phase(fast, 2)
     for name in (
         "few-shot examples: pick",
@@ -45,12 +46,13 @@ def test_per_phase_cpu_covers_each_phase_and_restores_the_agent() -> None:
         "verify",
         "explain",
         "outcome + result line",
-        "LangGraph runtime, node wrappers, trace (the rest of the run)",
+        "solve loop runtime, node adapters, trace (the rest of the run)",
     ):
         assert name in phases, f"phase {name!r} was not measured"
     assert any(k.startswith("solve") for k in phases)
     assert all(v >= 0 for v in phases.values())
     assert graph.compiled_solve_graph(asynchronous=True) is before
+    assert dict(getattr(graph, "_LOOP_NODES", {})) == loop_before
     import agent.nodes as nodes
 
     assert nodes.compile_model.__module__ == "modeling.compiler"  # the wrapper is gone
