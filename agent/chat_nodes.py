@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from agent.assumptions import (
     assumptions_note,
@@ -41,6 +42,9 @@ from agent.state import (
     problem_text,
 )
 from agent.verify import explain_infeasibility, explain_unboundedness, sensitivity_report
+from modeling import diagnostics
+from modeling.errors import FormulationError
+from modeling.formulation import load
 from modeling.result import Status
 from modeling.scenarios import compare, yaml_diff
 
@@ -215,20 +219,45 @@ async def aedit(state: AgentState, ctx: RunContext) -> Update:
     return await arun_node(state, ctx, _edit_request, _edit_finish)
 
 
+def _diagnosis_with_data(status: str, doc: dict[str, Any], ctx: RunContext) -> str:
+    """:func:`diagnose`'s report for a document that reads the thread's data tables."""
+    assert ctx.data_dir is not None
+    limit = ctx.config.time_limit or 30.0
+    try:
+        source = load(doc, data=ctx.data_dir)
+        if status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
+            return diagnostics.explain_infeasible(source, time_limit=limit).to_text()
+        if status == Status.UNBOUNDED:
+            return diagnostics.explain_unbounded(source, time_limit=limit).to_text()
+        return diagnostics.sensitivity(source).to_text()
+    except FormulationError as exc:
+        return "The model cannot be read with its tables: " + "; ".join(map(str, exc.issues))
+    except diagnostics.DiagnosticsError as exc:
+        return f"No diagnosis: {exc}"
+
+
 def diagnose(state: AgentState, ctx: RunContext) -> Update:
     """Answer "why is it infeasible?" from the IIS (no edit, no LLM call)."""
     doc = state.get("document")
     status = str(state.get("status") or "")
     if doc is None:
         text = "There is no formulation yet: describe the problem first."
-    elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
-        text = "The model has no feasible solution.\n" + explain_infeasibility(
-            doc, ctx.config.time_limit
-        )
+        return {"diagnosis": text, "answer": text, "outcome": ""}
+    if status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
+        head = "The model has no feasible solution.\n"
     elif status == Status.UNBOUNDED:
-        text = "The model is unbounded.\n" + explain_unboundedness(doc, ctx.config.time_limit)
+        head = "The model is unbounded.\n"
     else:
-        text = f"The current model is {status}, not infeasible.\n" + sensitivity_report(doc)
+        head = f"The current model is {status}, not infeasible.\n"
+    if ctx.data_dir is not None:  # the thread's tables: the report reads them too
+        body = _diagnosis_with_data(status, dict(doc), ctx)
+    elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
+        body = explain_infeasibility(doc, ctx.config.time_limit)
+    elif status == Status.UNBOUNDED:
+        body = explain_unboundedness(doc, ctx.config.time_limit)
+    else:
+        body = sensitivity_report(doc)
+    text = head + body
     return {"diagnosis": text, "answer": text, "outcome": ""}
 
 

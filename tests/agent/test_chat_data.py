@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import upload_support as U
@@ -99,3 +102,38 @@ def test_a_data_folder_given_to_the_session_is_kept_by_the_thread(
         assert chat.data_files() == ["products.csv"]
     with ChatSession(stub_model(stub), thread_id="t", path=db) as again:
         assert again.send(U.PROBLEM).objective == pytest.approx(U.OPTIMUM)
+
+
+def _infeasible() -> dict[str, Any]:
+    doc = copy.deepcopy(U.DOCUMENT)
+    doc["constraints"].append({"name": "min_output", "expression": "sum(make[p] for p in P) >= 30"})
+    return doc  # 30 units take at least 60 hours (2 per unit at best), 40 are available
+
+
+def test_a_model_with_tables_is_opened_and_why_infeasible_reads_them(
+    stub: StubServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "instance"
+    source.mkdir()
+    (source / "products.csv").write_bytes(U.products_csv())
+    db = tmp_path / "t.sqlite"
+    with ChatSession(stub_model(stub), thread_id="t", path=db, data=source) as chat:
+        assert chat.open_model(_infeasible(), U.PROBLEM).status == "infeasible"
+        why = chat.send("why is it infeasible?")
+    assert why.route == "diagnose" and stub.chat_requests == []
+    assert "min_output" in why.answer and "hours" in why.answer
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="agent/verify.py explains an infeasible model without its data folder "
+    "(request to agentdata in notes/requests.md, 14:10 UTC)",
+)
+def test_an_infeasible_model_with_tables_is_reported_not_crashed(tmp_path: Path) -> None:
+    def handle(body: dict[str, Any]) -> str:
+        return "```json\n" + json.dumps(_infeasible()) + "\n```"
+
+    with StubServer(handler=handle) as server:
+        with ChatSession(stub_model(server), thread_id="t", path=tmp_path / "t.sqlite") as chat:
+            first = chat.send(U.PROBLEM, files={"products.csv": U.products_csv()})
+    assert first.status == "infeasible"
