@@ -41,7 +41,7 @@ def render() -> None:
         with st.chat_message(m["role"]):
             _render_message(m, k)
     sent = st.chat_input(
-        "Describe an optimization problem, or ask a follow-up… (attach data tables with 📎)",
+        "Describe an optimization problem, or ask a follow-up… (+ attaches data tables)",
         accept_file="multiple",
         file_type=accepted_suffixes(),
     )
@@ -213,7 +213,7 @@ def _render_message(m: dict[str, Any], k: int) -> None:
     if m.get("content"):
         st.markdown(m["content"])
     if m.get("files"):
-        st.caption("📎 Data: " + ", ".join(f"`{f}`" for f in m["files"]))
+        st.caption(":material/attach_file: Data: " + ", ".join(f"`{f}`" for f in m["files"]))
     calls = m.get("tool_calls") or []
     if calls:
         failed = sum(1 for c in calls if not c.get("ok"))

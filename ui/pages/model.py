@@ -205,7 +205,7 @@ def _data_panel() -> None:
     folder = data_dir()
     files = table_files(folder) if folder is not None and folder.is_dir() else []
     if files:
-        st.caption("📎 Data tables: " + ", ".join(f"`{f}`" for f in files))
+        st.caption(":material/attach_file: Data tables: " + ", ".join(f"`{f}`" for f in files))
 
 
 def _stale_result(text: str) -> None:
