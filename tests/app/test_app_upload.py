@@ -111,3 +111,19 @@ def test_the_model_page_reads_uploaded_tables(tmp_path: Path) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Status"] == "optimal"
     assert metrics["Objective"] in ("13,320", "13320")
+
+
+def test_a_model_opened_from_chat_reads_its_threads_tables(stub: StubServer) -> None:
+    with ChatSession(stub_model(stub), thread_id="workshop") as chat:
+        chat.send(U.PROBLEM, files={"products.csv": U.products_csv()})
+    at = _app()
+    at.selectbox(key="thread_pick").set_value("workshop").run()
+    open_button = next(b for b in at.button if b.key and b.key.startswith("open_model_"))
+    open_button.click().run()
+    assert not at.exception, at.exception
+    at.switch_page("ui/pages/model.py").run()
+    assert "products.csv" in at.text_area(key="doc_text").value
+    assert not at.error, [e.value for e in at.error]
+    assert any("products.csv" in c.value for c in at.caption)  # the thread's tables
+    next(b for b in at.button if b.key == "model_solve").click().run()
+    assert {m.label: m.value for m in at.metric}["Objective"] in ("13,320", "13320")
