@@ -122,7 +122,7 @@ def test_a_model_opened_from_chat_reads_its_threads_tables(stub: StubServer) -> 
     open_button.click().run()
     assert not at.exception, at.exception
     at.switch_page("ui/pages/model.py").run()
-    assert "products.csv" in at.text_area(key="doc_text").value
+    assert "products.csv" in str(at.text_area(key="doc_text").value)
     assert not at.error, [e.value for e in at.error]
     assert any("products.csv" in c.value for c in at.caption)  # the thread's tables
     next(b for b in at.button if b.key == "model_solve").click().run()
