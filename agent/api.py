@@ -478,8 +478,12 @@ class OptimizationAgent:
         thread_id: str | None = None,
         path: str | Path | None = None,
         review_before_solve: bool = False,
+        data: str | Path | None = None,
     ) -> ChatSession:
-        """A persistent conversation about one model (see :class:`agent.chat.ChatSession`)."""
+        """A persistent conversation about one model (see :class:`agent.chat.ChatSession`).
+
+        ``data`` is a folder of tables for the thread: every turn may read them.
+        """
         return ChatSession(
             self.llm,
             self.config,
@@ -487,4 +491,5 @@ class OptimizationAgent:
             thread_id=thread_id,
             path=path,
             review_before_solve=review_before_solve,
+            data=data,
         )

@@ -155,3 +155,12 @@ def test_only_table_files_inside_the_folder_are_described(tmp_path: Path) -> Non
     assert "secret" not in text and "link.csv" not in text and "notes.md" not in text
     assert "### sub/more.csv" in text
     assert folder.exists()  # a user's folder is never removed
+
+
+def test_a_chat_started_from_the_agent_reads_the_folder_it_was_given(tmp_path: Path) -> None:
+    folder = _items(tmp_path / "data")
+    agent, fake = _agent(json.dumps(KNAPSACK))
+    chat = agent.chat(path=tmp_path / "threads.sqlite", data=folder)
+    reply = chat.send(PROBLEM)
+    assert reply.status == "optimal" and reply.objective == pytest.approx(15.0)
+    assert "items.csv: 5 rows" in fake.calls[0].last_user
