@@ -435,6 +435,19 @@ def _invalid_result(exc: FormulationError) -> SolveResult:
     )
 
 
+def _load_appsi() -> None:
+    """Load Pyomo's APPSI extension before standard output is redirected.
+
+    Loaded for the first time inside :func:`redirect_stdout`, its first solve
+    deadlocks in Pyomo's output capture (``TeeStream: deadlock observed joining
+    reader threads``, ~105 s, then an error); loaded before, it solves at once.
+    """
+    with contextlib.suppress(Exception):
+        from pyomo.contrib.appsi.cmodel import cmodel_available
+
+        bool(cmodel_available)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     from modeling.solve import solve
     from modeling.worker import solve_isolated
@@ -452,6 +465,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             "mip_gap": args.mip_gap,
             "verbose": args.verbose,
         }
+        if str(args.solver or "").lower().startswith("appsi"):
+            _load_appsi()
         with redirect_stdout("stderr"):
             if args.time_limit is not None and not args.in_process:
                 # a worker that is killed at the limit: model building obeys it too
