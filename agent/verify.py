@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from agent.context import RunContext
@@ -83,6 +84,7 @@ from agent.state import (
 )
 from modeling import diagnostics
 from modeling.diagnostics._labels import _Labels
+from modeling.errors import FormulationError
 from modeling.format import format_number
 from modeling.result import Status
 
@@ -408,7 +410,11 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
         if ctx.config.sanity:
             findings = sanity_findings(state, ctx)
     elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
-        detail = explain_infeasibility(doc, ctx.config.time_limit) if doc is not None else ""
+        detail = (
+            explain_infeasibility(doc, ctx.config.time_limit, ctx.data_dir)
+            if doc is not None
+            else ""
+        )
         findings.append(
             {
                 **_finding(
@@ -426,7 +432,11 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
             }
         )
     elif status == Status.UNBOUNDED:
-        detail = explain_unboundedness(doc, ctx.config.time_limit) if doc is not None else ""
+        detail = (
+            explain_unboundedness(doc, ctx.config.time_limit, ctx.data_dir)
+            if doc is not None
+            else ""
+        )
         findings.append(
             {
                 **_finding(
@@ -476,33 +486,50 @@ def repairable(state: Mapping[str, Any]) -> bool:
 # ------------------------------------------------------------------ diagnoses
 
 
-def explain_infeasibility(doc: Mapping[str, Any], time_limit: float | None = 30.0) -> str:
+def _with_data(doc: Mapping[str, Any], data: str | Path | None) -> Any:
+    """The document as the diagnostics take it: loaded with its tables when it has a data
+    folder (a document that reads tables cannot be diagnosed without them)."""
+    if data is None:
+        return dict(doc)
+    from modeling.formulation import load
+
+    return load(dict(doc), data=data)
+
+
+def explain_infeasibility(
+    doc: Mapping[str, Any], time_limit: float | None = 30.0, data: str | Path | None = None
+) -> str:
     """Why a model has no solution, in the formulation's own names (an IIS as text).
 
     The same report as ``optiwise explain`` (:func:`modeling.diagnostics.explain_infeasible`);
-    a diagnosis that cannot be made says why instead.
+    ``data`` is the folder of the tables the document reads. A diagnosis that cannot be made
+    says why instead.
     """
     try:
-        return diagnostics.explain_infeasible(dict(doc), time_limit=time_limit or 30.0).to_text()
-    except diagnostics.DiagnosticsError as exc:
+        model = _with_data(doc, data)
+        return diagnostics.explain_infeasible(model, time_limit=time_limit or 30.0).to_text()
+    except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No infeasibility to explain: {exc}"
 
 
-def explain_unboundedness(doc: Mapping[str, Any], time_limit: float | None = 30.0) -> str:
+def explain_unboundedness(
+    doc: Mapping[str, Any], time_limit: float | None = 30.0, data: str | Path | None = None
+) -> str:
     """Which variables can grow without limit (:func:`modeling.diagnostics.explain_unbounded`)."""
     try:
-        return diagnostics.explain_unbounded(dict(doc), time_limit=time_limit or 30.0).to_text()
-    except diagnostics.DiagnosticsError as exc:
+        model = _with_data(doc, data)
+        return diagnostics.explain_unbounded(model, time_limit=time_limit or 30.0).to_text()
+    except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No unboundedness to explain: {exc}"
 
 
-def sensitivity_report(doc: Mapping[str, Any]) -> str:
+def sensitivity_report(doc: Mapping[str, Any], data: str | Path | None = None) -> str:
     """Shadow prices, slacks, reduced costs and ranging of an LP, as text.
 
     :func:`modeling.diagnostics.sensitivity`; for a model that has none (a MILP, an
     infeasible LP) the reason why.
     """
     try:
-        return diagnostics.sensitivity(dict(doc)).to_text()
-    except diagnostics.DiagnosticsError as exc:
+        return diagnostics.sensitivity(_with_data(doc, data)).to_text()
+    except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No sensitivity information: {exc}"

@@ -124,11 +124,6 @@ def test_a_model_with_tables_is_opened_and_why_infeasible_reads_them(
     assert "min_output" in why.answer and "hours" in why.answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent/verify.py explains an infeasible model without its data folder "
-    "(request to agentdata in notes/requests.md, 14:10 UTC)",
-)
 def test_an_infeasible_model_with_tables_is_reported_not_crashed(tmp_path: Path) -> None:
     def handle(body: dict[str, Any]) -> str:
         return "```json\n" + json.dumps(_infeasible()) + "\n```"
