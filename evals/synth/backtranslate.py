@@ -58,22 +58,62 @@ def backtranslate_messages(instance: Instance) -> list[ChatMessage]:
 
 
 def problem_text(reply: str) -> str:
-    """The word problem in a reply: the JSON ``problem`` field, else the reply as written."""
+    """The word problem in a reply: its JSON ``problem`` field.
+
+    A reply without that field (prose, a refusal, a truncated object, chatter
+    around nothing) raises :class:`agent.errors.ParseError`: taking it as
+    written would put a non-problem into the hard set with a label.
+    """
     from agent.errors import ParseError
     from agent.llm import extract_json
 
     try:
         data = extract_json(reply)
-    except ParseError:
-        return reply.strip()
+    except ParseError as exc:
+        raise ParseError(
+            f"the back-translation reply is not the JSON object asked for ({exc.reason}); "
+            f"reply begins {reply.strip()[:80]!r}",
+            raw=reply,
+        ) from None
     text = data.get("problem")
-    return str(text).strip() if isinstance(text, str) and text.strip() else reply.strip()
+    if not isinstance(text, str) or not text.strip():
+        raise ParseError(
+            "the back-translation reply has no non-empty string field 'problem' "
+            f"(keys: {', '.join(sorted(map(str, data))) or 'none'})",
+            raw=reply,
+        )
+    return text.strip()
+
+
+_REPAIR_REQUEST = (
+    "Your reply was not what was asked for: {reason}. Reply with only the JSON object "
+    '{{"problem": "<the word problem>"}}.'
+)
+"""The one follow-up sent when a back-translation reply is not the JSON asked for."""
 
 
 async def backtranslate(llm: ChatModel, instance: Instance) -> str:
-    """The LLM's word problem for ``instance`` (one call)."""
-    reply = await llm.acomplete(backtranslate_messages(instance), json=True)
-    return problem_text(reply.content)
+    """The LLM's word problem for ``instance``.
+
+    One call; when its reply is not the JSON ``{"problem": ...}``, one follow-up
+    quoting the reason. A second bad reply raises :class:`agent.errors.ParseError`
+    (the instance is then counted under errors and tried again by a resumed run).
+    """
+    from agent.errors import ParseError
+    from agent.llm import assistant, user
+
+    messages = backtranslate_messages(instance)
+    reply = await llm.acomplete(messages, json=True)
+    try:
+        return problem_text(reply.content)
+    except ParseError as exc:
+        follow_up = [
+            *messages,
+            assistant(reply.content),
+            user(_REPAIR_REQUEST.format(reason=exc.reason)),
+        ]
+    again = await llm.acomplete(follow_up, json=True)
+    return problem_text(again.content)
 
 
 def forward_matches(

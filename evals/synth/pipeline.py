@@ -271,6 +271,7 @@ def import_batch_texts(
     paths: str | Path | Sequence[str | Path],
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Word problems by instance id from a batch output file, and the errors by id."""
+    from agent.errors import ParseError
     from evals.batch import read_batch_output, split_custom_id
 
     output = read_batch_output(paths if isinstance(paths, str | Path) else list(paths))
@@ -281,7 +282,10 @@ def import_batch_texts(
         if prefix != BATCH_PREFIX:
             continue
         if reply.ok and reply.content:
-            texts[instance_id] = problem_text(reply.content)
+            try:
+                texts[instance_id] = problem_text(reply.content)
+            except ParseError as exc:
+                errors[instance_id] = exc.reason
         else:
             errors[instance_id] = reply.error or "empty reply"
     return texts, errors
