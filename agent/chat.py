@@ -80,6 +80,7 @@ from agent.chat_data import (
     thread_data_dir,
 )
 from agent.chat_nodes import classify_message
+from agent.checkpoint_serde import CheckpointSerializer
 from agent.context import AgentConfig, RunContext, optiwise_home
 from agent.data_context import ProblemData, table_files
 from agent.errors import LLMError
@@ -179,7 +180,7 @@ def list_threads(path: str | Path | None = None, limit: int = 50) -> list[dict[s
             "ORDER BY last DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        saver = SqliteSaver(conn)
+        saver = SqliteSaver(conn, serde=CheckpointSerializer())
         out = []
         for thread_id, _last in rows:
             found = saver.get_tuple({"configurable": {"thread_id": thread_id}})
@@ -228,7 +229,7 @@ class ChatSession:
         base = config if config is not None else AgentConfig.from_env()
         self.config = base.with_(review_before_solve=review_before_solve, samples=1)
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False)
-        self.checkpointer = SqliteSaver(self._conn)
+        self.checkpointer = SqliteSaver(self._conn, serde=CheckpointSerializer())
         self.graph = build_chat_graph().compile(checkpointer=self.checkpointer)
         tool_config = tools or ToolChatConfig.from_env(
             time_limit=self.config.time_limit, backend=self.config.backend
