@@ -35,7 +35,7 @@ import asyncio
 import threading
 import time
 import traceback
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,7 +53,7 @@ from agent.trace import Trace
 from agent.usage import Usage
 from modeling.result import Status
 
-__all__ = ["AgentResult", "DataArg", "OptimizationAgent", "vote"]
+__all__ = ["AgentResult", "DataArg", "OptimizationAgent", "assumptions_block", "vote"]
 
 T = TypeVar("T")
 
@@ -156,8 +156,34 @@ def _error_result(text: str, message: str, trace: Trace, strategy: str, t0: floa
     )
 
 
+ASSUMPTIONS_HEAD = "The problem text left some data out; this model assumes:"
+
+
+def assumptions_block(assumptions: Sequence[Mapping[str, Any]]) -> str:
+    """The lines a one-shot answer ends with when its model rests on stated assumptions.
+
+    The chat's wording (:func:`agent.assumptions.assumptions_note`) without its
+    request to reply: a one-shot run cannot take the data as a follow-up, so it
+    says where to give it instead. Empty for no assumptions.
+    """
+    if not assumptions:
+        return ""
+    lines = []
+    for a in assumptions:
+        names = a.get("parameters") or []
+        cited = f" (affects {', '.join(f'`{n}`' for n in names)})" if names else ""
+        lines.append(f"- {a['text']}{cited}")
+    return (
+        ASSUMPTIONS_HEAD
+        + "\n"
+        + "\n".join(lines)
+        + "\n\nThe answer rests on these assumptions: give the missing data in the problem "
+        "text (or continue in `optiwise chat`) to replace them."
+    )
+
+
 def _finished(text: str, state: Mapping[str, Any], ctx: RunContext, t0: float) -> AgentResult:
-    return result_from_state(
+    result = result_from_state(
         state,
         problem=text,
         trace=ctx.trace,
@@ -165,6 +191,10 @@ def _finished(text: str, state: Mapping[str, Any], ctx: RunContext, t0: float) -
         solve_result=ctx.scratch.last_result,
         duration_s=time.perf_counter() - t0,
     )
+    block = assumptions_block(result.assumptions) if result.decided else ""
+    if block:  # an answer built on an invented number must say so (QA F20)
+        result.answer = (result.answer.rstrip() + "\n\n" + block).lstrip()
+    return result
 
 
 def _code_route_result(out: CodeRouteResult, text: str, ctx: RunContext, t0: float) -> AgentResult:

@@ -3,8 +3,11 @@
 TEXT is the problem itself, a path to a file holding it, or ``-`` for standard
 input. The LLM endpoint comes from ``--base-url`` / ``--model`` or the
 environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPTIWISE_MODEL``).
-Exit status: 0 when a status was decided (``infeasible`` is an answer), 1
-otherwise (no endpoint, an LLM failure, no valid formulation). With
+Exit status, as ``optiwise solve`` gives it for the same outcome
+(:func:`modeling.cli.exit_code`): 0 when a status was decided (``infeasible``,
+a ``feasible`` point at the time limit and ``time_limit`` are answers), 2 when
+no valid formulation was produced (``invalid``), 1 otherwise (no endpoint, an
+LLM failure, a solver error). With
 ``--json`` standard output holds exactly one JSON object.
 
 ``--data DIR`` gives the problem's data folder: the LLM sees each table's
@@ -27,7 +30,7 @@ from typing import Any
 from agent.prompts import PromptSet
 from agent.result_info import solver_stop_of
 from modeling._stdio import redirect_stdout
-from modeling.cli import jsonable
+from modeling.cli import exit_code, jsonable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -48,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="formulate, solve and explain an optimization problem written in words",
         description="Turn a word problem into a formulation, solve it (repairing the "
         "formulation when it is invalid, infeasible or suspicious) and explain the answer. "
-        "Exit status: 0 when a status was decided, 1 otherwise.",
+        "The answer ends with the assumptions the model states for data the text left out.",
+        epilog="Exit status (as `optiwise solve` gives it for the same outcome): 0 when a "
+        "status was decided (optimal, feasible at a limit, infeasible, unbounded, time_limit), "
+        "2 when no valid formulation was produced (invalid), 1 on any other error (no "
+        "endpoint, an LLM failure, a solver error).",
     )
     p.add_argument("text", metavar="TEXT", help="the problem, a file holding it, or '-' for stdin")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -283,4 +290,5 @@ def _run(args: argparse.Namespace) -> int:
         parts.append(f"tokens: {usage.total} ({cost})")
         parts.append(f"trace: {result.trace.id}")
         print("\n" + "  ".join(parts))
-    return EXIT_OK if result.decided else EXIT_ERROR
+    # the same exit status as `optiwise solve` for the same outcome (QA F6)
+    return exit_code(result.status)

@@ -59,6 +59,7 @@ from agent.verify import NOT_REPAIRABLE, errors_of, repairable, severity_of, sus
 from modeling import diagnostics
 from modeling.compiler import CompiledModel, compile_model
 from modeling.errors import FormulationError
+from modeling.format import format_number
 from modeling.formulation import load
 from modeling.result import SolveResult, Status
 from modeling.scenarios import explain_solution, solution_of, yaml_diff
@@ -333,6 +334,8 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "termination": str(result.termination),
             "stop": solver_stop(result.status, result.termination),
             "message": result.message,
+            "bound": result.bound,
+            "gap": result.gap,
             "seconds": round(result.timings.total_s, 6),
             "tried": list(result.tried),
             "isolated": not (ctx.config.solve_in_process or _small_linear(model, ctx)),
@@ -466,8 +469,54 @@ async def arepair(state: AgentState, ctx: RunContext) -> Update:
 # -------------------------------------------------------------------- explain
 
 
+def limit_note(state: AgentState, ctx: RunContext) -> str:
+    """What a solve stopped by a limit left the user with, or ``""`` for any other stop.
+
+    A time limit with an incumbent (status ``feasible``) says that the limit was
+    reached, the best bound and gap when the solver gave them, and to raise the
+    limit; a time limit without a solution says to raise it. As ``optiwise solve``
+    says it: a ``feasible`` answer must not read as the optimum.
+    """
+    status = str(state.get("status") or "")
+    solver = state.get("solver") or {}
+    stop = str(solver.get("stop") or "")
+    limit = ctx.config.time_limit
+    raise_it = (
+        f"Raise the time limit (now {limit:g} s; --time-limit on the command line) "
+        if limit is not None
+        else "Raise the time limit (--time-limit on the command line) "
+    )
+    if status == Status.FEASIBLE and stop == "time_limit_incumbent":
+        known = []
+        bound, gap = solver.get("bound"), solver.get("gap")
+        if isinstance(bound, int | float):
+            known.append(f"the best bound is {format_number(float(bound))}")
+        if isinstance(gap, int | float):
+            known.append(f"the gap is {100 * float(gap):.3g}%")
+        facts = f" ({', '.join(known)})" if known else ""
+        return (
+            "The solver stopped at the time limit: this is the best solution found, "
+            f"not proven optimal{facts}. " + raise_it + "to search for a better one."
+        )
+    if status == Status.FEASIBLE and stop == "limit_incumbent":
+        said = str(solver.get("message") or "a solver limit was reached")
+        return f"The solver stopped early ({said}): the solution is not proven optimal."
+    if (
+        status == Status.TIME_LIMIT
+        and "raise the time limit" not in str(solver.get("message") or "").lower()
+    ):
+        return raise_it + "to give the solver time to find a solution."
+    return ""
+
+
 def outcome_line(state: AgentState, ctx: RunContext) -> str:
-    """One honest sentence on how the run ended."""
+    """One honest sentence on how the run ended (and a solver limit that stopped it)."""
+    line = _outcome_line(state, ctx)
+    note = limit_note(state, ctx)
+    return " ".join(p for p in (line, note) if p)
+
+
+def _outcome_line(state: AgentState, ctx: RunContext) -> str:
     if state.get("fatal"):
         return str(state["fatal"])
     attempts = state.get("attempts") or []

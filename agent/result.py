@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.assumptions import stated_assumptions
 from agent.state import Attempt, has_solution, is_decided
 from agent.trace import Trace
 from agent.usage import Usage
@@ -77,6 +78,15 @@ class AgentResult:
         return first.objective if first is not None else None
 
     @property
+    def assumptions(self) -> list[dict[str, Any]]:
+        """What the final formulation states it assumed for data the text left out.
+
+        ``[{"text", "parameters"}]`` (spec v1.2 ``assumptions``); empty when it
+        states none. An answer resting on an invented number must say so.
+        """
+        return stated_assumptions(self.formulation)
+
+    @property
     def solver_stop(self) -> str:
         """Why the solver stopped on the final document: ``optimal``, ``time_limit_incumbent``,
         ``time_limit_none``, ``infeasible``, ``error``, ... (:data:`agent.state.SOLVER_STOPS`)."""
@@ -85,7 +95,7 @@ class AgentResult:
         return solver_stop_of(self)
 
     def to_dict(self, include_trace: bool = False) -> dict[str, Any]:
-        """JSON-ready: status, objective, formulation, answer, attempts, votes, usage, ..."""
+        """JSON-ready: status, objective, answer, assumptions, formulation, attempts, votes, ..."""
         out: dict[str, Any] = {
             "status": self.status,
             "objective": self.objective,
@@ -93,6 +103,7 @@ class AgentResult:
             "strategy": self.strategy,
             "answer": self.answer,
             "message": self.message,
+            "assumptions": self.assumptions,
             "formulation": self.formulation,
             "solution": self.solution,
             "binding": self.binding,

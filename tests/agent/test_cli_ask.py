@@ -86,7 +86,7 @@ def test_ask_prints_the_answer_in_words_without_json(
     assert "status: optimal" in out and "repairs: 0" in out
 
 
-def test_ask_exits_1_when_no_valid_formulation_was_reached(
+def test_ask_exits_2_when_no_valid_formulation_was_reached(
     endpoint: StubServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = copy.deepcopy(GOOD)
@@ -94,7 +94,7 @@ def test_ask_exits_1_when_no_valid_formulation_was_reached(
     endpoint.push(json.dumps(broken))
     code = main(["ask", "--json", "--max-repairs", "0", PROBLEM])
     data = json.loads(capsys.readouterr().out)
-    assert code == 1
+    assert code == 2  # as `optiwise solve` exits for an invalid document
     assert data["status"] == "invalid"
     assert data["attempts"][0]["errors"][0]["location"] == "objective.expression"
 

@@ -83,7 +83,7 @@ def test_ask_with_tables_but_no_data_folder_gets_a_located_error(
     endpoint.push(json.dumps(KNAPSACK))
     code = main(["ask", "--json", "--max-repairs", "0", PROBLEM])
     data = json.loads(capsys.readouterr().out)
-    assert code == 1 and data["status"] == "invalid"
+    assert code == 2 and data["status"] == "invalid"
     assert "no data folder was given" in json.dumps(data["attempts"][0]["errors"])
 
 
