@@ -48,6 +48,7 @@ __all__ = [
     "agent_info",
     "outcome_from_result",
     "save_trace",
+    "unavailable_outcome",
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -221,6 +222,9 @@ class AgentSolver:
     async def solve(self, problem: Problem) -> dict[str, Any]:
         """Formulate, solve and repair ``problem.question`` (with its data folder); the outcome."""
         data = problem.data_dir
+        unavailable = unavailable_outcome(problem)
+        if unavailable is not None:
+            return unavailable
         if data is None:
             return await self.executor.run(problem.question, self.trace_dir)
         if not Path(data).is_dir():
@@ -243,6 +247,26 @@ class AgentSolver:
         if self.trace_dir is not None:
             save_trace(result, self.trace_dir)
         return outcome_from_result(result)
+
+
+def unavailable_outcome(problem: Problem) -> dict[str, Any] | None:
+    """The outcome of a problem that cannot be run (its tables are not shipped), else None.
+
+    No LLM call is made: the tables the text names do not exist (upstream ships
+    none), so every answer would be invented. The label is flagged by the loader,
+    so the problem leaves the unflagged accuracy; the message says why.
+    """
+    reason = problem.missing_data
+    if not reason:
+        return None
+    return {
+        "status": "error",
+        "objective": None,
+        "error_categories": ["missing_data"],
+        "findings": [],
+        "message": f"not run: {reason}",
+        "latency_s": 0.0,
+    }
 
 
 def _takes_data(run: Any) -> bool:

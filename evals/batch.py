@@ -866,6 +866,14 @@ class BatchRounds:
             prompts=prompts,
             data={p.id: getattr(p, "data_dir", None) for p in chosen},
         )
+        from evals.agent_solver import unavailable_outcome
+
+        for problem in chosen:
+            # As live: a problem whose tables are not shipped is not run (no request).
+            unavailable = unavailable_outcome(problem)
+            entry = rounds.state[problem.id]
+            if unavailable is not None and entry["outcome"] is None:
+                entry.update(waiting=[], outcome=jsonable_outcome(unavailable))
         config_path = run_dir / CONFIG_FILE
         if not (run_dir / ROUNDS_FILE).exists() and config_path.exists():
             batch = json.loads(config_path.read_text(encoding="utf-8")).get("batch") or {}
@@ -951,8 +959,19 @@ class BatchRounds:
         """Replay a problem: its requests by sample, or None when it finished (outcome stored)."""
         from evals.agent_solver import save_trace
 
-        result, llm = self._replay(problem_id)
         entry = self.state[problem_id]
+        folder = self.data.get(problem_id)
+        if folder and not Path(folder).is_dir():
+            # As live (evals.agent_solver): an error outcome for this problem, not a failed export.
+            entry["waiting"] = []
+            entry["outcome"] = {
+                "status": "error",
+                "objective": None,
+                "error_categories": ["data"],
+                "message": f"the problem's data folder {folder} is not there",
+            }
+            return None
+        result, llm = self._replay(problem_id)
         if llm.waiting:
             entry["waiting"] = [_key(s, w[0]) for s, w in sorted(llm.waiting.items())]
             return dict(llm.waiting)

@@ -140,6 +140,8 @@ def _open_run(args: argparse.Namespace, *, create: bool) -> _Run:
         run_dir = out_dir / dataset.family / dataset.variant / safe_name(model) / run_id
         if (run_dir / CONFIG_FILE).exists():
             config = load_config(run_dir)
+        elif create:
+            args.new_run_dir = run_dir  # undone if this first export fails (see export_rounds)
     else:
         hits = _runs_with_id(out_dir, run_id)
         if not hits:
@@ -278,6 +280,22 @@ def _errors(exc: BaseException) -> int:
     return 1
 
 
+def _undo_new_run(args: argparse.Namespace) -> None:
+    """Remove what a failed first export wrote, so the run id can be started again."""
+    from evals.report import CONFIG_FILE
+
+    run_dir = getattr(args, "new_run_dir", None)
+    if not isinstance(run_dir, Path):
+        return
+    for name in (CONFIG_FILE, ROUNDS_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    for folder in (run_dir / "batch", run_dir / "traces", run_dir):
+        try:
+            folder.rmdir()  # only when empty: nothing else is removed
+        except OSError:
+            pass
+
+
 def export_rounds(args: argparse.Namespace) -> int:
     """``batch-export --run-id R``: the run's pending requests as one Batch file."""
     from agent.llm import OpenAIChatModel
@@ -295,6 +313,7 @@ def export_rounds(args: argparse.Namespace) -> int:
         if not lines:
             summary = _score(run, args)
     except _Stop as exc:
+        _undo_new_run(args)
         _err(str(exc))
         return exc.status
     except (
@@ -306,6 +325,7 @@ def export_rounds(args: argparse.Namespace) -> int:
         OSError,
         ValueError,
     ) as exc:
+        _undo_new_run(args)
         return _errors(exc)
     if not lines:
         print(f"nothing pending: every problem of run {args.run_id} has finished")

@@ -1270,11 +1270,24 @@ def _eval_report(args: argparse.Namespace) -> int:
 
 def _eval_compare(args: argparse.Namespace) -> int:
     from evals.report import compare, plot_compare
+    from evals.results import RESULTS_FILE
 
+    # A glob such as runs/*/*/*/* also matches runs with no results yet (a batch run before
+    # its first import, a failed start): they are named and left out, the rest compared.
+    runs = [d for d in args.run_dirs if (Path(d) / RESULTS_FILE).is_file()]
+    skipped = [d for d in args.run_dirs if d not in runs]
+    if skipped:
+        _err(
+            f"skipped {len(skipped)} folder(s) with no {RESULTS_FILE} (no results yet, or not "
+            "a run): " + ", ".join(str(d) for d in skipped)
+        )
+    if not runs:
+        _err(f"error: none of the {len(skipped)} folder(s) given is a run with results")
+        return 1
     try:
-        text = compare(args.run_dirs, protocol=args.protocol, published=args.published)
+        text = compare(runs, protocol=args.protocol, published=args.published)
         if args.plot:
-            plot_compare(args.run_dirs, args.plot, protocol=args.protocol)
+            plot_compare(runs, args.plot, protocol=args.protocol)
     except FileNotFoundError as exc:
         _err(f"error: {exc}")
         return 1

@@ -338,9 +338,11 @@ def miplib_nl_problem(
     ``Problem.data`` is the absolute path of the instance's ``data/`` folder
     when it exists (the agent then reads the tables from it); it is also kept
     in ``metadata["data_dir"]`` as before (absent for a packed record, which
-    carries no tables), the tables in
+    carries no tables, and for an instance without a ``data/`` folder), the tables in
     ``metadata["files"]`` (name → path within the data folder, description),
-    listed tables missing on disk in ``metadata["missing_files"]``, and
+    listed tables missing on disk in ``metadata["missing_files"]`` (the instance
+    then carries ``metadata["missing_data"]``, why it cannot be solved, and its
+    label is flagged: see :attr:`~evals.problems.Problem.missing_data`), and
     ``model.md`` in ``metadata["reference_model"]``.
     """
     pid = str(record["problem"])
@@ -360,20 +362,44 @@ def miplib_nl_problem(
         }
     meta["files"] = files
     meta["parameters"] = _plain(instance.get("parameters") or {})
+    answer = miplib_nl_answer(instance.get("optimal_value"))
+    has_folder = data_dir is not None and data_dir.is_dir()
     if data_dir is not None:
-        meta["data_dir"] = str(data_dir)
+        if has_folder:
+            meta["data_dir"] = str(data_dir)
         missing = [f["path"] for f in files.values() if not (data_dir / f["path"]).is_file()]
         if missing:
             meta["missing_files"] = missing
+            meta["missing_data"] = miplib_nl_missing_data(pid, missing, has_folder)
+            answer = answer.model_copy(
+                update={"flagged": True, "reason": f"missing data: {meta['missing_data']}"}
+            )
     if "model.md" in record:
         meta["reference_model"] = record["model.md"]
     return Problem(
         id=pid,
         dataset=dataset,
         question=miplib_nl_question(instance, data_dir),
-        answer=miplib_nl_answer(instance.get("optimal_value")),
+        answer=answer,
         metadata=meta,
-        data=str(data_dir) if data_dir is not None and data_dir.is_dir() else None,
+        data=str(data_dir) if has_folder else None,
+    )
+
+
+def miplib_nl_missing_data(pid: str, missing: Sequence[str], has_folder: bool) -> str:
+    """Why an instance cannot be solved as published: the tables its text lists are absent.
+
+    ``optiwise data fetch`` skips a listed table that upstream does not have (ex1010-pi
+    lists ``data/S1.csv`` but ships no ``data/`` folder), so a fetched mirror lacks
+    exactly those; fetching again changes nothing.
+    """
+    shown = ", ".join(f"data/{m}" for m in missing[:3]) + (" …" if len(missing) > 3 else "")
+    where = "" if has_folder else " and has no data/ folder"
+    return (
+        f"{pid} lists {shown} but the table(s) are not on disk{where}: upstream MIPLIB-NL "
+        "ships no such tables for this instance (`optiwise data fetch` gets every table "
+        "upstream has), so it cannot be solved as published; its label is flagged and left "
+        "out of the unflagged accuracy"
     )
 
 

@@ -4,8 +4,11 @@ One JSON object per line in the :class:`~evals.problems.Problem` shape, which
 is what ``optiwise synth`` writes to ``problems.jsonl``::
 
     {"id": "p1", "question": "A bakery ...", "answer": 8520, "metadata": {...}}
+    {"id": "p2", "question": "Ship ... (tables in the data folder)", "answer": 85, "data": "p2/"}
 
-``question`` is required; ``id`` defaults to the 0-based line index, ``dataset``
+``question`` is required; ``data`` (optional) is the problem's data folder, the
+tables its formulation reads (absolute, or relative to the problems file; a
+folder that is not there is refused, naming the line); ``id`` defaults to the 0-based line index, ``dataset``
 to the file's stem; ``answer`` is an :class:`~evals.problems.Answer` object
 (with ``kind``) or a raw label read like any benchmark's (a number, a numeric
 string, ``"infeasible"`` ...; missing = unknown, left out of accuracy).
@@ -42,6 +45,25 @@ def _answer(raw: Any, where: str) -> Answer:
         except ValueError as exc:
             raise ProblemFileError(f"{where}: 'answer' is not a valid Answer: {exc}") from exc
     return normalize_answer(raw)
+
+
+def _data_folder(raw: Any, source: Path, where: str) -> str | None:
+    """A line's ``data`` folder as an absolute path (relative to the file's folder), checked."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ProblemFileError(
+            f"{where}: 'data' must be a folder path (a string), got {type(raw).__name__}"
+        )
+    folder = Path(raw).expanduser()
+    if not folder.is_absolute():
+        folder = source.resolve().parent / folder
+    if not folder.is_dir():
+        raise ProblemFileError(
+            f"{where}: 'data' {raw!r} is not a folder ({folder}); give the folder that holds "
+            "the problem's tables, absolute or relative to the problems file"
+        )
+    return str(folder)
 
 
 def _safe(text: str) -> str:
@@ -94,6 +116,7 @@ def load_problem_file(path: str | Path) -> Dataset:
                 question=question,
                 answer=_answer(record.get("answer"), where),
                 metadata=dict(metadata) if isinstance(metadata, dict) else {},
+                data=_data_folder(record.get("data"), source, where),
             )
         )
     if not problems:

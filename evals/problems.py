@@ -348,3 +348,12 @@ class Problem(BaseModel):
             return self.data
         legacy = self.metadata.get("data_dir")
         return str(legacy) if legacy else None
+
+    @property
+    def missing_data(self) -> str:
+        """Why the problem cannot be solved as published (its tables are absent), or ``""``.
+
+        Set by loaders (``metadata["missing_data"]``) when the tables the text lists
+        are not shipped, as MIPLIB-NL's ex1010-pi; an eval does not run such a problem.
+        """
+        return str(self.metadata.get("missing_data") or "")

@@ -1,0 +1,144 @@
+"""Fixes from the 2026-12-03 QA pass of ``optiwise eval`` (findings F8–F13, F21).
+
+- An instance whose tables upstream does not ship (MIPLIB-NL's ex1010-pi) is flagged,
+  not run (no LLM call, a message saying why), and never aborts a batch export.
+- A failed first ``batch-export`` leaves nothing behind: the run id can be started again.
+- A problems file's ``data`` field is the problem's data folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.api import OptimizationAgent
+from agent.fake import FakeLLM
+from evals import cli
+from evals.agent_solver import AgentSolver
+from evals.loaders import read_miplib_nl
+from evals.problem_file import ProblemFileError, load_problem_file
+
+
+def optiwise(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="optiwise")
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(list(argv))
+    return int(args.handler(args))
+
+
+def _instance(root: Path, name: str, *, tables: bool) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    if tables:
+        (folder / "data").mkdir()
+        (folder / "data" / "S1.csv").write_text("a,b\n1,0\n", encoding="utf-8")
+    instance = {
+        "abstract_problem": "Select the fewest sets that cover every integer.",
+        "parameters": {"I": 2},
+        "files": {"files_1": {"path": "data/S1.csv", "description": "the sets"}},
+        "optimal_value": 233,
+    }
+    (folder / "instance.json").write_text(json.dumps(instance), encoding="utf-8")
+
+
+def test_an_instance_whose_tables_upstream_does_not_ship_is_flagged_and_not_run(
+    tmp_path: Path,
+) -> None:
+    _instance(tmp_path, "ex1010-pi", tables=False)
+    _instance(tmp_path, "whole", tables=True)
+    gone, whole = sorted(read_miplib_nl(tmp_path), key=lambda p: p.id)
+    # No data folder from any side (the legacy metadata key no longer points at a ghost).
+    assert gone.data is None and gone.data_dir is None and "data_dir" not in gone.metadata
+    assert gone.answer.flagged and gone.answer.value == 233.0
+    assert "upstream MIPLIB-NL ships no such tables" in gone.answer.reason
+    assert "data/S1.csv" in gone.missing_data
+    assert not whole.answer.flagged and whole.missing_data == ""
+    assert whole.data_dir == str(tmp_path / "whole" / "data")
+
+    fake = FakeLLM([])
+    outcome = asyncio.run(AgentSolver(OptimizationAgent(llm=fake, examples=0)).solve(gone))
+    assert fake.calls == []  # every answer would be invented: nothing is asked
+    assert outcome["status"] == "error" and outcome["error_categories"] == ["missing_data"]
+    assert "upstream MIPLIB-NL ships no such tables" in outcome["message"]
+    assert "fetch the dataset" not in outcome["message"]
+
+
+def _line(pid: str, **extra: Any) -> str:
+    return json.dumps({"id": pid, "question": f"Problem {pid}: maximise x.", "answer": 1, **extra})
+
+
+def test_batch_export_skips_an_untabled_problem_and_a_failed_first_export_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reason = "ex1010-pi lists data/S1.csv but upstream ships no such tables"
+    path = tmp_path / "set.jsonl"
+    lines = [_line("a"), _line("gone", metadata={"missing_data": reason}), _line("b")]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "runs"
+    run_dir = out / "file" / "set" / "gpt-4o-mini" / "R"
+    common = ["eval", "batch-export", "--problems", str(path), "--model", "gpt-4o-mini"]
+    common += ["--run-id", "R", "--out", str(out)]
+
+    # A first export that cannot write its file: refused, and no half-made run remains.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    assert optiwise(*common, "--output", str(blocker / "requests.jsonl")) == 1
+    assert not run_dir.exists()
+
+    # The same run id then starts normally; the untabled problem is not exported.
+    assert optiwise(*common) == 0
+    assert "for 2 pending problem(s)" in capsys.readouterr().out
+    requests = (run_dir / "batch" / "requests-1.jsonl").read_text(encoding="utf-8")
+    ids = [json.loads(x)["custom_id"] for x in requests.splitlines()]
+    assert ids == ["file.set:a", "file.set:b"]
+    rounds = json.loads((run_dir / "batch_rounds.json").read_text(encoding="utf-8"))
+    finished = rounds["problems"]["gone"]["outcome"]
+    assert finished["error_categories"] == ["missing_data"] and reason in finished["message"]
+
+
+def test_a_problems_file_data_field_is_the_problems_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "tables" / "beas").mkdir(parents=True)
+    path = tmp_path / "probs.jsonl"
+    absolute = str(tmp_path / "tables" / "beas")
+    path.write_text(
+        "\n".join([_line("rel", data="tables/beas"), _line("abs", data=absolute), _line("none")])
+        + "\n",
+        encoding="utf-8",
+    )
+    rel, ab, none = load_problem_file(path).problems
+    assert rel.data == rel.data_dir == absolute  # relative to the file, not the cwd
+    assert ab.data == absolute and none.data is None
+
+    path.write_text(_line("ok") + "\n" + _line("bad", data="tables/nope") + "\n", encoding="utf-8")
+    with pytest.raises(ProblemFileError, match=r"probs\.jsonl:2: 'data' 'tables/nope' is not a"):
+        load_problem_file(path)
+
+
+def test_compare_over_a_glob_skips_and_names_folders_without_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals.problems import Problem, normalize_answer
+    from evals.results import ResultWriter, build_result
+
+    done, pending = tmp_path / "runs" / "done", tmp_path / "runs" / "pending"
+    pending.mkdir(parents=True)  # a batch run before its first import: config, no results
+    (pending / "config.json").write_text(json.dumps({"model": "stub"}), encoding="utf-8")
+    problem = Problem(id="a", dataset="toy.v1", question="q", answer=normalize_answer(100.0))
+    with ResultWriter(done / "results.jsonl") as writer:
+        outcome = {"status": "optimal", "objective": 100.0}
+        writer.write(build_result(problem, outcome, protocols=["sirl"], latency_s=0.1))
+    (done / "config.json").write_text(
+        json.dumps({"dataset": "toy.v1", "family": "toy", "model": "stub"}), encoding="utf-8"
+    )
+    table = tmp_path / "cmp.md"
+    assert optiwise("eval", "compare", str(done), str(pending), "--out", str(table)) == 0
+    assert "100.0% (1/1)" in table.read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    assert "skipped 1 folder(s) with no results.jsonl" in err and str(pending) in err
+    assert optiwise("eval", "compare", str(pending)) == 1
+    assert "none of the 1 folder(s) given is a run with results" in capsys.readouterr().err
