@@ -30,12 +30,33 @@ def _split_size(text: str) -> float:
     return value
 
 
+DESCRIPTION = """\
+Improve the agent's prompts from benchmark feedback. The problems are split
+into train (the optimizer sees their feedback), validation (decides whether a
+proposed change is kept) and test (scored once at the end, never seen by the
+search). Each step runs the agent on a minibatch of train problems, asks the
+optimizer model for a better prompt, and keeps it when the validation score
+does not drop. The run folder OUT holds the tuned prompts (OUT/prompts, for
+--prompts of ask and eval), report.md (each step, accepted or not and why),
+steps.jsonl and state.json; the same command again resumes a stopped run.
+Use --estimate first to see the projected calls and cost."""
+
+EPILOG = """\
+examples:
+  optiwise tune --dataset nl4opt --train-split 20 --val-split 10 --steps 5 \\
+      --budget-calls 400 --budget-usd 2 --optimizer-model gpt-4.1 --out runs/tune1 --estimate
+  optiwise tune --synthetic 12 --optimizer opro --steps 3 --out runs/tune-toy
+  optiwise eval --dataset nl4opt --prompts runs/tune1/prompts"""
+
+
 def register(subparsers: Any) -> None:
     """Add ``tune`` to ``subparsers``."""
     p = subparsers.add_parser(
         "tune",
         help="improve the agent's prompts from benchmark feedback",
-        description=__doc__.split("::")[0].strip() if __doc__ else None,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="registered variant name or alias")
@@ -43,9 +64,23 @@ def register(subparsers: Any) -> None:
     src.add_argument(
         "--synthetic", type=int, metavar="N", help="N seeded product-mix LPs with exact labels"
     )
-    p.add_argument("--data-dir", help="mirror folder to read the dataset from")
-    p.add_argument("--train-split", type=_split_size, default=0.5, metavar="N|F")
-    p.add_argument("--val-split", type=_split_size, default=0.25, metavar="N|F")
+    p.add_argument(
+        "--data-dir", help="mirror folder to read the dataset from (default: OPTIWISE_DATA_DIR)"
+    )
+    p.add_argument(
+        "--train-split",
+        type=_split_size,
+        default=0.5,
+        metavar="N|F",
+        help="problems the optimizer learns from: a count, or a fraction below 1 (default 0.5)",
+    )
+    p.add_argument(
+        "--val-split",
+        type=_split_size,
+        default=0.25,
+        metavar="N|F",
+        help="problems that decide whether a change is kept: a count or a fraction (default 0.25)",
+    )
     p.add_argument(
         "--test-split",
         type=_split_size,
@@ -57,7 +92,8 @@ def register(subparsers: Any) -> None:
         "--optimizer",
         choices=("optoprime", "opro", "gepa", "promst"),
         default="optoprime",
-        help="promst tunes the first --components prompt with agent.promst's tree search",
+        help="the search (default optoprime); promst tunes the first --components prompt "
+        "with agent.promst's tree search",
     )
     p.add_argument(
         "--components",
@@ -69,24 +105,64 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--prompts", metavar="DIR", help="start from this prompt set (default: built-in)"
     )
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--minibatch", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget-calls", type=int, default=None, metavar="N")
-    p.add_argument("--budget-usd", type=float, default=None, metavar="X")
+    p.add_argument(
+        "--steps", type=int, default=5, help="optimizer steps (proposals tried; default 5)"
+    )
+    p.add_argument(
+        "--minibatch",
+        type=int,
+        default=3,
+        help="train problems run per step to show the optimizer (default 3)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the splits, the minibatches and --synthetic (default 0)",
+    )
+    p.add_argument(
+        "--budget-calls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop cleanly after N LLM calls, task and optimizer together (default: no limit)",
+    )
+    p.add_argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        metavar="X",
+        help="stop cleanly once the priced calls cost X dollars (default: no limit)",
+    )
     p.add_argument("--model", help="task model (default: OPTIWISE_MODEL or gpt-4o-mini)")
     p.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint")
     p.add_argument("--optimizer-model", help="a separate (stronger) model for the optimizer")
-    p.add_argument("--max-repairs", type=int, default=1)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--max-repairs",
+        type=int,
+        default=1,
+        help="repair rounds the agent gets per problem (default 1; fewer is cheaper)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="problems run at the same time (default 4)",
+    )
     p.add_argument(
         "--executor",
         choices=("local", "process", "ray"),
         default="local",
-        help="where the agent's CPU work (check, compile, solve, verify) runs: this process, "
-        "a pool of worker processes, or Ray actors; LLM calls stay here, under the budget",
+        help="where the agent's CPU work (check, compile, solve, verify) runs: this process "
+        "(default), a pool of worker processes, or Ray actors; LLM calls stay here, under the "
+        "budget",
     )
-    p.add_argument("--workers", type=int, default=None, help="process/ray pool size")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="process/ray pool size (default: one per core this process may use)",
+    )
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: start one)")
     p.add_argument(
         "--protocol", default=None, help="scoring protocol (default: the harness default)"
@@ -114,7 +190,16 @@ def register(subparsers: Any) -> None:
         metavar="OUTPUT.jsonl",
         help="Batch API output file(s) whose replies answer the exported requests",
     )
-    p.add_argument("--estimate", action="store_true", help="print the projected cost and exit")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the projected calls, tokens and cost, and exit (no call is made)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="with --estimate: print the projection as one JSON object (for scripts)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (resumed if present)")
     p.set_defaults(handler=run_command)
 
@@ -124,7 +209,7 @@ def run_command(args: argparse.Namespace) -> int:
     from agent.prompts import PromptSet
     from evals.scoring import DEFAULT_PROTOCOL
     from evals.tune.data import holdout_fingerprints, load_source, make_splits
-    from evals.tune.runner import TuneConfig, Tuner, estimate
+    from evals.tune.runner import TuneConfig, Tuner, estimate, estimate_lines
 
     name, problems = load_source(
         dataset=args.dataset,
@@ -188,7 +273,13 @@ def run_command(args: argparse.Namespace) -> int:
     projection = estimate(
         config, splits, start, settings.model, args.optimizer_model or settings.model
     )
-    print("projection: " + json.dumps(projection))
+    if args.estimate and args.json:
+        print(json.dumps(projection))
+        return 0
+    for line in estimate_lines(
+        projection, budget_calls=args.budget_calls, budget_usd=args.budget_usd
+    ):
+        print(line)
     if args.estimate:
         return 0
     if not settings.configured:

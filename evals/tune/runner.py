@@ -71,7 +71,9 @@ __all__ = [
     "Tuner",
     "batch_id",
     "estimate",
+    "estimate_lines",
     "run_promst",
+    "step_reason",
 ]
 
 OptimizerName = Literal["optoprime", "opro", "gepa", "promst"]
@@ -159,6 +161,31 @@ class BatchPending(TuneStopped):
 def batch_id(digest: str, problem: Problem) -> str:
     """The custom id of a problem's formulate request under a prompt set."""
     return f"{digest[:12]}:{problem.id}"
+
+
+def step_reason(
+    empty: bool, errors: Sequence[str], val: float, before: float, terminated: bool = False
+) -> str:
+    """Why a step's proposal was accepted or not, in one line (for ``report.md``)."""
+    problems = "; ".join(dict.fromkeys(str(e) for e in errors))
+    if terminated:
+        return "the optimizer proposed no change (it declared the prompts final)"
+    if empty:
+        return f"no usable proposal: {problems}" if problems else "the proposal changed nothing"
+    verdict = (
+        f"validation {val:.3f} >= {before:.3f} before"
+        if val >= before
+        else f"validation {val:.3f} < {before:.3f} before"
+    )
+    return f"{verdict} (parts not used: {problems})" if problems else verdict
+
+
+def _cell(text: str, limit: int = 200) -> str:
+    """``text`` fit for one Markdown table cell: one line, pipes escaped, shortened."""
+    one = " ".join(text.split())
+    if len(one) > limit:
+        one = one[: limit - 1] + "…"
+    return one.replace("|", "\\|")
 
 
 def _as_text(value: Any) -> str:
@@ -634,11 +661,12 @@ class Tuner:
                 candidate = dict(state["current"])
                 candidate.update({names[k]: _as_text(v) for k, v in proposal.updates.items()})
                 accepted = False
-                val = state["current_val"]
+                val = before = state["current_val"]
                 if not proposal.empty:
                     val = self.score(candidate, self.splits.val)
                     proposal.score = val
                     accepted = val >= state["current_val"]
+                why = step_reason(proposal.empty, proposal.errors, val, before, proposal.terminated)
                 if accepted:
                     optimizer.update(proposal)
                     state["current"], state["current_val"] = candidate, val
@@ -651,7 +679,9 @@ class Tuner:
                 else:
                     state["opro"] = optimizer.history
                 state["step"] = step
-                state["history"].append({"step": step, "val": val, "accepted": accepted})
+                state["history"].append(
+                    {"step": step, "val": val, "accepted": accepted, "why": why}
+                )
                 self._log_step(
                     {
                         "step": step,
@@ -662,6 +692,7 @@ class Tuner:
                         "proposal": optimizer.log[-1],
                         "val_score": val,
                         "accepted": accepted,
+                        "why": why,
                     }
                 )
                 self._save_state(state)
@@ -738,8 +769,10 @@ class Tuner:
             opt.log[-1]["errors"] = list(proposal.errors)  # the guard's too
             candidate = dict(state["current"])
             candidate.update({by_name[k]: _as_text(v) for k, v in proposal.updates.items()})
+            before = state["current_val"]
             val = self.score(candidate, self.splits.val)
             accepted = val >= state["current_val"]
+            why = step_reason(proposal.empty, proposal.errors, val, before, proposal.terminated)
             if accepted:
                 opt.update(proposal)
                 state["current"], state["current_val"] = candidate, val
@@ -760,6 +793,7 @@ class Tuner:
                     "proposal": opt.log[-1],
                     "val_score": val,
                     "accepted": accepted,
+                    "why": why,
                 }
             )
             self._save_state(state)
@@ -810,11 +844,12 @@ class Tuner:
             f"Calls: {result.calls.get('task', 0)} task, {result.calls.get('optimizer', 0)} optimizer; "
             f"cost ${result.cost_usd:.4f}.",
             "",
-            "| step | validation score | accepted |",
-            "|---:|---:|:---:|",
+            "| step | validation score | accepted | why |",
+            "|---:|---:|:---:|:---|",
         ]
         lines.extend(
-            f"| {h['step']} | {h['val']:.3f} | {'yes' if h['accepted'] else 'no'} |"
+            f"| {h['step']} | {h['val']:.3f} | {'yes' if h['accepted'] else 'no'} | "
+            f"{_cell(str(h.get('why') or ('start' if h['step'] == 0 else '')))} |"
             for h in result.history
         )
         if result.test_best is not None:
@@ -923,6 +958,56 @@ def estimate(
         "optimizer_model": optimizer_model or task_model,
     }
     return result
+
+
+def estimate_lines(
+    projection: Mapping[str, Any],
+    *,
+    budget_calls: int | None = None,
+    budget_usd: float | None = None,
+) -> list[str]:
+    """The :func:`estimate` result as lines for a terminal (no call is made to get it)."""
+
+    def money(value: float | None) -> str:
+        return "unknown (no price for the model)" if value is None else f"${value:,.4f}"
+
+    low, high = projection["task_calls"]
+    t_in, t_out = projection["task_tokens_per_call"]
+    o_in, o_out = projection["optimizer_tokens_per_call"]
+    usd_low, usd_high = projection["task_usd"]
+    task_cost = (
+        money(usd_low)
+        if usd_low is None or usd_low == usd_high
+        else f"{money(usd_low)} to {money(usd_high)}"
+    )
+    lines = [
+        "projection (before any call; about 4 characters a token):",
+        f"  problem runs: {projection['problem_runs']}",
+        f"  task model {projection['task_model'] or '(default)'}: {low} to {high} calls "
+        f"(one per run, more with repairs), ~{t_in:,} tokens in / ~{t_out:,} out per call, "
+        f"cost {task_cost}",
+        f"  optimizer model {projection['optimizer_model'] or '(default)'}: "
+        f"{projection['optimizer_calls']} calls, ~{o_in:,} tokens in / ~{o_out:,} out per call, "
+        f"cost {money(projection['optimizer_usd'])}",
+    ]
+    total_high = high + int(projection["optimizer_calls"])
+    usd_total = (
+        None
+        if usd_high is None or projection["optimizer_usd"] is None
+        else float(usd_high) + float(projection["optimizer_usd"])
+    )
+    if budget_calls is not None:
+        fits = "fits" if total_high <= budget_calls else "may stop the run early"
+        lines.append(f"  budget: {budget_calls} calls, up to {total_high} projected ({fits})")
+    if budget_usd is not None:
+        if usd_total is None:
+            lines.append(f"  budget: ${budget_usd:,.2f}; the projected cost is unknown")
+        else:
+            fits = "fits" if usd_total <= budget_usd else "may stop the run early"
+            lines.append(
+                f"  budget: ${budget_usd:,.2f}, up to ${usd_total:,.4f} projected ({fits})"
+            )
+    return lines
 
 
 def run_promst(

@@ -224,7 +224,7 @@ def test_cli_estimate_needs_no_endpoint(tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert args.handler(args) == 0
     out = capsys.readouterr().out
-    assert "3 train, 2 validation, 3 test" in out and '"problem_runs"' in out
+    assert "3 train, 2 validation, 3 test" in out and "problem runs: " in out
     assert not (tmp_path / "run").exists()
 
 
