@@ -520,32 +520,107 @@ def _fast_floats(cells: np.ndarray) -> np.ndarray | None:
     return nums
 
 
-def _numbers(t: Table, block: np.ndarray, cols: Sequence[int], issues: list[Issue]) -> np.ndarray:
-    """Cells as floats (NaN for an empty cell); each non-number located in ``issues``."""
+def _label(t: Table, c: int) -> str:
+    """A column as a message names it: ``'cost'`` with a header, ``column 3`` without."""
+    return repr(t.header[c]) if t.header is not None else f"column {c + 1}"
+
+
+def _numeric_columns(t: Table, candidates: Sequence[int]) -> list[int]:
+    """The candidate columns whose non-empty cells are all finite numbers (some non-empty)."""
+    out = []
+    for c in candidates:
+        col = t.cells[:, c]
+        filled = col[col != ""]
+        nums = _fast_floats(filled) if len(filled) else None
+        if nums is not None and np.isfinite(nums).all():
+            out.append(c)
+    return out
+
+
+def _number_issue(
+    t: Table,
+    cells: np.ndarray,
+    nums: np.ndarray,
+    bad: np.ndarray,
+    cols: Sequence[int],
+    loc: str,
+    others: Sequence[int] | None,
+) -> Issue:
+    """One issue for every cell of an element's value columns that is not a number.
+
+    Located at the element that reads the cells (``parameters.f.value``), so
+    with two parameters reading one file the wrong one is named; the first
+    bad cell keeps its file position and the rest are counted.  A column
+    that is mostly text (the wrong column was named) is said to hold text,
+    and ``others`` (the columns a long table could take its values from) are
+    searched for the numeric ones to suggest.
+    """
+    ncol = len(cols)
+    r, c = divmod(int(bad[0]), ncol)
+    positions = sorted({int(b) % ncol for b in bad})  # the block's columns with a bad cell
+    names = [_label(t, cols[k]) for k in positions]
+    if len(names) == 1:
+        where = names[0] if t.header is None else f"column {names[0]}"
+    else:
+        extra = len(names) - MAX_LISTED
+        where = (
+            "columns " + ", ".join(names[:MAX_LISTED]) + (f" and {extra} more" if extra > 0 else "")
+        )
+    where += f" of {t.name}"
+    more = len(bad) - 1
+    detail = f'"{cells[int(bad[0])]}", row {r + t.first_row} column {cols[c] + 1}'
+    detail += f", and {more:,} more cell{'s' if more > 1 else ''}" if more else ""
+    in_bad_cols = np.isin(np.arange(len(cells)) % ncol, positions)
+    filled = int(np.count_nonzero(in_bad_cols & (cells != "")))
+    only_infinite = bool(np.isinf(nums[bad]).all())
+    if not only_infinite and len(bad) * 2 > filled:  # mostly text: the wrong column
+        message = f"{where} {'holds' if len(names) == 1 else 'hold'} text ({detail})"
+        if others is None:
+            return Issue(
+                loc, message, "a wide table's cells beside the row labels are numbers", "value"
+            )
+        numeric = [
+            t.header[k] if t.header is not None else str(k + 1) for k in _numeric_columns(t, others)
+        ]
+        if numeric:
+            message += "; numeric columns: " + ", ".join(numeric[:12])
+            message += f" and {len(numeric) - 12} more" if len(numeric) > 12 else ""
+        else:
+            message += f"; no other column of {t.name} holds only numbers"
+        if len(numeric) == 1:
+            hint = f"did you mean value: {numeric[0]}?"
+        else:
+            hint = "name the column of numbers with value: (a name or a position from 1)"
+        return Issue(loc, message, hint, "value")
+    what = "a finite number" if only_infinite else "a number"
+    if len(bad) == 1:
+        message = f"{where} has a cell that is not {what} ({detail})"
+    else:
+        message = (
+            f"{where} has {len(bad):,} cells that are not {what.removeprefix('a ')}s ({detail})"
+        )
+    return Issue(loc, message, "table values are numbers; an empty cell takes the default", "value")
+
+
+def _numbers(
+    t: Table,
+    block: np.ndarray,
+    cols: Sequence[int],
+    issues: list[Issue],
+    loc: str,
+    others: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Cells as floats (NaN for an empty cell); non-numbers are one issue at ``loc``."""
     import pandas as pd
 
     flat = pd.Series(block.reshape(-1), dtype=object)
     nums = _fast_floats(flat.to_numpy())
     if nums is None:  # some cell is not a number: pandas marks each one NaN, located below
         nums = pd.to_numeric(flat, errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero((np.isnan(nums) & (flat.to_numpy() != "")) | np.isinf(nums))
-    ncol = block.shape[1] if block.ndim == 2 else 1
-    for b in bad[:MAX_LISTED]:
-        r, c = divmod(int(b), ncol)
-        text = flat.iloc[int(b)]
-        what = "is not a finite number" if np.isinf(nums[b]) else "is not a number"
-        issues.append(
-            Issue(t.where(r, cols[c]), f'"{text}" {what}', "table values are numbers", "value")
-        )
-    if len(bad) > MAX_LISTED:
-        issues.append(
-            Issue(
-                t.where(),
-                f"and {len(bad) - MAX_LISTED} more cells that are not numbers",
-                "",
-                "value",
-            )
-        )
+    cells = flat.to_numpy()
+    bad = np.flatnonzero((np.isnan(nums) & (cells != "")) | np.isinf(nums))
+    if len(bad):
+        issues.append(_number_issue(t, cells, nums, bad, cols, loc, others))
     return nums.reshape(block.shape)
 
 
@@ -665,7 +740,9 @@ def _long(
             )
         )
         return
-    values = _numbers(t, t.cells[:, vcol], [vcol], issues)
+    others = [k for k in range(t.ncols) if k not in kcols and k != vcol]
+    vloc = f"{loc}.value" if vref is not None else loc
+    values = _numbers(t, t.cells[:, vcol], [vcol], issues, vloc, others)
     n = len(t.cells)
     ok = np.ones(n, dtype=bool)
     flat = np.zeros(n, dtype=np.int64)
@@ -749,7 +826,7 @@ def _wide(
     dup = _duplicate_issue(t, rpos[rows], rows, f"the row label of set {rows_axis.name}")
     if dup is not None:
         issues.append(dup)
-    values = _numbers(t, t.cells[:, vcols], vcols, issues)
+    values = _numbers(t, t.cells[:, vcols], vcols, issues, loc)
     if issues:
         return
     r_idx = np.repeat(rpos, len(vcols))

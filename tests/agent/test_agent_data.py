@@ -74,7 +74,11 @@ def test_a_data_error_reaches_the_repair_request_with_its_location(tmp_path: Pat
     result = agent.solve(PROBLEM, data=folder)
 
     repair = fake.calls[1].last_user
-    assert 'data items.csv row 3 column 3: "heavy" is not a number' in repair
+    # located at the parameter that reads the cell, with the cell's place in the file
+    assert (
+        "parameters.w.value: column 'weight' of items.csv has a cell that is not a number "
+        '("heavy", row 3 column 3)'
+    ) in repair
     assert "items.csv: 5 rows" in repair  # the repair still sees the tables' shapes
     assert result.attempts[0].status == "invalid"
     assert result.status == "optimal" and result.objective == pytest.approx(15.0)

@@ -139,7 +139,12 @@ def test_the_agent_path_solves_a_miplib_nl_instance_after_repairing_a_data_error
     formulate, repair = (c.last_user for c in fake.calls)
     assert "arcs.csv: 1250 rows, 3 columns" in formulate
     assert "a0005" not in formulate  # first rows only, never the whole table
-    assert 'data costs.csv row 2 column 3: "open_a0001" is not a number' in repair
+    # one finding at the parameter that reads the wrong column, naming the column of numbers
+    assert (
+        "parameters.f.value: column 'y_var' of costs.csv holds text "
+        '("open_a0001", row 2 column 3, and 1,249 more cells); numeric columns: fixed_cost'
+    ) in repair
+    assert "row 3 column 3" not in repair  # not one line per cell
     assert outcome["first_status"] == "invalid" and outcome["repair_rounds"] == 1
     assert problem.answer.value is not None
     assert outcome["status"] == "optimal", outcome["message"]

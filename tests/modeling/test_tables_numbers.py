@@ -35,5 +35,6 @@ def test_a_cell_that_is_no_number_is_located(tmp_path: Path, cell: str) -> None:
     (tmp_path / "c.csv").write_text(f"i,c\na,1\nb,{cell}\n", encoding="utf-8")
     issues = check(load(doc(), data=tmp_path))
     assert [str(i) for i in issues] == [
-        f'data c.csv row 3 column 2: "{cell}" is not a number (table values are numbers)'
+        f"parameters.c.value: column 'c' of c.csv has a cell that is not a number "
+        f'("{cell}", row 3 column 2) (table values are numbers; an empty cell takes the default)'
     ]
