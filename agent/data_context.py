@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ __all__ = [
     "ProblemData",
     "describe_data",
     "describe_table_brief",
+    "file_defect",
     "opened_data",
     "prepare_data",
     "table_files",
@@ -164,6 +166,65 @@ def describe_table_brief(
     if n > rows:
         lines.append(f"    ... ({n - rows} more rows)")
     return "\n".join(lines)
+
+
+MAX_DEFECT_CELLS = 5
+"""At most this many non-number cells in an otherwise numeric column count as a broken file."""
+
+_QUOTED = re.compile(r'"([^"\\]*)"')
+
+
+def file_defect(folder: str | Path, location: str, message: str) -> str | None:
+    """The data file's own defect behind a "not a number" error, in words; None when unsure.
+
+    A formulation error that quotes cells which are not numbers may be the
+    document's fault (it reads a text column as values: a repair can fix it)
+    or the file's (a stray ``abc`` in a column of numbers: no document can).
+    It is the file's when the error names exactly one table file of
+    ``folder``, quotes at least one cell, and every quoted cell sits only in
+    columns that are otherwise numbers (at most :data:`MAX_DEFECT_CELLS`
+    text cells, and at least nine numbers for each). Anything else (a cell
+    not found, a column mostly text, two files named) is left to repair.
+    """
+    text = f"{location}: {message}"
+    named = [rel for rel in table_files(folder) if re.search(rf"\b{re.escape(rel)}\b", text)]
+    named = [r for r in named if not any(r != o and r in o for o in named)]
+    values = [v.strip() for v in _QUOTED.findall(text) if v.strip()]
+    if len(named) != 1 or not values:
+        return None
+    rel = named[0]
+    try:
+        t = TableReader(folder).table({"table": rel}, f"data {rel}")
+    except TableError:
+        return None
+    import pandas as pd
+
+    found: dict[int, list[tuple[int, str]]] = {}
+    for value in dict.fromkeys(values):
+        rows, cols = np.nonzero(np.char.strip(t.cells.astype(str)) == value)
+        if len(cols) == 0:
+            return None
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            found.setdefault(c, []).append((r, value))
+    parts = []
+    for c, cells in sorted(found.items()):
+        column = pd.Series(t.cells[:, c], dtype=object).astype(str).str.strip()
+        filled = column[column != ""]
+        numbers = int(pd.to_numeric(filled, errors="coerce").notna().sum())
+        bad = len(filled) - numbers
+        if bad > MAX_DEFECT_CELLS or numbers < 9 * bad:
+            return None
+        label = f"column {c + 1}" + (f" ({t.header[c]!r})" if t.header is not None else "")
+        first = 2 if t.header is not None else 1  # file line numbers, as the table errors give
+        where = ", ".join(f'row {first + r} "{v}"' for r, v in cells[:MAX_DEFECT_CELLS])
+        parts.append(
+            f"{label} holds {numbers} numbers and {bad} cell{'s' if bad > 1 else ''} that "
+            f"{'are' if bad > 1 else 'is'} not: {where}"
+        )
+    return (
+        f"the data file {rel} itself looks broken: " + "; ".join(parts) + ". Fix the file "
+        "(no formulation can read these cells as numbers) and run again."
+    )
 
 
 def describe_data(

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from agent.context import RunContext
+from agent.data_context import file_defect
 from agent.errors import ParseError
 from agent.examples import pick_examples, render_examples
 from agent.feedback import repair_errors
@@ -190,6 +191,7 @@ def check(state: AgentState, ctx: RunContext) -> Update:
             {**i.to_dict(), "severity": "error", "evidence": f"{i.location}: {i.message}"}
             for i in exc.issues
         ]
+        issues = _blame_broken_files(issues, ctx)
     except Exception as exc:  # a bug of ours: say so, do not blame the document
         issues = [make_issue("document", f"could not be compiled ({exc!r})", code="internal")]
     else:
@@ -201,6 +203,51 @@ def check(state: AgentState, ctx: RunContext) -> Update:
         "issues": issues,
         "attempts": record_attempt(state, ctx, attempt),
     }
+
+
+DATA_FILE = "data_file"
+"""The code of an error that is the data file's own defect, not the document's (QA F25)."""
+
+
+def _blame_broken_files(issues: list[dict[str, Any]], ctx: RunContext) -> list[dict[str, Any]]:
+    """The issues, those caused by a broken data file (a stray text cell in a column of
+    numbers, :func:`agent.data_context.file_defect`) restated as the file's: code
+    ``data_file``, the original words kept as evidence."""
+    folder = ctx.data_dir
+    if folder is None:
+        return issues
+    out = []
+    for issue in issues:
+        defect = file_defect(folder, str(issue.get("location")), str(issue.get("message")))
+        if defect is None:
+            out.append(issue)
+            continue
+        out.append(
+            {
+                **issue,
+                "code": DATA_FILE,
+                "message": defect,
+                "hint": "fix the file; a formulation cannot repair the data",
+                "evidence": f"{issue.get('location')}: {issue.get('message')}",
+            }
+        )
+    return out
+
+
+def _file_defects(state: AgentState) -> list[dict[str, Any]]:
+    """The last attempt's data-file defects when they are all of its errors, else []."""
+    attempts = state.get("attempts") or []
+    errors = list(attempts[-1].get("errors") or []) if attempts else []
+    errors = [e for e in errors if severity_of(e) == "error"]
+    defects = [e for e in errors if str(e.get("code")) == DATA_FILE]
+    return defects if defects and len(defects) == len(errors) else []
+
+
+def _defects_line(defects: list[dict[str, Any]]) -> str:
+    """The answer and outcome of a run stopped by broken data files (not the formulation)."""
+    return "Your data is at fault, not the formulation: " + " Also: ".join(
+        dict.fromkeys(str(d.get("message")) for d in defects[:3])
+    )
 
 
 # ----------------------------------------------------------------- review gate
@@ -524,6 +571,9 @@ def _outcome_line(state: AgentState, ctx: RunContext) -> str:
     repairs = int(state.get("repairs") or 0)
     last = attempts[-1] if attempts else {}
     errors = errors_of(list(last.get("errors") or []))
+    defects = _file_defects(state)
+    if status == Status.INVALID and defects:
+        return _defects_line(defects)
     if state.get("kept_by_llm"):
         return (
             f"After seeing the problems listed, the LLM kept the formulation unchanged; "
@@ -564,6 +614,10 @@ def explain_text(state: AgentState, ctx: RunContext) -> str:
                 detail = str(e["detail"])
     if status == Status.INVALID and attempts:
         errors = attempts[-1].get("errors") or []
+        defects = _file_defects(state)
+        if defects:
+            # the file is broken, the formulation may well be right: do not blame it
+            return _defects_line(defects)
         detail = error_lines(errors[:5])
         return explain_solution(state.get("document"), status, None, message=detail)
     solver_message = ""
