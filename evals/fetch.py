@@ -210,7 +210,18 @@ def _open(url: str, timeout: float) -> Any:
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(f"{url}: {exc}") from exc
+        raise FetchError(_unreachable_message(url, exc)) from exc
+
+
+def _unreachable_message(url: str, exc: BaseException) -> str:
+    """What to tell a user whose download could not connect (no network, DNS, refused)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or url
+    reason = getattr(exc, "reason", None) or exc
+    return (
+        f"cannot reach {host} (no network?): {reason} (fetching {parts.path or url}); "
+        f"set {DATA_DIR_ENV} to a mirror or use --base-url"
+    )
 
 
 def _download_bytes(url: str, timeout: float) -> bytes:
@@ -381,12 +392,15 @@ def fetch(
 
     The destination is ``data_dir`` if given, else the user cache; files land
     at the same relative paths as in a mirror folder.  A file already there
-    with the right hash is kept.  An entry whose sha256 is unknown is saved
+    with the right hash is kept; so is one already in the ``$OPTIWISE_DATA_DIR``
+    mirror when no ``data_dir`` is given (the loaders read it from there).  An entry whose sha256 is unknown is saved
     with a warning (reported in ``unverified`` with the computed hash).
     """
     say = log or (lambda _msg: None)
     root = Path(data_dir).expanduser() if data_dir is not None else cache_dir()
     report = FetchReport(name=entry.name, destination=root)
+    env_mirror = os.environ.get(DATA_DIR_ENV) if data_dir is None else None
+    mirror = Path(env_mirror).expanduser() if env_mirror else None
     targets: list[tuple[str, str, str | None, AuxFile | None]] = [
         (entry.path, entry.local_path, entry.sha256, None)
     ]
@@ -397,6 +411,10 @@ def fetch(
         if not force and _is_current(dest, expected, main_entry):
             report.skipped.append(dest)
             say(f"{local}: already present, hash verified")
+            continue
+        if not force and mirror is not None and _is_current(mirror / local, expected, main_entry):
+            report.skipped.append(mirror / local)
+            say(f"{local}: already present in ${DATA_DIR_ENV} ({mirror}), hash verified")
             continue
         if aux is None and entry.is_folder:
             n = len(entry.problems)
@@ -420,4 +438,11 @@ def fetch(
                 f"computed {digest} (record it in datasets/benchmarks.toml)"
             )
         report.written.append(dest)
+    if (
+        mirror is not None
+        and report.skipped
+        and all(p.is_relative_to(mirror) for p in report.skipped)
+        and not report.written
+    ):
+        report.destination = mirror
     return report

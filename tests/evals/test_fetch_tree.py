@@ -183,7 +183,7 @@ def test_tree_layout_needs_a_folder_dataset() -> None:
 def test_miplib_nl_dev_is_registered_as_a_tree_with_its_tables() -> None:
     entry = get("miplib_nl.dev")
     assert (entry.layout, entry.tables_from, entry.count) == ("tree", "instance.json", 45)
-    assert entry.license == "CC BY-SA 4.0" and entry.split == "dev"
+    assert entry.license == "CC-BY-SA-4.0" and entry.split == "dev"
     assert "9f14ad1" in entry.notes  # the mirror's commit, whose full hash is unknown here
 
 
