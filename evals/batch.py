@@ -236,6 +236,8 @@ class BatchReply:
     finish_reason: str | None = None
     request_id: str | None = None
     error: str | None = None
+    line_id: str | None = None
+    """The output line's own id (OpenAI's ``batch_req_…``): an import applies a line once."""
 
     @property
     def ok(self) -> bool:
@@ -289,6 +291,14 @@ def parse_batch_line(data: Mapping[str, Any]) -> BatchReply:
     cid = data.get("custom_id")
     if not isinstance(cid, str) or not cid:
         raise BatchFormatError("a batch output line has no custom_id")
+    line_id = data.get("id")
+    reply = _parse_reply(cid, data)
+    if isinstance(line_id, str) and line_id:
+        reply = dataclasses.replace(reply, line_id=line_id)
+    return reply
+
+
+def _parse_reply(cid: str, data: Mapping[str, Any]) -> BatchReply:
     if data.get("error"):
         return BatchReply(cid, error=_error_text(data["error"]))
     response = data.get("response")
@@ -724,6 +734,14 @@ class RoundSummary:
     failed: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     messages: dict[str, list[str]] = field(default_factory=dict)
+    repeated: list[str] = field(default_factory=list)
+    """Custom ids of lines applied by an earlier import (the same line again): ignored."""
+    stale: list[str] = field(default_factory=list)
+    """Custom ids of lines for requests no longer waited for (an earlier round's output)."""
+    already_imported: bool = False
+    """The same output file(s), byte for byte, were imported before: nothing was done."""
+    counted: bool = False
+    """The import changed something, so it counts as a round (False: the round stays)."""
 
     def note(self, problem_id: str, text: str) -> None:
         """Add a message about ``problem_id``."""
@@ -802,6 +820,10 @@ class BatchRounds:
         self.prompts = prompts or PromptSet.default()
         self.state: dict[str, dict[str, Any]] = {}
         self.imports = 0
+        self.imported: list[str] = []
+        """sha256 of each imported output (an identical re-import changes nothing)."""
+        self.lines: list[str] = []
+        """Ids of the output lines applied so far (a line is applied once)."""
         path = self.run_dir / ROUNDS_FILE
         stored: dict[str, Any] = {}
         stored_prompts: str | None = None
@@ -815,6 +837,8 @@ class BatchRounds:
             stored = {**_DEFAULTS_BEFORE_SAMPLES, **dict(saved.get("config") or {})}
             stored_prompts = saved.get("prompts_digest")
             self.imports = int(saved.get("imports") or 0)
+            self.imported = [str(d) for d in saved.get("imported") or []]
+            self.lines = [str(x) for x in saved.get("lines") or []]
         # A replay must run with the settings the recorded replies were made under.
         self.config = config or AgentConfig(**{k: v for k, v in stored.items() if k in _REPLAYED})
         mine = {k: getattr(self.config, k) for k in _REPLAYED}
@@ -906,6 +930,8 @@ class BatchRounds:
                 "config": config,
                 "prompts_digest": self.prompts.digest(),
                 "imports": self.imports,
+                "imported": self.imported,
+                "lines": self.lines,
                 "problems": self.state,
             },
         )
@@ -1015,6 +1041,12 @@ class BatchRounds:
         """Apply a batch output to the pending problems and advance each as far as it goes."""
         output = read_batch_output(paths)
         summary = RoundSummary()
+        if output.sha256 in self.imported:
+            summary.already_imported = True
+            summary.counted = False
+            summary.pending = self.pending()
+            return summary
+        seen = set(self.lines)
         answers: dict[tuple[str, int, int], BatchReply] = {}
         for cid, line in output.replies.items():
             try:
@@ -1025,13 +1057,21 @@ class BatchRounds:
             if name != self.dataset or pid not in self.problems:
                 summary.unknown.append(cid)
                 continue
+            if line.line_id is not None and line.line_id in seen:
+                summary.repeated.append(cid)
+                continue
             answers[(pid, sample or 0, call)] = line
+        used: set[tuple[str, int, int]] = set()
         for pid in self.pending():
             entry = self.state[pid]
             changed = False
             for sample, call in self.waiting(pid):
                 rid = self.request_id(pid, sample, call)
                 reply = answers.get((pid, sample, call))
+                if reply is not None:
+                    used.add((pid, sample, call))
+                    if reply.line_id is not None:
+                        self.lines.append(reply.line_id)
                 if reply is None:
                     _add(summary.missing, pid)
                     summary.note(pid, f"{rid}: no reply in the batch output; exported again")
@@ -1070,8 +1110,14 @@ class BatchRounds:
                 changed = True
             if changed and self._advance(pid) is None:
                 summary.finished.append(pid)
+        for key, reply in answers.items():
+            if key not in used:
+                summary.stale.append(reply.custom_id)
         summary.pending = self.pending()
-        self.imports += 1
+        summary.counted = bool(used)  # an import that matched no waiting request is no round
+        if summary.counted:
+            self.imports += 1
+            self.imported.append(output.sha256)
         self.save()
         return summary
 

@@ -349,6 +349,29 @@ def export_rounds(args: argparse.Namespace) -> int:
 
 def _report_round(number: int, summary: RoundSummary) -> None:
     finished = len(summary.finished)
+    if summary.already_imported:
+        _err(
+            f"round {number}: nothing applied: these file(s) were imported before (same bytes); "
+            f"the round stays {number}, {len(summary.pending)} problem(s) pending"
+        )
+        return
+    if not summary.counted:
+        why = []
+        if summary.repeated:
+            why.append(f"{len(summary.repeated)} line(s) were applied by an earlier import")
+        if summary.stale:
+            why.append(
+                f"{len(summary.stale)} line(s) answer requests of an earlier round, already "
+                f"answered (e.g. {summary.stale[0]}): an older round's output?"
+            )
+        if summary.unknown:
+            why.append(f"{len(summary.unknown)} line(s) name no request of this run")
+        _err(
+            f"round {number}: nothing applied, no reply for a request round {number} waits "
+            f"for; the round stays {number} ({len(summary.pending)} problem(s) pending)"
+            + ("".join(f"\n  {w}" for w in why))
+        )
+        return
     _err(
         f"round {number}: {summary.applied} repl{'y' if summary.applied == 1 else 'ies'} "
         f"applied; {finished} problem(s) finished, {len(summary.pending)} pending"
@@ -360,6 +383,13 @@ def _report_round(number: int, summary: RoundSummary) -> None:
         _err(
             f"  {len(summary.unknown)} line(s) name no request of this run and were ignored "
             f"(e.g. {summary.unknown[0]})"
+        )
+    if summary.repeated:
+        _err(f"  {len(summary.repeated)} line(s) were applied by an earlier import: ignored")
+    if summary.stale:
+        _err(
+            f"  {len(summary.stale)} line(s) answer requests of an earlier round (e.g. "
+            f"{summary.stale[0]}): ignored"
         )
 
 

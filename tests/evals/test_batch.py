@@ -433,10 +433,13 @@ def test_a_reply_that_keeps_failing_ends_its_problem_as_an_error(
         problems={p.id: p.question for p in dataset.problems},
         model="gpt-4o-mini",
     )
-    (tmp_path / "o.jsonl").write_text(http_error_line("transport_basic") + "\n")
-    for _ in range(MAX_FAILED_REPLIES):
+    for n in range(MAX_FAILED_REPLIES):
+        # Each round's batch writes its own output (its own line id): a re-import changes nothing.
+        line = {**json.loads(http_error_line("transport_basic")), "id": f"batch_req_{n}"}
+        (tmp_path / f"o{n}.jsonl").write_text(json.dumps(line) + "\n")
         assert len(rounds.export(tmp_path / "r.jsonl", stub_model(llm_stub))) == 1
-        summary = rounds.import_(tmp_path / "o.jsonl")
+        summary = rounds.import_(tmp_path / f"o{n}.jsonl")
+        assert rounds.import_(tmp_path / f"o{n}.jsonl").already_imported
     assert summary.failed == ["transport_basic"] and summary.pending == []
     outcome = rounds.outcome("transport_basic")
     assert outcome is not None and outcome["status"] == "error"

@@ -142,3 +142,89 @@ def test_compare_over_a_glob_skips_and_names_folders_without_results(
     assert "skipped 1 folder(s) with no results.jsonl" in err and str(pending) in err
     assert optiwise("eval", "compare", str(pending)) == 1
     assert "none of the 1 folder(s) given is a run with results" in capsys.readouterr().err
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
+
+
+def _sample(name: str) -> dict[str, Any]:
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    return data
+
+
+def _output_line(custom_id: str, line_id: str | None, content: str | None) -> str:
+    """A Batch output line: a completion, or (content None) an HTTP 500."""
+    if content is None:
+        response: dict[str, Any] = {"status_code": 500, "body": {"error": {"message": "boom"}}}
+    else:
+        body = {
+            "model": "gpt-4o-mini",
+            "choices": [{"message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 100},
+        }
+        response = {"status_code": 200, "request_id": f"req-{line_id}", "body": body}
+    line: dict[str, Any] = {"custom_id": custom_id, "response": response, "error": None}
+    if line_id is not None:
+        line["id"] = line_id
+    return json.dumps(line) + "\n"
+
+
+def test_batch_import_is_idempotent_per_line_and_an_old_rounds_file_is_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["production_mix", "transport_basic"]
+    path = tmp_path / "two.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": n,
+                    "question": str(_sample(n)["problem"]).strip(),
+                    "answer": _sample(n)["answer"]["objective"],
+                }
+            )
+            + "\n"
+            for n in names
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "runs"
+    common = ["--run-id", "R", "--out", str(out)]
+    start = ["eval", "batch-export", "--problems", str(path), "--model", "gpt-4o-mini"]
+    assert optiwise(*start, *common, "--max-repairs", "1") == 0
+    run_dir = out / "file" / "two" / "gpt-4o-mini" / "R"
+    right = json.dumps(_sample("production_mix")["formulation"])
+    first = tmp_path / "output-1.jsonl"
+    first.write_text(
+        _output_line("file.two:production_mix", "batch_req_1", right)
+        + _output_line("file.two:transport_basic", "batch_req_2", None),
+        encoding="utf-8",
+    )
+    assert optiwise("eval", "batch-import", *common, str(first)) == 0
+    assert "exported again (1 of 3 tries)" in capsys.readouterr().err
+
+    # The same file again (a script's retry): nothing applied, no try burnt, no new round.
+    assert optiwise("eval", "batch-import", *common, str(first)) == 0
+    err = capsys.readouterr().err
+    assert "imported before" in err and "the round stays 2" in err and "tries" not in err
+    rounds = json.loads((run_dir / "batch_rounds.json").read_text(encoding="utf-8"))
+    assert rounds["imports"] == 1
+    assert rounds["problems"]["transport_basic"]["failures"] == {"0:0": ["HTTP 500: boom"]}
+
+    # Round 1's lines in another file (same line ids) and a copy without ids: stale.
+    again = tmp_path / "copy.jsonl"
+    again.write_text(
+        _output_line("file.two:production_mix", "batch_req_1", right)
+        + _output_line("file.two:production_mix", None, right),
+        encoding="utf-8",
+    )
+    assert optiwise("eval", "batch-import", *common, str(again)) == 0
+    err = capsys.readouterr().err
+    assert "round 2: nothing applied" in err and "an older round's output?" in err
+    assert json.loads((run_dir / "batch_rounds.json").read_text())["imports"] == 1
+
+    assert optiwise("eval", "batch-export", *common) == 0
+    assert "round 2: wrote 1 request(s)" in capsys.readouterr().out
+    assert (run_dir / "batch" / "requests-2.jsonl").is_file()
