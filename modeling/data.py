@@ -9,7 +9,7 @@ the parameter's name and the index.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,15 @@ from pydantic import ValidationError
 from modeling.errors import Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
 from modeling.limits import SOLVER_INFINITY, check_memory, check_powers, set_size
-from modeling.tables import Axis, TableError, TableReader, table_cells, table_param, table_set
+from modeling.tables import (
+    Axis,
+    TableError,
+    TableReader,
+    resolve_path,
+    table_cells,
+    table_param,
+    table_set,
+)
 
 Element = Any  # str | int | tuple[str | int, ...]
 
@@ -319,7 +327,15 @@ def resolve_param(
     sets: Mapping[str, SetData],
     issues: list[Issue],
     tables: TableReader | None = None,
+    unread: Collection[str] = frozenset(),
 ) -> ParamData | None:
+    """A parameter's values as an array over its index sets; None (with issues) when unusable.
+
+    ``unread`` names the sets that are declared but could not be read (a
+    table without a data folder, a missing column): a parameter over one of
+    them is skipped quietly, since the set's own issue says what is wrong and
+    an "unknown set" would send the reader after a set that exists.
+    """
     loc = f"parameters.{name}"
     if not isinstance(spec, Mapping) and not isinstance(spec, IndexedParameter):
         number = as_number(spec)
@@ -354,8 +370,16 @@ def resolve_param(
             )
         )
         return None
+    if p.table is not None and (tables is None or tables.folder is None):
+        try:
+            resolve_path(None, p.table, f"{loc}.table")
+        except TableError as exc:  # always: there is no folder to read it from
+            issues.extend(exc.issues)
+        return None
     axes: list[SetData] = []
     for k, sname in enumerate(p.index):
+        if sname not in sets and sname in unread:
+            return None
         if sname not in sets:
             issues.append(
                 Issue(
@@ -505,9 +529,10 @@ def resolve_data(
             s = resolve_set(name, spec, issues)
         if s is not None:
             sets[name] = s
+    unread = {name for name in f.sets if name not in sets}
     params: dict[str, ParamData] = {}
     for name, spec in f.parameters.items():
-        p = resolve_param(name, spec, sets, issues, tables)
+        p = resolve_param(name, spec, sets, issues, tables, unread)
         if p is not None:
             params[name] = p
             huge = _huge_value(p, sets)

@@ -121,3 +121,26 @@ def test_a_wide_table_with_text_names_its_columns(tmp_path: Path) -> None:
         "parameters.a: columns 'M1', 'M3' of w.csv hold text "
         '("a", row 2 column 2, and 3 more cells)'
     ), found
+
+
+def test_without_a_data_folder_only_the_missing_folder_is_reported(tmp_path: Path) -> None:
+    doc = _doc("fixed_cost")
+    doc["parameters"]["n"] = {"index": ["AID"], "values": {"a1": 1}}  # inline, over a table set
+    found = _messages(doc, None)
+    assert found == [
+        f"{where}.table: reads the table 'costs.csv' but no data folder was given "
+        "(pass the folder with --data DIR, or load(document, data=DIR))"
+        for where in ("sets.AID", "parameters.cap", "parameters.f")
+    ], found
+
+
+def test_a_set_that_cannot_be_read_is_not_reported_again_as_unknown(tmp_path: Path) -> None:
+    (tmp_path / "costs.csv").write_text(COSTS, encoding="utf-8")
+    doc = _doc("fixed_cost")
+    doc["sets"]["AID"]["column"] = "arc"  # no such column: the set cannot be read
+    found = _messages(doc, tmp_path)
+    assert len(found) == 1 and found[0].startswith("sets.AID.column: costs.csv has no column"), (
+        found
+    )
+    doc["parameters"]["g"] = {"index": ["ARC"], "values": {"a1": 1}}  # a set that is not declared
+    assert "parameters.g.index[0]: unknown set 'ARC'" in " ".join(_messages(doc, tmp_path))
