@@ -46,6 +46,7 @@ __all__ = [
     "describe_data",
     "describe_table_brief",
     "file_defect",
+    "header_looks_like_data",
     "opened_data",
     "prepare_data",
     "table_files",
@@ -129,6 +130,43 @@ def _kind(values: np.ndarray) -> tuple[str, int]:
     return f"text, {filled.nunique()} distinct", empty
 
 
+def _shape(text: str) -> str:
+    """A cell's shape: digits runs as ``0`` ("Main pipe17" and "Main pipe0" are alike)."""
+    return re.sub(r"\d+", "0", text.strip())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def header_looks_like_data(header: Sequence[str] | None, cells: np.ndarray) -> str:
+    """Why a table's header row looks like a data row ("" when it does not).
+
+    Two signs, each rare in a real header: the first column's label has the
+    shape of that column's values (``Main pipe0`` over ``Main pipe1``,
+    ``Main pipe2``: digits aside, the same text), or every label, the first
+    one included, is a number (a wide table's numeric column labels sit
+    beside a text label for its row-label column).
+    """
+    if header is None or len(header) == 0 or cells.size == 0:
+        return ""
+    first = str(header[0]).strip()
+    if first and not _is_number(first):
+        column = [str(v).strip() for v in cells[:, 0] if str(v).strip()]
+        alike = [v for v in column if _shape(v) == _shape(first)]
+        has_digit = any(ch.isdigit() for ch in first)
+        if column and (first in column or (has_digit and len(alike) * 2 >= len(column))):
+            return f"the first label {first!r} is like the column's values {alike[0]!r}"
+    labels = [str(h).strip() for h in header]
+    if all(label and _is_number(label) for label in labels):
+        return "every label is a number"
+    return ""
+
+
 def describe_table_brief(
     folder: str | Path, name: str, rows: int = PREVIEW_ROWS, max_columns: int = MAX_COLUMNS
 ) -> str:
@@ -157,6 +195,12 @@ def describe_table_brief(
             + (f", {empty} empty cells" if empty else "")
         )
     more = " …" if ncols > shown else ""
+    looks = header_looks_like_data(t.header, t.cells)
+    if looks:
+        lines.append(
+            f"  note: its header row looks like data ({looks}): if the file has no header "
+            "row, read it with `header: false` (columns by position)"
+        )
     if t.header is not None:
         lines.append("  first rows:")
         lines.append("    " + ",".join(_cell(h) for h in t.header[:shown]) + more)
