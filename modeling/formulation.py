@@ -624,7 +624,8 @@ TOP_KEYS = frozenset(
 )
 """The keys of a document (spec § Document)."""
 
-ANNOTATIONS = frozenset({"description", "units", "unit", "note", "notes", "comment"})
+_ANNOTATION_ORDER = ("description", "units", "unit", "note", "notes", "comment")
+ANNOTATIONS = frozenset(_ANNOTATION_ORDER)
 """Keys any set, parameter, variable, objective, constraint or assumption may carry: kept, ignored."""
 
 ELEMENT_KEYS: dict[str, frozenset[str]] = {
@@ -707,14 +708,31 @@ _SYNONYMS: dict[str, dict[str, str]] = {
 }
 
 
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "a constraint", "an assumption"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _key_issue(kind: str, key: str, where: str) -> Issue:
+    """The issue for ``key`` in an element of ``kind``, with the key it was likely meant to be.
+
+    A key that differs from one of ours only in case (``Description``,
+    ``Expression``) is named outright; otherwise a synonym from another
+    modeling language, then a close spelling of a key or an annotation, then
+    the element's keys and the annotations every element may carry.
+    """
     known = ELEMENT_KEYS[kind]
+    allowed = sorted(known) + sorted(ANNOTATIONS - known)
+    same = next((k for k in allowed if k.lower() == key.lower()), None)
     hint = (
-        _SYNONYMS.get(kind, {}).get(key.lower())
+        (f"did you mean '{same}'?" if same else "")
+        or _SYNONYMS.get(kind, {}).get(key.lower())
         or did_you_mean(key, known)
-        or f"a {kind} has the keys {', '.join(sorted(known))}"
+        or did_you_mean(key, ANNOTATIONS)
+        or f"{_a(kind)} has the keys {', '.join(sorted(known))} and may carry the "
+        f"annotations {', '.join(_ANNOTATION_ORDER)}"
     )
-    return Issue(where, f"'{key}' is not a key of a {kind}", hint, code="schema")
+    return Issue(where, f"'{key}' is not a key of {_a(kind)}", hint, code="schema")
 
 
 def unknown_key_issues(data: Mapping[str, Any]) -> list[Issue]:
