@@ -28,7 +28,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # Two Debian packages some tests use: chromium (the end-to-end browser test,
 # driven through Playwright without a browser download) and bubblewrap (the
