@@ -573,7 +573,7 @@ class PyomoBackend:
                     avail = opt.available()
                     ok = bool(avail)
                     why = f"{getattr(avail, 'name', avail)}"
-                    version = ".".join(str(p) for p in opt.version()) if ok else ""
+                    version = _version_of(s, opt) if ok else ""
                 else:
                     opt = _pyo().SolverFactory(s)
                     if type(opt).__name__ == "UnknownSolver":
@@ -586,7 +586,7 @@ class PyomoBackend:
                     version = ""
                     if ok:
                         with contextlib.suppress(Exception):
-                            version = ".".join(str(p) for p in opt.version() or ())
+                            version = _version_of(s, opt)
         except Exception as exc:
             return Availability(
                 False,
@@ -719,7 +719,7 @@ class PyomoBackend:
         has = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
         out = _Outcome(term, has, str(res.termination_condition.name))
         with contextlib.suppress(Exception):
-            out.version = ".".join(str(p) for p in opt.version())
+            out.version = _version_of(name, opt)
         if has:
             res.solution_loader.load_vars()
             out.x = self._values(built, model)
@@ -860,6 +860,36 @@ def _scip_unbounded_warning(model: CompiledModel, x: np.ndarray) -> str:
         f"; warning: {name} has no bound and ended at {x[suspicious[0]]:g}: SCIP cannot prove "
         "optimality over unbounded variables, so the problem may be unbounded; give it bounds"
     )
+
+
+def _version_of(name: str, opt: Any) -> str:
+    """The version of the solver itself, as ``10.0.2``; '' when it cannot be told.
+
+    Pyomo's SCIP interfaces answer ``version()`` with PySCIPOpt's version
+    (6.3.0 while the SCIP inside is 10.0.2), so for SCIP the library is asked.
+    """
+    if name.lower() in _SCIP_NAMES:
+        found = _scip_version()
+        if found:
+            return found
+    return ".".join(str(p) for p in opt.version() or ())
+
+
+_SCIP_VERSION: list[str] = []
+
+
+def _scip_version() -> str:
+    """SCIP's own version through PySCIPOpt (one throwaway model, ~0.1 s, once per process)."""
+    if not _SCIP_VERSION:
+        try:
+            import pyscipopt
+
+            m = pyscipopt.Model()
+            parts = (m.getMajorVersion(), m.getMinorVersion(), m.getTechVersion())
+            _SCIP_VERSION.append(".".join(str(p) for p in parts))
+        except Exception:  # no PySCIPOpt, or one without these calls: Pyomo's answer stands
+            _SCIP_VERSION.append("")
+    return _SCIP_VERSION[0]
 
 
 def _contrib_names() -> frozenset[str]:
