@@ -49,6 +49,7 @@ from agent.state import (
     categories_of,
     doc_key,
     error_lines,
+    has_solution,
     make_issue,
     normalize_document,
     problem_text,
@@ -330,6 +331,24 @@ def _binding_labels(result: SolveResult, limit: int = 50) -> list[str]:
     return [b.label for b in diagnostics.binding_constraints(result.model, result.x)[:limit]]
 
 
+def _binding_split(result: SolveResult, limit: int = 50) -> dict[str, Any]:
+    """What the answer says of binding rows: the inequalities at their limit (up to
+    ``limit``) and, per constraint, how many equality rows hold (always at their limit,
+    so listing them one by one says nothing; QA F4)."""
+    if result.model is None or result.x is None or not result.status.has_solution:
+        return {}
+    inequalities: list[str] = []
+    equalities: dict[str, int] = {}
+    for b in diagnostics.binding_constraints(result.model, result.x):
+        if b.side != "equal":
+            if len(inequalities) < limit:
+                inequalities.append(b.label)
+            continue
+        name = b.label.split("[", 1)[0] if not b.label.startswith("constraints[") else b.location
+        equalities[name] = equalities.get(name, 0) + 1
+    return {"binding_inequalities": inequalities, "equalities": equalities}
+
+
 def _small_linear(model: Any, ctx: RunContext) -> bool:
     """A compiled LP/MILP small enough (``small_model_nonzeros``) for HiGHS to solve in process."""
     limit = ctx.config.small_model_nonzeros
@@ -386,6 +405,7 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "seconds": round(result.timings.total_s, 6),
             "tried": list(result.tried),
             "isolated": not (ctx.config.solve_in_process or _small_linear(model, ctx)),
+            **_binding_split(result),
         },
         "issues": [i.to_dict() for i in result.errors],
     }
@@ -624,14 +644,17 @@ def explain_text(state: AgentState, ctx: RunContext) -> str:
     if status in (Status.TIME_LIMIT, Status.ERROR):
         # why the solve stopped: e.g. a worker killed at its hard limit says so
         solver_message = str((state.get("solver") or {}).get("message") or "")
+    solver = state.get("solver") or {}
+    split = "binding_inequalities" in solver and has_solution(status)
     return explain_solution(
         state.get("document"),
         status,
         state.get("objective"),
         state.get("solution") or {},
-        state.get("binding") or [],
+        solver["binding_inequalities"] if split else state.get("binding") or [],
         message=solver_message,
         detail=detail,
+        equalities=solver.get("equalities") if split else None,
     )
 
 

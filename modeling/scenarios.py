@@ -413,10 +413,14 @@ def explain_solution(
     message: str = "",
     detail: str = "",
     limit: int = 15,
+    equalities: Mapping[str, int] | None = None,
 ) -> str:
     """The answer in plain words, built from the result alone (no LLM call).
 
     ``detail`` is the diagnosis of an infeasible or unbounded model (IIS, ray).
+    ``equalities`` maps an equality constraint to its row count: given, ``binding``
+    holds the inequalities only and the equalities are summarised in one line
+    (an equality is always at its limit; listing its rows says nothing).
     """
     doc = dict(document or {})
     obj = doc.get("objective") or {}
@@ -459,7 +463,15 @@ def explain_solution(
             lines.append("Every decision variable is zero.")
         if binding:
             shown = ", ".join(binding[:10]) + (" …" if len(binding) > 10 else "")
-            lines.append(f"\nBinding constraints (at their limit): {shown}.")
+            what_binds = "Binding inequalities" if equalities is not None else "Binding constraints"
+            lines.append(f"\n{what_binds} (at their limit): {shown}.")
+        if equalities:
+            held = ", ".join(
+                f"{name} ({count} row{'s' if count != 1 else ''})"
+                for name, count in list(equalities.items())[:10]
+            )
+            more = f" and {len(equalities) - 10} more" if len(equalities) > 10 else ""
+            lines.append(f"Equalities (they always hold at their value): {held}{more}.")
     elif status in ("infeasible", "infeasible_or_unbounded"):
         lines.append(
             "The model has no feasible solution: its requirements contradict each other."

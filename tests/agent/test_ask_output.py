@@ -166,3 +166,32 @@ def test_ask_and_solve_give_the_same_exit_status_for_an_invalid_document(
     solved = main(["solve", str(path)])
     capsys.readouterr()
     assert asked == solved == exit_code("invalid") == 2
+
+
+# ------------------------------------------------------------------ F4 equalities
+
+FLOW: dict[str, Any] = {
+    "name": "flow",
+    "sets": {"N": ["a", "b", "c"]},
+    "parameters": {"need": {"index": ["N"], "values": {"a": 2, "b": 3, "c": 4}}},
+    "variables": {"x": {"index": ["N"], "lower": 0}, "y": {"index": ["N"], "lower": 0}},
+    "objective": {"sense": "minimize", "expression": "sum(x[n] + 2 * y[n] for n in N)"},
+    "constraints": [
+        {"name": "balance", "forall": "for n in N", "expression": "x[n] + y[n] == need[n]"},
+        {"name": "cap", "forall": "for n in N", "expression": "x[n] <= 3"},
+    ],
+}
+
+
+def test_the_answer_lists_binding_inequalities_and_summarises_equalities(
+    endpoint: StubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint.push(json.dumps(FLOW))
+    assert main(["ask", "--json", "a small flow problem", "--in-process"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "optimal" and data["objective"] == pytest.approx(2 + 3 + 3 + 2)
+    answer = data["answer"]
+    # x[c] <= 3 holds at 3 and so does x[b]; x[a] = 2 does not
+    assert "Binding inequalities (at their limit): cap['b'], cap['c']." in answer
+    assert "balance[" not in answer
+    assert "Equalities (they always hold at their value): balance (3 rows)." in answer
