@@ -188,10 +188,7 @@ def check(state: AgentState, ctx: RunContext) -> Update:
     try:
         model = compile_model(_source(doc, ctx))
     except FormulationError as exc:
-        issues = [
-            {**i.to_dict(), "severity": "error", "evidence": f"{i.location}: {i.message}"}
-            for i in exc.issues
-        ]
+        issues = [{**i.to_dict(), "severity": "error", "evidence": i.message} for i in exc.issues]
         issues = _blame_broken_files(issues, ctx)
     except Exception as exc:  # a bug of ours: say so, do not blame the document
         issues = [make_issue("document", f"could not be compiled ({exc!r})", code="internal")]

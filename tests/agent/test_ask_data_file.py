@@ -83,6 +83,9 @@ def test_reading_a_text_column_as_numbers_is_still_the_documents_fault(tmp_path:
     result = agent.solve(PROBLEM, data=folder)
 
     assert len(fake.calls) == 2  # the repair was asked for, and fixed it
+    repair = fake.calls[1].last_user
+    assert "parameters.w" in repair and "colour" in repair
+    assert "evidence: parameters.w" not in repair  # the located message is not said twice
     assert result.status == "optimal" and result.repairs == 1
     assert "data_file" not in result.error_categories
 
