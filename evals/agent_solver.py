@@ -195,6 +195,7 @@ class AgentSolver:
         from evals.executors import make_executor
 
         self.agent = agent
+        _meter_calls(agent.llm)
         self.trace_dir = Path(trace_dir) if trace_dir is not None else None
         if isinstance(executor, str):
             executor = make_executor(executor, agent, workers=workers, ray_address=ray_address)
@@ -267,6 +268,35 @@ def unavailable_outcome(problem: Problem) -> dict[str, Any] | None:
         "message": f"not run: {reason}",
         "latency_s": 0.0,
     }
+
+
+def _meter_calls(llm: Any) -> None:
+    """Report each call of ``llm`` to the runner's per-problem meter (once per instance).
+
+    The chat model sums every answered call in ``_add_usage``; wrapping that one
+    method of this instance also counts the call toward the problem being solved
+    (:func:`evals.runner.meter_usage`), so a problem stopped by ``--timeout``
+    keeps the usage of the calls it made. A model without it is left alone.
+    """
+    from evals.runner import meter_usage
+
+    add = getattr(llm, "_add_usage", None)
+    if add is None or getattr(add, "_evals_metered", False):
+        return
+
+    def metered(usage: Any) -> None:
+        add(usage)
+        meter_usage(
+            int(getattr(usage, "prompt_tokens", 0) or 0),
+            int(getattr(usage, "completion_tokens", 0) or 0),
+            float(getattr(usage, "cost_usd", 0.0) or 0.0),
+        )
+
+    metered._evals_metered = True  # type: ignore[attr-defined]
+    try:
+        llm._add_usage = metered
+    except AttributeError:  # a model with __slots__ or a frozen one: not metered
+        pass
 
 
 def _takes_data(run: Any) -> bool:

@@ -340,8 +340,19 @@ def findings_table(results: Sequence[ProblemResult], protocol: str) -> list[Find
         if final is None:
             continue
         seen: set[str] = set()
+        counted: set[tuple[str, int]] = set()
+        block, previous = 0, None
         for finding in result.finding_records():
             code = str(finding.get("code"))
+            # One attempt may carry a finding several times (one per located data issue);
+            # an attempt's records are consecutive and share its round and answer. The
+            # column counts attempts, so each (code, attempt) is counted once.
+            ident = (finding.get("round"), finding.get("status"), finding.get("objective"))
+            if ident != previous or finding.get("round") is None:
+                block, previous = block + 1, ident
+            if (code, block) in counted:
+                continue
+            counted.add((code, block))
             row = rows.setdefault(
                 code,
                 {
@@ -535,7 +546,8 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
     lines += [
         f"- default protocol: **{summary.default_protocol}** — {default.description}",
         f"- labels: {summary.n_unknown_answer} unknown (excluded from accuracy), "
-        f"{summary.n_flagged_answer} flagged as ambiguous",
+        f"{summary.n_flagged_answer} flagged (ambiguous, doubtful or missing data; left out "
+        "of 'unflagged labels only')",
         "",
         "## Accuracy by protocol",
         "",

@@ -25,6 +25,7 @@ scorer and the fakes in the tests.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import re
 import secrets
@@ -72,6 +73,7 @@ __all__ = [
     "Solver",
     "execute",
     "compare",
+    "meter_usage",
     "plot_compare",
     "prepare_run",
     "rescore",
@@ -329,12 +331,38 @@ def _as_mapping(value: Any) -> Any:
     return value
 
 
+_USAGE: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar(
+    "evals_problem_usage", default=None
+)
+"""The tokens and cost of the LLM calls made for the problem being solved (this task)."""
+
+
+def meter_usage(prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+    """Count one LLM call toward the problem being solved, if any.
+
+    A solver that can (:class:`~evals.agent_solver.AgentSolver`) reports each call
+    here, so a problem stopped by ``--timeout`` keeps the usage of the calls it made
+    (its outcome never arrives). Tasks and threads started for the problem copy the
+    context, so they count toward it too.
+    """
+    meter = _USAGE.get()
+    if meter is not None:
+        meter["prompt_tokens"] += prompt_tokens
+        meter["completion_tokens"] += completion_tokens
+        meter["cost_usd"] += cost_usd
+
+
 async def _solve_one(
     solver: Solver, problem: Problem, timeout_s: float | None
 ) -> tuple[Mapping[str, Any], float]:
-    """Call the solver; a timeout or an exception becomes an ``error`` outcome."""
+    """Call the solver; a timeout or an exception becomes an ``error`` outcome.
+
+    A timed-out problem keeps the tokens and cost of the calls it made (:func:`meter_usage`).
+    """
     started = time.perf_counter()
     outcome: Mapping[str, Any]
+    meter = {"prompt_tokens": 0.0, "completion_tokens": 0.0, "cost_usd": 0.0}
+    token = _USAGE.set(meter)
     try:
         async with asyncio.timeout(timeout_s):
             returned: Any = await solver.solve(problem)
@@ -350,6 +378,9 @@ async def _solve_one(
             "status": "error",
             "error_categories": ["timeout"],
             "message": f"no answer within {timeout_s} s",
+            "prompt_tokens": int(meter["prompt_tokens"]),
+            "completion_tokens": int(meter["completion_tokens"]),
+            "cost_usd": meter["cost_usd"],
         }
     except Exception as exc:  # a crashing solver must not lose the problem
         outcome = {
@@ -357,6 +388,8 @@ async def _solve_one(
             "error_categories": [f"exception:{type(exc).__name__}"],
             "message": str(exc)[:2000],
         }
+    finally:
+        _USAGE.reset(token)
     return outcome, time.perf_counter() - started
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from agent.api import OptimizationAgent
 from agent.fake import FakeLLM
+from agent.stub_server import StubServer
 from evals import cli
 from evals.agent_solver import AgentSolver
 from evals.loaders import read_miplib_nl
@@ -228,3 +229,53 @@ def test_batch_import_is_idempotent_per_line_and_an_old_rounds_file_is_stale(
     assert optiwise("eval", "batch-export", *common) == 0
     assert "round 2: wrote 1 request(s)" in capsys.readouterr().out
     assert (run_dir / "batch" / "requests-2.jsonl").is_file()
+
+
+def test_the_findings_table_counts_attempts_not_issues() -> None:
+    from evals.problems import Problem, normalize_answer
+    from evals.report import findings_table
+    from evals.results import build_result
+
+    def issue(column: str) -> dict[str, Any]:
+        return {"code": "value", "severity": "error", "message": f"column {column} is text"}
+
+    # One attempt with three located data issues, then a repaired attempt with one.
+    attempts = [
+        {"round": 0, "status": "invalid", "errors": [issue("a"), issue("b"), issue("c")]},
+        {"round": 1, "status": "optimal", "objective": 90.0, "errors": [issue("d")]},
+    ]
+    problem = Problem(id="p", dataset="toy.v1", question="q", answer=normalize_answer(100.0))
+    outcome = {"status": "optimal", "objective": 90.0, "attempts": attempts}
+    result = build_result(problem, outcome, protocols=["sirl"], latency_s=0.1)
+    assert len(result.finding_records()) == 4
+    (row,) = findings_table([result], "sirl")
+    assert (row.code, row.problems, row.fired) == ("value", 1, 2)
+
+
+def test_a_timed_out_problem_keeps_the_tokens_of_the_calls_it_made(
+    llm_stub: StubServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.stub_server import Delay
+
+    calls: list[int] = []
+    prose = "I would rather explain in prose."  # not a document: a repair follows
+
+    def slow_repair(body: dict[str, Any]) -> str | Delay:
+        calls.append(1)
+        # The repair call outlives the problem's --timeout (cut short when the stub closes).
+        return Delay(30.0, prose) if len(calls) > 1 else prose
+
+    llm_stub.handler = slow_repair
+    path = tmp_path / "one.jsonl"
+    path.write_text(_line("p") + "\n", encoding="utf-8")
+    argv = ["eval", "--problems", str(path), "--model", "gpt-4o-mini"]
+    argv += ["--base-url", llm_stub.base_url, "--out", str(tmp_path / "runs"), "--run-id", "T"]
+    argv += ["--max-repairs", "1", "--timeout", "4", "--no-progress", "--no-preflight"]
+    assert optiwise(*argv) == 0
+    capsys.readouterr()
+    run_dir = tmp_path / "runs" / "file" / "one" / "gpt-4o-mini" / "T"
+    (line,) = (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    result = json.loads(line)
+    assert result["error_categories"] == ["timeout"], result
+    assert len(calls) == 2, result
+    assert result["prompt_tokens"] > 0 and result["completion_tokens"] > 0  # the first call's
