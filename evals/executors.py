@@ -409,7 +409,24 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
     send(("ready", os.getpid()))
     with redirect_stdout():  # solver banners from C code must not reach the parent's stdout
         loop.run_forever()
+    _run_exit_finalizers()
     os._exit(0)  # do not wait for solve threads of cancelled jobs
+
+
+def _run_exit_finalizers() -> None:
+    """Run multiprocessing's exit finalizers, which ``os._exit`` would skip.
+
+    A worker is a forkserver child, so a ``multiprocessing.Lock`` made in it (Pyomo
+    makes one when it is first imported) is a named semaphore registered with the
+    resource tracker; without its finalizer the tracker warns at the parent's exit
+    that a semaphore leaked. Only the finalizers run: children are not joined.
+    """
+    from multiprocessing import util
+
+    run = getattr(util, "_run_finalizers", None)
+    if run is not None:
+        with contextlib.suppress(Exception):
+            run(0)
 
 
 def _dumps(message: tuple[Any, ...]) -> bytes:
