@@ -15,7 +15,10 @@ path, no ``..``, no symbolic link leading out of it), are read as text and
 converted to numbers (nothing in them is evaluated), and may together take at
 most a share of the memory budget (:func:`table_byte_limit`).  Rows and columns
 are counted from 1 as a spreadsheet shows them (a header, when present, is row
-1), and every problem is located there: ``data C3.csv row 17 column 4``.
+1), and every problem is located there: ``data C3.csv row 17 column 4``.  Cells
+that are not numbers are one issue at the element that reads them
+(``parameters.c.value: column 'cost' of C3.csv has a cell that is not a number
+("abc", row 17 column 4)``), so the document's culprit is named, not only the file.
 Everything is vectorised (pandas parses, numpy maps keys), so a table of a
 million rows loads in about a second.
 """
@@ -35,7 +38,7 @@ from modeling.errors import Issue, did_you_mean
 from modeling.limits import BUDGET_ENV, human, memory_budget
 
 TABLE_SHARE = 10  # tables may take (file bytes) a tenth of the memory budget together
-MAX_LISTED = 5  # located value/key problems listed per table before "and N more"
+MAX_LISTED = 5  # keys not in their set listed per table, columns per issue, before "and N more"
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "excel", ".xls": "excel"}
 SUFFIXES |= {".parquet": "parquet", ".pq": "parquet"}
 _INT_RE = r"-?\d+"
