@@ -16,6 +16,7 @@ def _scip() -> str:
     return f"{m.getMajorVersion()}.{m.getMinorVersion()}.{m.getTechVersion()}"
 
 
+@pytest.mark.slow  # alone, the first Pyomo import and build take 5-9 s on a loaded box; the solve is ms
 @pytest.mark.parametrize("solver", ["scip", "scip_direct"])
 def test_the_reported_version_is_scips(solver: str) -> None:
     if not get_backend("pyomo").available(solver):
