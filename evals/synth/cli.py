@@ -11,7 +11,9 @@
 A stopped run resumes when started again with the same options and ``--out``:
 the instances are read back from ``OUT/instances.jsonl`` and the ones already
 accepted, rejected or dropped (``OUT/progress.jsonl``) are not redone;
-``--fresh`` starts over. The accepted problems (``OUT/problems.jsonl``) load with
+``--fresh`` starts over. A larger (or smaller) ``--n`` with otherwise the same
+options keeps the finished instances: they are drawn in a fixed seeded order, so
+only the new ones are back-translated and checked. The accepted problems (``OUT/problems.jsonl``) load with
 ``optiwise tune --problems OUT/problems.jsonl``.
 """
 
@@ -22,8 +24,12 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evals.synth.generators import Instance
 
 __all__ = ["register"]
 
@@ -153,8 +159,18 @@ def _run_options(args: argparse.Namespace) -> dict[str, object]:
     return {k: getattr(args, k, None) for k in _RUN_KEYS}
 
 
+GROW = "n"
+"""The one option a run may change on resuming: its instances are drawn in a fixed,
+seeded order, so the first ``n`` of a larger ``--n`` are the earlier run's."""
+
+
 def _resumable(out: Path, args: argparse.Namespace) -> tuple[bool, str]:
-    """Whether ``out`` holds a run of the same options to resume (and why not)."""
+    """Whether ``out`` holds a run to resume (and why not).
+
+    ``(True, "")``: the same options; ``(True, GROW)``: only ``--n`` differs (the
+    instances are drawn again and must start with the earlier ones);
+    ``(False, refusal)``: other options differ.
+    """
     from evals.synth.pipeline import PROGRESS
 
     run_file = out / RUN_FILE
@@ -166,6 +182,8 @@ def _resumable(out: Path, args: argparse.Namespace) -> tuple[bool, str]:
         return False, ""
     now = _run_options(args)
     changed = sorted(k for k in _RUN_KEYS if before.get(k) != now.get(k))
+    if changed == [GROW] and (out / PROGRESS).exists():
+        return True, GROW
     if changed:
         if (out / PROGRESS).exists():
             return False, (
@@ -174,6 +192,31 @@ def _resumable(out: Path, args: argparse.Namespace) -> tuple[bool, str]:
             )
         return False, ""
     return True, ""
+
+
+def _grow_mismatch(out: Path, instances: Sequence[Instance]) -> str:
+    """Why the earlier run's instances are not the start of ``instances`` ("" when they are).
+
+    Also logs what a changed ``--n`` keeps.
+    """
+    from evals.synth.pipeline import read_instances, read_progress
+
+    try:
+        before = read_instances(out / "instances.jsonl")
+    except (FileNotFoundError, ValueError) as exc:
+        return str(exc)
+    for old, new in zip(before, instances, strict=False):
+        if old.id != new.id or json.dumps(old.formulation, sort_keys=True) != json.dumps(
+            new.formulation, sort_keys=True
+        ):
+            return f"instance {old.id} was drawn as {new.id} or with another formulation"
+    ids = {i.id for i in instances}
+    kept = sum(1 for k, v in read_progress(out).items() if k in ids and v["kind"] != "error")
+    _err(
+        f"--n changed from {len(before)} to {len(instances)}: the same seeded draw, so the "
+        f"{kept} instance(s) finished in {out} are kept"
+    )
+    return ""
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -222,10 +265,11 @@ def _synth(args: argparse.Namespace) -> int:
             _err("error: --n must be positive")
             return 1
         resume, refusal = _resumable(out, args) if not args.batch_export else (False, "")
-        if refusal:
+        grow = resume and refusal == GROW
+        if refusal and not grow:
             _err(f"error: {refusal}")
             return 2
-        if resume:
+        if resume and not grow:
             try:
                 instances = read_instances(out / "instances.jsonl")
             except (FileNotFoundError, ValueError) as exc:
@@ -251,6 +295,14 @@ def _synth(args: argparse.Namespace) -> int:
             if not instances:
                 _err("error: no seed gave an acceptable instance (see the messages above)")
                 return 1
+            if grow:
+                mismatch = _grow_mismatch(out, instances)
+                if mismatch:
+                    _err(
+                        f"error: {out} holds a run whose instances differ from the ones drawn "
+                        f"now ({mismatch}); start over with --fresh, or use another --out"
+                    )
+                    return 2
             if not args.batch_export:
                 out.mkdir(parents=True, exist_ok=True)
                 write_instances(instances, out / "instances.jsonl")

@@ -198,5 +198,5 @@ def test_cli_executor_process_then_a_rerun_resumes_and_other_options_are_refused
     assert len(llm_stub.requests) == 4
 
     # Other options would mix two runs in one folder: refused, with the way out.
-    assert _cli([*argv[:3], "3", *argv[4:]]) == 2
+    assert _cli([*argv, "--seed", "7"]) == 2
     assert "--fresh" in capsys.readouterr().err
