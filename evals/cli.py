@@ -144,6 +144,11 @@ def register(subparsers: Any) -> None:
     )
     _agent_options(p_export, suppress=True, batch=True)
     _run_options(p_export, suppress=True)
+    for action in p_export._actions:
+        # Accepted (the parser is shared with live runs) but meaningless here: no endpoint
+        # is called, nothing is solved concurrently or timed, so --help does not list them.
+        if set(action.option_strings) & _NOT_FOR_EXPORT:
+            action.help = argparse.SUPPRESS
     p_export.set_defaults(handler=_eval_batch_export)
 
     p_import = ev_sub.add_parser(
@@ -197,6 +202,22 @@ def register(subparsers: Any) -> None:
         "--published", default="highlights", choices=("highlights", "all", "none")
     )
     p_compare.set_defaults(handler=_eval_compare)
+
+
+_NOT_FOR_EXPORT = frozenset(
+    {
+        "--base-url",
+        "--concurrency",
+        "--no-preflight",
+        "--retry-errors",
+        "--no-retry",
+        "--timeout",
+        "--no-progress",
+        "--cache-dir",
+        "--no-cache",
+    }
+)
+"""Options ``batch-export`` accepts but does not use (hidden from its ``--help``)."""
 
 
 def _opt(parser: Any, suppress: bool, *flags: str, default: Any = None, **kwargs: Any) -> None:
@@ -867,6 +888,12 @@ def record_config(plan: Any, sections: dict[str, dict[str, Any]], *, write: bool
         if isinstance(existing, dict):
             for key in _FIXED.get(name, ()):
                 if key in existing and key in info and existing[key] != info[key]:
+                    if name == "problems_file":
+                        raise RunConfigMismatch(
+                            f"the problems file {info.get('path') or existing.get('path')} changed "
+                            f"since run {plan.run_dir.name} started (its results answer the old "
+                            "problems); restore the file or use another --run-id"
+                        )
                     raise RunConfigMismatch(
                         f"{plan.run_dir} was run with {name}.{key}={existing.get(key)!r}, "
                         f"not {info.get(key)!r}; use another --run-id"
@@ -1004,10 +1031,17 @@ def _execute(
     identity = getattr(solver, "identity", None)
     if callable(identity):
         record_config(plan, {"agent": identity()}, write=False)
+    record_config(plan, sections, write=False)  # a changed problems file: refused before any call
     retry_errors = getattr(args, "retry_errors", True)
     finished = {
         r.id for r in read_results(plan.results_path) if not (retry_errors and r.retryable())
     }
+    kept = sum(p.id in finished for p in plan.problems)
+    if kept and kept < len(plan.problems):
+        _err(
+            f"resuming run {plan.run_dir.name}: {kept} of {len(plan.problems)} problem(s) done "
+            f"and kept, {len(plan.problems) - kept} to run"
+        )
     if any(p.id not in finished for p in plan.problems):
         check = getattr(solver, "preflight", None)
         if callable(check) and not getattr(args, "no_preflight", False):

@@ -110,16 +110,20 @@ def test_a_problems_file_is_evaluated_and_resumed_without_a_registry_entry(
     (run_dir / "results.jsonl").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
     before = len(llm_stub.chat_requests)
     assert optiwise(*eval_argv(llm_stub, tmp_path, "--problems", str(path))) == 0
-    again = last_json(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    again = last_json(out)
+    assert "resuming run P: 2 of 3 problem(s) done and kept, 1 to run" in err
     assert again["complete"] and again["n_done"] == 3 and again["accuracy"]["sirl"] == 1.0
     assert len(llm_stub.chat_requests) == before + 1
 
     # The file changed under a run that still has work to do: refused, nothing sent.
     write(path, [record(NAMES[0]), record(NAMES[1]), plain, {**plain, "id": "new"}])
-    before = len(llm_stub.chat_requests)
+    before = len(llm_stub.requests)
     assert optiwise(*eval_argv(llm_stub, tmp_path, "--problems", str(path))) == 1
-    assert "problems_file.sha256" in capsys.readouterr().err
-    assert len(llm_stub.chat_requests) == before
+    err = capsys.readouterr().err
+    assert f"the problems file {path.resolve()} changed since run P started" in err
+    assert "sha256" not in err
+    assert len(llm_stub.requests) == before  # not even the preflight request
 
 
 @pytest.mark.parametrize(

@@ -279,3 +279,14 @@ def test_a_timed_out_problem_keeps_the_tokens_of_the_calls_it_made(
     assert result["error_categories"] == ["timeout"], result
     assert len(calls) == 2, result
     assert result["prompt_tokens"] > 0 and result["completion_tokens"] > 0  # the first call's
+
+
+def test_batch_export_help_lists_only_what_an_export_uses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        optiwise("eval", "batch-export", "--help")
+    text = capsys.readouterr().out
+    assert "--run-id" in text and "--max-repairs" in text and "--output" in text
+    for unused in ("--base-url", "--concurrency", "--no-preflight", "--retry-errors", "--timeout"):
+        assert unused not in text.replace("see --timeout", "")  # named once, as not the budget
