@@ -105,7 +105,7 @@ __all__ = [
     "verify",
 ]
 
-NOT_REPAIRABLE = frozenset({"solver_error", "time_limit", "internal"})
+NOT_REPAIRABLE = frozenset({"solver_error", "time_limit", "internal", "data_file"})
 """Findings the LLM cannot fix by rewriting the document."""
 
 Severity = Literal["error", "suspicion", "note"]

@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from agent.api import OptimizationAgent
 from agent.data_context import file_defect
 from agent.fake import FakeLLM
@@ -63,10 +61,6 @@ def test_a_stray_text_cell_is_reported_as_the_files_fault(tmp_path: Path) -> Non
     assert "No valid formulation was produced" not in result.answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs 'data_file' in agent.verify.NOT_REPAIRABLE (requested in notes/requests.md)",
-)
 def test_a_broken_data_file_spends_no_repair_call(tmp_path: Path) -> None:
     folder = _items(tmp_path / "data")
     agent, fake = _agent(json.dumps(KNAPSACK), json.dumps(KNAPSACK))
