@@ -318,20 +318,13 @@ class OptimizationAgent:
         self, trace: Trace, data: ProblemData | None = None, note: str | None = None
     ) -> RunContext:
         """The run's context; with ``data``, its tables described (``note``, if done already)."""
-        if data is not None:
-            note = data.describe() if note is None else note
-            trace.note(
-                f"data folder: {len(data.files())} table file(s), described in "
-                f"{len(note)} characters",
-                folder=str(data.folder),
-            )
-        return RunContext(
+        return RunContext.described(
             llm=self.llm,
             config=self.config,
             prompts=self.prompts,
             trace=trace,
             data=data,
-            data_note=note or "",
+            note=note,
         )
 
     def _candidate_contexts(self, base: RunContext) -> list[RunContext]:

@@ -314,22 +314,12 @@ class ChatSession:
     # --------------------------------------------------------------- turns
 
     def _context(self, trace: Trace) -> RunContext:
-        data = self._problem_data()
-        note = ""
-        if data is not None:
-            note = data.describe()
-            trace.note(
-                f"data folder: {len(data.files())} table file(s), described in "
-                f"{len(note)} characters",
-                folder=str(data.folder),
-            )
-        return RunContext(
+        return RunContext.described(
             llm=self.llm,
             config=self.config,
             prompts=self.prompts,
             trace=trace,
-            data=data,
-            data_note=note,
+            data=self._problem_data(),
         )
 
     def _reply(self, out: dict[str, Any], trace: Trace) -> ChatReply:

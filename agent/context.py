@@ -188,3 +188,32 @@ class RunContext:
     def data_dir(self) -> Path | None:
         """The folder tables are read from (None when the problem came without data)."""
         return self.data.folder if self.data is not None else None
+
+    @classmethod
+    def described(
+        cls,
+        *,
+        llm: ChatModel,
+        config: AgentConfig,
+        prompts: PromptSet,
+        trace: Trace,
+        data: ProblemData | None = None,
+        note: str | None = None,
+    ) -> RunContext:
+        """A run's context; with ``data``, its tables described for the LLM (``note``, when
+        already done) and the description's size noted in the trace."""
+        if data is not None:
+            note = data.describe() if note is None else note
+            trace.note(
+                f"data folder: {len(data.files())} table file(s), described in "
+                f"{len(note)} characters",
+                folder=str(data.folder),
+            )
+        return cls(
+            llm=llm,
+            config=config,
+            prompts=prompts,
+            trace=trace,
+            data=data,
+            data_note=note or "",
+        )
