@@ -364,9 +364,56 @@ def _fetch_tree(
     return actual
 
 
+def _fetch_resolved(
+    entry: DatasetEntry,
+    dest: Path,
+    report: FetchReport,
+    base_url: str | None,
+    api_url: str | None,
+    timeout: float,
+    workers: int,
+    say: Log,
+) -> None:
+    """Fetch a ``resolve_on_fetch`` entry; on its first fetch, report the hash to record."""
+    from evals.upstream_lock import LockError, fetch_locked, lock_path
+
+    say(
+        f"{entry.name}: downloading {entry.count} instance folders from {entry.repo}@{entry.commit}"
+    )
+    try:
+        done = fetch_locked(
+            entry,
+            dest,
+            base_url=base_url,
+            api_url=api_url,
+            timeout=timeout,
+            workers=workers,
+            log=say,
+        )
+    except LockError as exc:
+        raise FetchError(str(exc)) from exc
+    report.written.append(dest)
+    lock = done.lock
+    if done.created:
+        report.unverified[entry.local_path] = lock.manifest_sha256
+        say(
+            f"WARNING {entry.local_path}: the registry pins only {entry.commit}, so this first "
+            f"download was NOT checked against a recorded hash. Resolved to {lock.commit}; "
+            f"{len(lock.names)} instances; manifest {lock.manifest_sha256}. Locked in "
+            f"{lock_path(dest)}: later fetches and loads verify against it (to pin the release "
+            "in datasets/benchmarks.toml, record the commit, the names and this manifest)"
+        )
+    else:
+        say(f"{entry.local_path}: verified against its lock ({lock.commit[:12]})")
+
+
 def _is_current(path: Path, expected: str | None, entry: DatasetEntry | None = None) -> bool:
     if not path.exists():
         return False
+    if entry is not None and entry.resolve_on_fetch:
+        from evals.upstream_lock import is_current_locked
+
+        return is_current_locked(path)
     if entry is not None and entry.is_folder and entry.layout == "tree":
         if entry.manifest_sha256 is None or not path.is_dir():
             return False
@@ -387,6 +434,7 @@ def fetch(
     timeout: float = 60.0,
     workers: int = 8,
     log: Log | None = None,
+    api_url: str | None = None,
 ) -> FetchReport:
     """Download a registered variant (and its auxiliary files) into a data folder.
 
@@ -394,7 +442,10 @@ def fetch(
     at the same relative paths as in a mirror folder.  A file already there
     with the right hash is kept; so is one already in the ``$OPTIWISE_DATA_DIR``
     mirror when no ``data_dir`` is given (the loaders read it from there).  An entry whose sha256 is unknown is saved
-    with a warning (reported in ``unverified`` with the computed hash).
+    with a warning (reported in ``unverified`` with the computed hash).  An entry
+    with ``resolve_on_fetch`` is resolved, listed and locked on its first fetch
+    and verified against its lock afterwards (:mod:`evals.upstream_lock`;
+    ``api_url`` or ``$OPTIWISE_GITHUB_API_URL`` replaces GitHub's API).
     """
     say = log or (lambda _msg: None)
     root = Path(data_dir).expanduser() if data_dir is not None else cache_dir()
@@ -415,6 +466,9 @@ def fetch(
         if not force and mirror is not None and _is_current(mirror / local, expected, main_entry):
             report.skipped.append(mirror / local)
             say(f"{local}: already present in ${DATA_DIR_ENV} ({mirror}), hash verified")
+            continue
+        if aux is None and entry.resolve_on_fetch:
+            _fetch_resolved(entry, dest, report, base_url, api_url, timeout, workers, say)
             continue
         if aux is None and entry.is_folder:
             n = len(entry.problems)

@@ -538,7 +538,25 @@ def _aux_metadata(
 def load_entry(
     entry: DatasetEntry, path: Path, *, data_dir: str | Path | None = None
 ) -> list[Problem]:
-    """Every problem of ``entry`` read from ``path``."""
+    """Every problem of ``entry`` read from ``path``.
+
+    A ``resolve_on_fetch`` entry (MIPLIB-NL's full release) is read only after its
+    folders matched the lock its first fetch wrote (:mod:`evals.upstream_lock`):
+    a changed, missing or extra file raises :class:`~evals.upstream_lock.LockError`.
+    """
+    if entry.resolve_on_fetch:
+        from evals.upstream_lock import LockError, lock_path, read_lock, verify_against_lock
+
+        lpath = lock_path(path)
+        if not lpath.exists():
+            raise LockError(
+                f"{path}: no lock beside it ({lpath.name}), so its content cannot be checked; "
+                f"run `optiwise data fetch {entry.name}` (it verifies or downloads, and locks)"
+            )
+        lock = read_lock(lpath)
+        verify_against_lock(path, lock)
+        records = read_folder_tree(path, lock.names)
+        return problems_from_records(entry, records, _aux_metadata(entry, path, data_dir))
     records = read_records(entry, path)
     return problems_from_records(entry, records, _aux_metadata(entry, path, data_dir))
 

@@ -149,6 +149,13 @@ class DatasetEntry(BaseModel):
     """For ``tree`` datasets: the JSON file in each problem folder whose ``files``
     mapping lists more files to fetch (``{name: {"path": "./data/x.csv"}}``, as
     MIPLIB-NL's ``instance.json``); a listed file upstream does not have is skipped."""
+    resolve_on_fetch: bool = False
+    """``commit`` is a short upstream ref and ``problems`` is left empty: the first
+    ``optiwise data fetch`` resolves the ref to the full commit through GitHub's API,
+    lists ``path``, checks that it holds ``count`` folders and writes a lock beside the
+    data (full commit, names, per-instance manifest hashes) that later fetches and loads
+    verify against (:mod:`evals.upstream_lock`). Only for ``tree`` folder datasets whose
+    names and full commit could not be written down (MIPLIB-NL's full release)."""
     aux: list[AuxFile] = Field(default_factory=list)
     notes: str = ""
 
@@ -161,11 +168,22 @@ class DatasetEntry(BaseModel):
     def _check(self) -> DatasetEntry:
         if self.name != f"{self.family}.{self.variant}":
             raise ValueError(f"name {self.name!r} must be '{self.family}.{self.variant}'")
-        if self.format == "folders":
+        if self.resolve_on_fetch:
+            if self.format != "folders" or self.layout != "tree":
+                raise ValueError(f"{self.name}: resolve_on_fetch needs a 'tree' folder dataset")
+            if not re.fullmatch(r"[0-9a-f]{7,40}", self.commit):
+                raise ValueError(f"{self.name}: commit {self.commit!r} is not a hex commit ref")
+            if self.problems or self.manifest_sha256 is not None:
+                raise ValueError(
+                    f"{self.name}: with resolve_on_fetch the names and the manifest come from "
+                    "the lock the first fetch writes; list no problems and no manifest_sha256"
+                )
+        if self.format == "folders" and not self.resolve_on_fetch:
             if len(self.problems) != self.count:
                 raise ValueError(
                     f"{self.name}: {len(self.problems)} problem folders listed, count={self.count}"
                 )
+        if self.format == "folders":
             if not self.question_file or not self.answer_file:
                 raise ValueError(f"{self.name}: folders need question_file and answer_file")
         elif self.layout == "tree" or self.tables_from:
@@ -182,7 +200,7 @@ class DatasetEntry(BaseModel):
 
     @property
     def hash_known(self) -> bool:
-        """Whether fetch can verify this entry's download."""
+        """Whether fetch can verify this entry's download (a locked entry: once its lock exists)."""
         return (self.manifest_sha256 if self.is_folder else self.sha256) is not None
 
     @property
