@@ -102,6 +102,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--to", required=True, choices=("latex", "pyomo", "lp", "mps"), help="output format"
     )
     p.add_argument("-o", "--output", metavar="OUT", help="write to this file")
+    p.add_argument(
+        "--data-refs",
+        action="store_true",
+        help="keep the table references instead of inlining the data: the Pyomo script "
+        "reads the tables when it runs (with optiwise; the data folder is its argument, "
+        "by default --data relative to the script), LaTeX names the files; LP and MPS "
+        "always hold the data",
+    )
     p.set_defaults(handler=_guarded(_cmd_export))
 
     p = subparsers.add_parser(
@@ -533,13 +541,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from modeling import export
 
     out: Path | None = Path(args.output) if args.output else None
+    if args.data_refs and args.to in ("lp", "mps"):
+        print(
+            f"optiwise export: --data-refs does not apply to {args.to.upper()}: an {args.to.upper()} "
+            "file holds every coefficient (use --to pyomo or --to latex to keep the tables apart)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
     try:
         text = read_formulation(args.file, args.data)
         with redirect_stdout("stderr"):
             if args.to == "latex":
-                result = export.to_latex(text)
+                result = export.to_latex(text, data_refs=args.data_refs)
             elif args.to == "pyomo":
-                result = export.to_pyomo_script(text)
+                result = export.to_pyomo_script(
+                    text, data_refs=args.data_refs, data_dir=_script_data_dir(args.data, out)
+                )
             elif args.to == "lp":
                 result = export.to_lp(text, out)
             else:
@@ -561,6 +578,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _script_data_dir(data: str | None, out: Path | None) -> str | None:
+    """The data folder a ``--data-refs`` script falls back to: relative to the script when
+    it is written to a file (so the two can move together), else absolute."""
+    if data is None:
+        return None
+    folder = Path(data).resolve()
+    if out is None:
+        return str(folder)
+    return os.path.relpath(folder, out.resolve().parent)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

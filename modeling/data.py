@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from modeling.errors import Issue, did_you_mean
+from modeling.errors import FormulationError, Issue, did_you_mean
 from modeling.formulation import Formulation, IndexedParameter, as_number
 from modeling.limits import SOLVER_INFINITY, check_memory, check_powers, set_size
 from modeling.tables import (
@@ -578,3 +579,63 @@ def isfinite_or_none(x: float | None) -> float | None:
     if x is None or math.isinf(x):
         return None
     return x
+
+
+def param_entries(
+    p: ParamData, sets: Mapping[str, SetData], default: float | None = None
+) -> dict[Any, float]:
+    """An indexed parameter's defined entries, keyed as Pyomo reads them.
+
+    A key is the element for one plain index, else the flat tuple of the
+    elements (a tuple set's parts in place); undefined entries (NaN) and those
+    equal to ``default`` are left out.  This is what a Pyomo ``Param``'s
+    ``initialize`` takes, whether the export writes it out or the script reads it.
+    """
+    axes = [sets[s].elements for s in p.sets]
+    arr = p.array
+    flat = arr.reshape(-1)
+    keep = ~np.isnan(flat)
+    if default is not None:
+        keep &= flat != default
+    out: dict[Any, float] = {}
+    for k in np.flatnonzero(keep):
+        at = np.unravel_index(int(k), arr.shape)
+        key: list[Any] = []
+        for axis, i in enumerate(at):
+            e = axes[axis][int(i)]
+            key.extend(e if isinstance(e, tuple) else (e,))
+        out[key[0] if len(key) == 1 else tuple(key)] = float(flat[k])
+    return out
+
+
+def read_data(
+    sets: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    data: str | Path | None = None,
+    memory_budget: int | str | None = None,
+) -> ModelData:
+    """The ``sets`` and ``parameters`` sections of a document, resolved; tables read from ``data``.
+
+    What ``optiwise export --to pyomo --data-refs`` scripts call when they run,
+    so that they read the tables exactly as ``optiwise solve --data`` does
+    (same checks, same element types).  Raises :class:`FormulationError` with
+    every located issue.
+    """
+    from modeling.formulation import load
+
+    taken = set(sets) | set(parameters)
+    var = "x"
+    while var in taken:
+        var += "_"
+    doc = {
+        "sets": dict(sets),
+        "parameters": dict(parameters),
+        "variables": {var: {}},
+        "objective": {"sense": "minimize", "expression": var},
+    }
+    f = load(doc, data=data)
+    issues: list[Issue] = []
+    out = resolve_data(f, issues)
+    if issues:
+        raise FormulationError(issues)
+    return out

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from modeling.compiler import CompiledModel, ModelClass, Source, compile_model
-from modeling.data import SetData
+from modeling.data import SetData, param_entries
 from modeling.expressions import (
     BALANCE_ABOVE,
     Aggregate,
@@ -325,12 +325,27 @@ def _tex_param(name: str, m: CompiledModel, limit: int = 6) -> str:
     return rf"{head},\ {where}:\quad " + r",\ ".join(entries)
 
 
-def to_latex(source: Source, data: bool = True) -> str:
+def _table_source(spec: Any) -> str | None:
+    """Where a set or parameter is read from, in words (None: it is written inline)."""
+    if not isinstance(spec, Mapping) or "table" not in spec:
+        return None
+    what = []
+    for key in ("column", "columns", "column_labels", "keys", "value", "layout"):
+        if spec.get(key) is not None:
+            value = spec[key]
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            what.append(f"{key.replace('_', ' ')} {shown}")
+    extra = f" ({'; '.join(what)})" if what else ""
+    return f"{spec['table']}{extra}"
+
+
+def to_latex(source: Source, data: bool = True, data_refs: bool = False) -> str:
     """The whole model as one LaTeX ``aligned`` block (amsmath only; KaTeX renders it).
 
     Objective with ``\\min``/``\\max``, each constraint with its ``\\forall``
     clause and name, the variables' domains and — with ``data`` — the sets
-    and parameters with their first values.
+    and parameters with their first values; with ``data_refs`` those read from
+    a table name the file (and the set's size) instead.
 
     >>> print(to_latex("transport.yaml"))  # the spec's example  # doctest: +SKIP
     \\begin{aligned}
@@ -359,10 +374,20 @@ def to_latex(source: Source, data: bool = True) -> str:
     if data:
         where = r"\text{where}\quad "
         for name, s in m.data.sets.items():
-            rows.append(f"{where}& {tex_name(name)} = {_tex_set(s)}")
+            ref = _table_source(f.sets.get(name)) if data_refs else None
+            shown = _tex_set(s) if ref is None else rf"\text{{{tex_text(ref)}}}"
+            size = "" if ref is None else rf",\ |{tex_name(name)}| = {len(s)}"
+            rows.append(f"{where}& {tex_name(name)} = {shown}{size}")
             where = ""
         for name in m.data.params:
-            rows.append(f"{where}& {_tex_param(name, m)}")
+            ref = _table_source(f.parameters.get(name)) if data_refs else None
+            if ref is None:
+                rows.append(f"{where}& {_tex_param(name, m)}")
+            else:
+                p = m.data.params[name]
+                idx = _index_names(p.sets)
+                head = f"{tex_name(name)}_{{{','.join(idx)}}}"
+                rows.append(rf"{where}& {head}:\ \text{{{tex_text(ref)}}}")
             where = ""
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -603,27 +628,23 @@ _HELPERS = {
 }
 
 
+def _param_default(name: str, m: CompiledModel) -> float | None:
+    """The ``default`` a parameter's document gives (None: none)."""
+    spec = m.formulation.parameters.get(name)
+    if isinstance(spec, Mapping) and spec.get("default") is not None:
+        return float(spec["default"])
+    return None
+
+
 def _param_literal(name: str, m: CompiledModel) -> tuple[str, str | None]:
     """``initialize`` (a dict literal or number) and ``default`` of a parameter."""
     p = m.data.params[name]
     if p.scalar:
         return _py_num(float(p.array)), None
-    spec = m.formulation.parameters.get(name)
-    default = None
-    if isinstance(spec, Mapping) and spec.get("default") is not None:
-        default = float(spec["default"])
-    axes = [m.data.sets[s].elements for s in p.sets]
-    items = []
-    for at in np.ndindex(*p.array.shape):
-        v = float(p.array[at])
-        if math.isnan(v) or (default is not None and v == default):
-            continue
-        key: list[Any] = []
-        for k, i in enumerate(at):
-            e = axes[k][i]
-            key.extend(e if isinstance(e, tuple) else (e,))
-        k_text = _py_value(key[0]) if len(key) == 1 else _py_value(tuple(key))
-        items.append(f"{k_text}: {_py_num(v)}")
+    default = _param_default(name, m)
+    items = [
+        f"{_py_value(k)}: {_py_num(v)}" for k, v in param_entries(p, m.data.sets, default).items()
+    ]
     body = _wrap_items(items, fits=60)
     return body, (None if default is None else _py_num(default))
 
@@ -667,10 +688,17 @@ def _empty_rows(m: CompiledModel) -> set[int]:
     return out
 
 
-def to_pyomo_script(source: Source) -> str:
+def to_pyomo_script(
+    source: Source, data_refs: bool = False, data_dir: str | Path | None = None
+) -> str:
     """A standalone Python program that builds the model in Pyomo, solves it and prints.
 
-    The data is embedded as Python literals; sets, parameters, variables,
+    The data is embedded as Python literals — or, with ``data_refs``, the
+    document's ``sets`` and ``parameters`` sections are kept as written (table
+    references included) and the script reads the tables when it runs, with
+    optiwise's own reader (:func:`modeling.data.read_data`, so optiwise must be
+    installed where it runs), from the folder given as its first argument or
+    else ``data_dir`` (by default the folder the model was read from).  Sets, parameters, variables,
     the objective and constraints keep the formulation's names; each
     ``forall`` becomes an indexed ``Constraint`` with a rule function whose
     ``if`` conditions return ``Constraint.Skip``.  It solves with HiGHS
@@ -728,18 +756,23 @@ def to_pyomo_script(source: Source) -> str:
     gen = _PyGen(f, attrs, pyo, marg, helpers, helper_names)
     solver = _solver_for(m)
     body: list[str] = []
-
-    body.append("# ---------------------------------------------------------------- sets")
-    for name, s in m.data.sets.items():
+    reader: list[str] = []
+    if data_refs:
+        refs = _DataRefs(module_names, data_dir if data_dir is not None else f.data_dir)
+        reader = refs.prelude(f)
+        body += refs.sets_and_parameters(m, attrs, pyo, model)
+    else:
+        body.append("# ---------------------------------------------------------------- sets")
+    for name, s in ({} if data_refs else m.data.sets).items():
         fits = 100 - len(f"{model}.{attrs[name]} = {pyo}.Set(initialize=, dimen=2, ordered=True)")
         elements = _wrap_items([_py_value(e) for e in s.elements], "[", "]", fits)
         dimen = f", dimen={s.dim}" if s.dim > 1 else ""
         body.append(
             f"{model}.{attrs[name]} = {pyo}.Set(initialize={elements}{dimen}, ordered=True)"
         )
-    if m.data.params:
+    if m.data.params and not data_refs:
         body += ["", "# ---------------------------------------------------------- parameters"]
-    for name, p in m.data.params.items():
+    for name, p in ({} if data_refs else m.data.params).items():
         init, default = _param_literal(name, m)
         idx = "".join(f"{model}.{attrs[s]}, " for s in p.sets)
         extra = f", default={default}" if default is not None else ""
@@ -806,12 +839,19 @@ def to_pyomo_script(source: Source) -> str:
     head = [
         '"""A model generated by optiwise from a five-element formulation; edit it freely.',
         "",
-        f"Run it with: python this_file.py  (needs pyomo and {_PACKAGE[solver]}).",
+        (
+            f"Run it with: python this_file.py [DATA_DIR]  (needs pyomo, {_PACKAGE[solver]} and "
+            "optiwise,\nwhich reads the tables of the data folder)."
+            if data_refs
+            else f"Run it with: python this_file.py  (needs pyomo and {_PACKAGE[solver]})."
+        ),
         '"""',
         "",
         *assumption_comments(f, "#"),
+        *([line for line in reader if line.startswith(("import ", "from "))]),
         f"import pyomo.environ as {pyo}",
         "from pyomo.opt import TerminationCondition",
+        *([line for line in reader if not line.startswith(("import ", "from "))]),
         "",
     ]
     helper_code: list[str] = []
@@ -906,6 +946,110 @@ def _py_bound(value: float | str | None, gen_param: str | None, default: str) ->
     if math.isinf(value):
         return "None"
     return _py_num(value)
+
+
+class _DataRefs:
+    """The data section of a ``--data-refs`` Pyomo script: the tables are read when it runs.
+
+    The document's ``sets`` and ``parameters`` sections are written as Python
+    literals (``repr`` for strings: nothing from the document becomes code) and
+    handed to :func:`modeling.data.read_data` with the data folder.
+    """
+
+    def __init__(self, taken: set[str], data_dir: str | Path | None) -> None:
+        self.data_dir = data_dir
+        self.names = {
+            k: _fresh(k, taken)
+            for k in ("sys", "Path", "read_data", "param_entries", "DATA_DIR", "SETS")
+        }
+        self.names["PARAMETERS"] = _fresh("PARAMETERS", taken)
+        self.names["data"] = _fresh("data", taken)
+
+    def prelude(self, f: Formulation) -> list[str]:
+        n = self.names
+        folder = "." if self.data_dir is None else str(self.data_dir)
+        here = not Path(folder).is_absolute()  # relative: to the script's own folder
+        imports = [
+            "import sys" if n["sys"] == "sys" else f"import sys as {n['sys']}",
+            "from pathlib import Path"
+            if n["Path"] == "Path"
+            else f"from pathlib import Path as {n['Path']}",
+            "from modeling.data import param_entries"
+            + ("" if n["param_entries"] == "param_entries" else f" as {n['param_entries']}"),
+            "from modeling.data import read_data"
+            + ("" if n["read_data"] == "read_data" else f" as {n['read_data']}"),
+        ]
+        return [
+            *imports,
+            "",
+            "# ----------------------------------------------------------------- data",
+            "# The data folder: the first argument, else the folder the model was exported with.",
+            f"{n['DATA_DIR']} = (",
+            f"    {n['Path']}({n['sys']}.argv[1])",
+            f"    if len({n['sys']}.argv) > 1",
+            f"    else {n['Path']}(__file__).resolve().parent / {folder!r}"
+            if here
+            else f"    else {n['Path']}({folder!r})",
+            ")",
+            "",
+            "# The document's sets and parameters as written; optiwise reads the tables they name.",
+            f"{n['SETS']} = {_py_literal(f.sets)}",
+            f"{n['PARAMETERS']} = {_py_literal(f.parameters)}",
+            f"{n['data']} = {n['read_data']}({n['SETS']}, {n['PARAMETERS']}, {n['DATA_DIR']})",
+        ]
+
+    def sets_and_parameters(
+        self, m: CompiledModel, attrs: Mapping[str, str], pyo: str, model: str
+    ) -> list[str]:
+        n = self.names
+        out = ["# ---------------------------------------------------------------- sets"]
+        for name, s in m.data.sets.items():
+            dimen = f", dimen={s.dim}" if s.dim > 1 else ""
+            out.append(
+                f"{model}.{attrs[name]} = {pyo}.Set(initialize={n['data']}.sets[{name!r}]"
+                f".elements{dimen}, ordered=True)"
+            )
+        if m.data.params:
+            out += ["", "# ---------------------------------------------------------- parameters"]
+        for name, p in m.data.params.items():
+            ref = f"{n['data']}.params[{name!r}]"
+            if p.scalar:
+                out.append(f"{model}.{attrs[name]} = {pyo}.Param(initialize=float({ref}.array))")
+                continue
+            default = _param_default(name, m)
+            idx = "".join(f"{model}.{attrs[s]}, " for s in p.sets)
+            d_arg = "" if default is None else f", {_py_num(default)}"
+            extra = "" if default is None else f", default={_py_num(default)}"
+            out.append(
+                f"{model}.{attrs[name]} = {pyo}.Param(\n    {idx}initialize="
+                f"{n['param_entries']}({ref}, {n['data']}.sets{d_arg}){extra}\n)"
+            )
+        return out
+
+
+def _py_literal(value: Any, indent: int = 0, width: int = 96) -> str:
+    """A document value (mappings, lists, strings, numbers, booleans, null) as Python source.
+
+    On one line when it fits in ``width`` columns, else one item per line.
+    """
+    if isinstance(value, Mapping):
+        parts = [(f"{_py_literal(str(k))}: ", v) for k, v in value.items()]
+        brackets = "{", "}"
+    elif isinstance(value, list | tuple):
+        parts = [("", v) for v in value]
+        brackets = "[", "]"
+    elif value is None or isinstance(value, bool | int):
+        return repr(value)
+    elif isinstance(value, float):
+        return _py_num(value)
+    else:
+        return repr(str(value))
+    one = brackets[0] + ", ".join(k + _py_literal(v, 0, 10**9) for k, v in parts) + brackets[1]
+    if indent + len(one) <= width:
+        return one
+    pad = " " * (indent + 4)
+    lines = [f"{pad}{k}{_py_literal(v, indent + 4 + len(k), width)}," for k, v in parts]
+    return brackets[0] + "\n" + "\n".join(lines) + "\n" + " " * indent + brackets[1]
 
 
 def _py_variable(
