@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.agent_solver import agent_info, outcome_from_result, save_trace
+from evals.agent_solver import agent_info, outcome_from_result, save_trace, unavailable_outcome
 from evals.loaders import Dataset, load
 from evals.problems import Problem
 from evals.registry import DatasetEntry
@@ -119,25 +119,37 @@ def split_custom_id(text: str) -> tuple[str, str]:
 
 
 def formulate_messages(
-    problem: str, *, config: AgentConfig | None = None, prompts: PromptSet | None = None
+    problem: str,
+    *,
+    config: AgentConfig | None = None,
+    prompts: PromptSet | None = None,
+    data: str | Path | None = None,
 ) -> list[ChatMessage]:
     """The messages of the agent's first formulate request for ``problem``.
 
     A thin wrapper over the formulate node's own request builder, so an
     exported request carries the same system prompt, few-shot examples and
-    problem text as a live run with the same ``config`` and ``prompts``.
+    problem text as a live run with the same ``config`` and ``prompts``; with
+    ``data`` (the problem's data folder) its tables are described exactly as a
+    live run describes them (:meth:`agent.context.RunContext.described`), and
+    the data stay on disk.
     """
     from agent import nodes
     from agent.context import AgentConfig, RunContext
+    from agent.data_context import opened_data
     from agent.fake import FakeLLM
     from agent.prompts import PromptSet
+    from agent.trace import Trace
 
-    ctx = RunContext(
-        llm=FakeLLM(),  # never called: only the request is built
-        config=config or AgentConfig(),
-        prompts=prompts or PromptSet.default(),
-    )
-    return nodes.formulate_messages(problem, ctx)
+    with opened_data(data) as prepared:
+        ctx = RunContext.described(
+            llm=FakeLLM(),  # never called: only the request is built
+            config=config or AgentConfig(),
+            prompts=prompts or PromptSet.default(),
+            trace=Trace(),
+            data=prepared,
+        )
+        return nodes.formulate_messages(problem, ctx)
 
 
 def request_body(
@@ -157,8 +169,14 @@ def request_body(
 
 
 def batch_request(agent: OptimizationAgent, dataset: str, problem: Problem) -> dict[str, Any]:
-    """One Batch API line: the first formulate request of ``problem`` by ``agent``."""
-    messages = formulate_messages(problem.question, config=agent.config, prompts=agent.prompts)
+    """One Batch API line: the first formulate request of ``problem`` by ``agent``.
+
+    A problem with a data folder (:attr:`~evals.problems.Problem.data_dir`) gets its
+    tables described in the request, as a live run does; the folder is not copied.
+    """
+    messages = formulate_messages(
+        problem.question, config=agent.config, prompts=agent.prompts, data=problem.data_dir
+    )
     return {
         "custom_id": custom_id(dataset, problem.id),
         "method": "POST",
@@ -203,13 +221,20 @@ def export_requests(
 ) -> list[dict[str, Any]]:
     """Write the first-round formulate requests of a dataset as a Batch API JSONL file.
 
+    A problem that comes with tables is described with them (the data stay on disk;
+    ``batch-import`` reads them from the same folder). A problem a live run would not
+    run gets no line: one whose tables are not shipped (``missing_data``) or whose data
+    folder is not there; :class:`BatchImportSolver` gives it the live run's outcome.
+
     >>> agent = OptimizationAgent(model="gpt-4o-mini")               # doctest: +SKIP
     >>> lines = export_requests("nl4opt", "requests.jsonl", agent)  # doctest: +SKIP
     """
     _check_batchable(agent)
     loaded = dataset if isinstance(dataset, Dataset) else load(dataset, data_dir=data_dir)
     lines = [
-        batch_request(agent, loaded.name, p) for p in select_problems(loaded, ids=ids, limit=limit)
+        batch_request(agent, loaded.name, p)
+        for p in select_problems(loaded, ids=ids, limit=limit)
+        if _unrunnable(p) is None
     ]
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +244,22 @@ def export_requests(
             fh.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
     tmp.replace(target)
     return lines
+
+
+def _unrunnable(problem: Problem) -> dict[str, Any] | None:
+    """The outcome a live run gives a problem it cannot run (no request is made), else None."""
+    unavailable = unavailable_outcome(problem)
+    if unavailable is not None:
+        return unavailable
+    data = problem.data_dir
+    if data is not None and not Path(data).is_dir():
+        return {
+            "status": "error",
+            "objective": None,
+            "error_categories": ["data"],
+            "message": f"the problem's data folder {data} is not there (fetch the dataset)",
+        }
+    return None
 
 
 # -------------------------------------------------------------------- replies
@@ -503,8 +544,15 @@ class BatchImportSolver:
         }
 
     async def solve(self, problem: Problem) -> dict[str, Any]:
-        """The imported reply as the first attempt, repaired live when ``live`` is set."""
+        """The imported reply as the first attempt, repaired live when ``live`` is set.
+
+        The problem's data folder goes with it, as in a live run (its tables are read
+        from disk when the imported document is checked and solved)."""
         started = time.perf_counter()
+        unrunnable = _unrunnable(problem)
+        if unrunnable is not None:
+            return unrunnable
+        data = problem.data_dir
         reply = self.output.replies.get(custom_id(self.dataset, problem.id))
         if reply is None or not reply.ok:
             why = "no line in the batch output" if reply is None else str(reply.error)
@@ -516,7 +564,7 @@ class BatchImportSolver:
                     "message": f"batch request failed: {why}",
                     "latency_s": time.perf_counter() - started,
                 }
-            result = await self._agent(self.live).asolve(problem.question)
+            result = await self._agent(self.live).asolve(problem.question, data)
             outcome = outcome_from_result(result)
             outcome["error_categories"] = [category, *outcome["error_categories"]]
             outcome["message"] = f"batch request failed ({why}); formulated live. " + str(
@@ -524,7 +572,7 @@ class BatchImportSolver:
             )
         else:
             seeded = SeededChatModel(reply.llm_reply(self.model), self.live, model=self.model)
-            result = await self._agent(seeded).asolve(problem.question)
+            result = await self._agent(seeded).asolve(problem.question, data)
             outcome = outcome_from_result(result)
         if self.trace_dir is not None:
             save_trace(result, self.trace_dir)
