@@ -19,8 +19,10 @@ table names to files or rows, see :mod:`agent.data_context`)::
 The LLM is shown each table's columns, types, ranges and first rows (never the
 whole table) and maps them with ``table:`` keys; check and solve read the files.
 
-Every solve runs in a killable worker (:func:`modeling.worker.solve_isolated`)
-bounded by ``time_limit``; ``AgentConfig(solve_in_process=True)`` opts out.
+Every solve and diagnosis runs in a killable worker (:func:`modeling.worker.solve_isolated`)
+bounded by ``time_limit`` plus a grace period; the workers are long-lived (a few
+milliseconds a solve) and one is started in the background when the agent is made.
+``AgentConfig(solve_in_process=True)`` opts out.
 
 With ``samples=n`` the agent formulates ``n`` candidates concurrently, solves
 each (with its own repair loop) and votes on their objective values; the
@@ -52,6 +54,7 @@ from agent.state import Attempt, has_solution
 from agent.trace import Trace
 from agent.usage import Usage
 from modeling.result import Status
+from modeling.worker import warm_up
 
 __all__ = ["AgentResult", "DataArg", "OptimizationAgent", "assumptions_block", "vote"]
 
@@ -296,6 +299,10 @@ class OptimizationAgent:
             llm = OpenAIChatModel(**overrides)
         self.llm: ChatModel = llm
         self.prompts = prompts or PromptSet.default()
+        if not self.config.solve_in_process and self.config.strategy != "code":
+            # A worker starts in the background while the LLM formulates: the first
+            # solve does not wait for the forkserver's imports (1-6 s).
+            warm_up(wait=False)
 
     def __repr__(self) -> str:
         c = self.config

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from agent.assumptions import (
     assumptions_note,
@@ -42,9 +41,6 @@ from agent.state import (
     problem_text,
 )
 from agent.verify import explain_infeasibility, explain_unboundedness, sensitivity_report
-from modeling import diagnostics
-from modeling.errors import FormulationError
-from modeling.formulation import load
 from modeling.result import Status
 from modeling.scenarios import compare, yaml_diff
 
@@ -219,23 +215,6 @@ async def aedit(state: AgentState, ctx: RunContext) -> Update:
     return await arun_node(state, ctx, _edit_request, _edit_finish)
 
 
-def _diagnosis_with_data(status: str, doc: dict[str, Any], ctx: RunContext) -> str:
-    """:func:`diagnose`'s report for a document that reads the thread's data tables."""
-    assert ctx.data_dir is not None
-    limit = ctx.config.time_limit or 30.0
-    try:
-        source = load(doc, data=ctx.data_dir)
-        if status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
-            return diagnostics.explain_infeasible(source, time_limit=limit).to_text()
-        if status == Status.UNBOUNDED:
-            return diagnostics.explain_unbounded(source, time_limit=limit).to_text()
-        return diagnostics.sensitivity(source).to_text()
-    except FormulationError as exc:
-        return "The model cannot be read with its tables: " + "; ".join(map(str, exc.issues))
-    except diagnostics.DiagnosticsError as exc:
-        return f"No diagnosis: {exc}"
-
-
 def diagnose(state: AgentState, ctx: RunContext) -> Update:
     """Answer "why is it infeasible?" from the IIS (no edit, no LLM call)."""
     doc = state.get("document")
@@ -249,14 +228,16 @@ def diagnose(state: AgentState, ctx: RunContext) -> Update:
         head = "The model is unbounded.\n"
     else:
         head = f"The current model is {status}, not infeasible.\n"
-    if ctx.data_dir is not None:  # the thread's tables: the report reads them too
-        body = _diagnosis_with_data(status, dict(doc), ctx)
-    elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
-        body = explain_infeasibility(doc, ctx.config.time_limit)
+    # In a killable worker, with the thread's tables (read there too), bounded by the
+    # solve's time limit plus a grace period.
+    isolated = not ctx.config.solve_in_process
+    limit = ctx.config.time_limit
+    if status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
+        body = explain_infeasibility(doc, limit, ctx.data_dir, isolated=isolated)
     elif status == Status.UNBOUNDED:
-        body = explain_unboundedness(doc, ctx.config.time_limit)
+        body = explain_unboundedness(doc, limit, ctx.data_dir, isolated=isolated)
     else:
-        body = sensitivity_report(doc)
+        body = sensitivity_report(doc, ctx.data_dir, time_limit=limit, isolated=isolated)
     text = head + body
     return {"diagnosis": text, "answer": text, "outcome": ""}
 

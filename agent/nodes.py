@@ -346,29 +346,19 @@ def _binding_split(result: SolveResult, limit: int = 50) -> dict[str, Any]:
     return {"binding_inequalities": inequalities, "equalities": equalities}
 
 
-def _small_linear(model: Any, ctx: RunContext) -> bool:
-    """A compiled LP/MILP small enough (``small_model_nonzeros``) for HiGHS to solve in process."""
-    limit = ctx.config.small_model_nonzeros
-    return (
-        limit > 0
-        and isinstance(model, CompiledModel)
-        and ctx.config.backend in ("auto", "highs")
-        and str(model.model_class) in ("LP", "MILP")
-        and len(model.A[2]) <= limit
-    )
-
-
 def _run_solve(model: Any, ctx: RunContext) -> SolveResult:
     """Solve in a killable worker (default) or, with ``solve_in_process``, here.
 
     The worker is killed ``grace(time_limit)`` after the solver's own limit, so
-    a model that hangs while it is built cannot hang the run. A small linear
-    model goes to HiGHS here (see ``AgentConfig.small_model_nonzeros``). The compiled
-    model goes to the worker and the result comes back without it: ours is
-    put back, so nothing big is sent twice.
+    a model that hangs while it is built cannot hang the run. Workers are
+    long-lived (:class:`modeling.worker.WorkerPool`), so this costs a pickle
+    round trip (a few milliseconds), and every model goes there, small LPs
+    included (``AgentConfig.small_model_nonzeros`` is no longer read). The
+    compiled model goes to the worker and the result comes back without it: ours
+    is put back, so nothing big is sent twice.
     """
     cfg = ctx.config
-    if cfg.solve_in_process or _small_linear(model, ctx):
+    if cfg.solve_in_process:
         return solve_model(model, backend=cfg.backend, time_limit=cfg.time_limit)
     result = solve_isolated(model, backend=cfg.backend, time_limit=cfg.time_limit, keep_model=False)
     if result.model is None and isinstance(model, CompiledModel):
@@ -401,7 +391,7 @@ def solve(state: AgentState, ctx: RunContext) -> Update:
             "gap": result.gap,
             "seconds": round(result.timings.total_s, 6),
             "tried": list(result.tried),
-            "isolated": not (ctx.config.solve_in_process or _small_linear(model, ctx)),
+            "isolated": not ctx.config.solve_in_process,
             **_binding_split(result),
         },
         "issues": [i.to_dict() for i in result.errors],

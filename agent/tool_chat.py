@@ -54,12 +54,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agent.errors import LLMError, ParseError
 from agent.llm import ChatMessage, ChatModel, LLMReply, ToolCall, extract_json, system, user
 from agent.prompts import PromptSet
-from modeling.diagnostics import DiagnosticsError, explain_infeasible, sensitivity, solution_report
+from modeling.diagnostics import DiagnosticsError, solution_report
 from modeling.errors import FormulationError
 from modeling.format import format_number
 from modeling.result import SolveResult, Status
 from modeling.scenarios import apply_changes, compare, snapshot, yaml_diff
-from modeling.solve import solve
+from modeling.worker import HardLimitExceeded, WorkerCrashed, diagnose_isolated, solve_isolated
 
 __all__ = [
     "TOOL_MODES",
@@ -327,7 +327,9 @@ class Tool:
 
 
 def _solve_doc(doc: Mapping[str, Any], cfg: ToolChatConfig) -> SolveResult:
-    return solve(dict(doc), backend=cfg.backend, time_limit=cfg.time_limit)
+    """A tool's solve, in a killable worker: killed at the time limit plus a grace period
+    (:func:`modeling.worker.solve_isolated`), so no what-if or sweep point can hang the chat."""
+    return solve_isolated(dict(doc), backend=cfg.backend, time_limit=cfg.time_limit)
 
 
 def _issues(result: SolveResult) -> list[str]:
@@ -488,8 +490,8 @@ def _tool_sweep(ws: Workspace, args: SweepArgs, cfg: ToolChatConfig) -> dict[str
 def _tool_infeasible(ws: Workspace, args: NoArgs, cfg: ToolChatConfig) -> dict[str, Any]:
     budget = cfg.time_limit if cfg.time_limit is not None else 60.0
     try:
-        report = explain_infeasible(dict(ws.document), time_limit=budget)
-    except (DiagnosticsError, FormulationError) as exc:
+        report = diagnose_isolated("infeasible", dict(ws.document), time_limit=budget)
+    except (DiagnosticsError, FormulationError, HardLimitExceeded, WorkerCrashed) as exc:
         raise ToolError(str(exc)) from exc
     members = [
         {
@@ -506,8 +508,10 @@ def _tool_infeasible(ws: Workspace, args: NoArgs, cfg: ToolChatConfig) -> dict[s
 
 def _tool_sensitivity(ws: Workspace, args: SensitivityArgs, cfg: ToolChatConfig) -> dict[str, Any]:
     try:
-        report = sensitivity(dict(ws.document), fix_integers=True, time_limit=cfg.time_limit)
-    except (DiagnosticsError, FormulationError) as exc:
+        report = diagnose_isolated(
+            "sensitivity", dict(ws.document), fix_integers=True, time_limit=cfg.time_limit
+        )
+    except (DiagnosticsError, FormulationError, HardLimitExceeded, WorkerCrashed) as exc:
         raise ToolError(str(exc)) from exc
     cons = sorted(report.constraints, key=lambda c: -abs(c.dual))
     binding = [c for c in cons if abs(c.slack) <= 1e-7 * max(1.0, abs(c.rhs))]

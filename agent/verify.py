@@ -61,13 +61,15 @@ sum(c[i]*x[i])`` with free variables and mixed-sign costs is the standard form
 of a cone program). So it is a note, fired only on the uniformly flipped sign.
 
 Diagnoses are :mod:`modeling.diagnostics`' own reports, so chat and
-``optiwise explain`` say the same.
+``optiwise explain`` say the same. They run in a killable worker
+(:func:`modeling.worker.diagnose_isolated`), stopped at the solve's time limit
+plus a grace period, unless the run solves in process (``solve_in_process``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,6 +89,7 @@ from modeling.diagnostics._labels import _Labels
 from modeling.errors import FormulationError
 from modeling.format import format_number
 from modeling.result import Status
+from modeling.worker import Diagnosis, HardLimitExceeded, WorkerCrashed, diagnose_isolated
 
 __all__ = [
     "NOT_REPAIRABLE",
@@ -411,7 +414,9 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
             findings = sanity_findings(state, ctx)
     elif status in (Status.INFEASIBLE, Status.INFEASIBLE_OR_UNBOUNDED):
         detail = (
-            explain_infeasibility(doc, ctx.config.time_limit, ctx.data_dir)
+            explain_infeasibility(
+                doc, ctx.config.time_limit, ctx.data_dir, isolated=not ctx.config.solve_in_process
+            )
             if doc is not None
             else ""
         )
@@ -433,7 +438,9 @@ def verify(state: AgentState, ctx: RunContext) -> Update:
         )
     elif status == Status.UNBOUNDED:
         detail = (
-            explain_unboundedness(doc, ctx.config.time_limit, ctx.data_dir)
+            explain_unboundedness(
+                doc, ctx.config.time_limit, ctx.data_dir, isolated=not ctx.config.solve_in_process
+            )
             if doc is not None
             else ""
         )
@@ -496,40 +503,107 @@ def _with_data(doc: Mapping[str, Any], data: str | Path | None) -> Any:
     return load(dict(doc), data=data)
 
 
+def _diagnosis(
+    kind: Diagnosis,
+    doc: Mapping[str, Any],
+    data: str | Path | None,
+    isolated: bool,
+    **kwargs: Any,
+) -> Any:
+    """A diagnosis report: in a killable worker (default) or, ``isolated=False``, here.
+
+    In the worker the tables are read there too, and the whole diagnosis is killed at
+    its time limit plus :func:`modeling.worker.grace` (raising
+    :class:`~modeling.worker.HardLimitExceeded`).
+    """
+    if isolated:
+        return diagnose_isolated(kind, dict(doc), data=data, **kwargs)
+    funcs: dict[str, Callable[..., Any]] = {
+        "infeasible": diagnostics.explain_infeasible,
+        "unbounded": diagnostics.explain_unbounded,
+        "sensitivity": diagnostics.sensitivity,
+        "explain": diagnostics.explain,
+    }
+    return funcs[kind](_with_data(doc, data), **kwargs)
+
+
+def _stopped(what: str, exc: Exception) -> str:
+    """The text of a diagnosis whose worker was killed or died: what happened, what to do."""
+    if isinstance(exc, HardLimitExceeded) and exc.kind == "time":
+        return f"The {what} was stopped: {exc} (raise the time limit to get it)."
+    return f"The {what} could not be computed: {exc}"
+
+
 def explain_infeasibility(
-    doc: Mapping[str, Any], time_limit: float | None = 30.0, data: str | Path | None = None
+    doc: Mapping[str, Any],
+    time_limit: float | None = 30.0,
+    data: str | Path | None = None,
+    *,
+    isolated: bool = True,
 ) -> str:
     """Why a model has no solution, in the formulation's own names (an IIS as text).
 
     The same report as ``optiwise explain`` (:func:`modeling.diagnostics.explain_infeasible`);
     ``data`` is the folder of the tables the document reads. A diagnosis that cannot be made
-    says why instead.
+    says why instead. It runs in a killable worker (``isolated``), killed at ``time_limit``
+    plus a grace period, so a model that hangs while it is built cannot hang the caller.
     """
     try:
-        model = _with_data(doc, data)
-        return diagnostics.explain_infeasible(model, time_limit=time_limit or 30.0).to_text()
+        report = _diagnosis(
+            "infeasible",
+            doc,
+            data,
+            isolated,
+            time_limit=time_limit or diagnostics.DEFAULT_TIME_LIMIT,
+        )
+        return str(report.to_text())
     except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No infeasibility to explain: {exc}"
+    except (HardLimitExceeded, WorkerCrashed) as exc:
+        return _stopped("infeasibility diagnosis", exc)
 
 
 def explain_unboundedness(
-    doc: Mapping[str, Any], time_limit: float | None = 30.0, data: str | Path | None = None
+    doc: Mapping[str, Any],
+    time_limit: float | None = 30.0,
+    data: str | Path | None = None,
+    *,
+    isolated: bool = True,
 ) -> str:
-    """Which variables can grow without limit (:func:`modeling.diagnostics.explain_unbounded`)."""
+    """Which variables can grow without limit (:func:`modeling.diagnostics.explain_unbounded`),
+    in a killable worker like :func:`explain_infeasibility`."""
     try:
-        model = _with_data(doc, data)
-        return diagnostics.explain_unbounded(model, time_limit=time_limit or 30.0).to_text()
+        report = _diagnosis(
+            "unbounded",
+            doc,
+            data,
+            isolated,
+            time_limit=time_limit or diagnostics.DEFAULT_TIME_LIMIT,
+        )
+        return str(report.to_text())
     except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No unboundedness to explain: {exc}"
+    except (HardLimitExceeded, WorkerCrashed) as exc:
+        return _stopped("unboundedness diagnosis", exc)
 
 
-def sensitivity_report(doc: Mapping[str, Any], data: str | Path | None = None) -> str:
+def sensitivity_report(
+    doc: Mapping[str, Any],
+    data: str | Path | None = None,
+    *,
+    time_limit: float | None = None,
+    isolated: bool = True,
+) -> str:
     """Shadow prices, slacks, reduced costs and ranging of an LP, as text.
 
     :func:`modeling.diagnostics.sensitivity`; for a model that has none (a MILP, an
-    infeasible LP) the reason why.
+    infeasible LP) the reason why. In a killable worker like :func:`explain_infeasibility`
+    (``time_limit`` None: the diagnostics' default budget bounds it).
     """
     try:
-        return diagnostics.sensitivity(_with_data(doc, data)).to_text()
+        kwargs: dict[str, Any] = {} if time_limit is None else {"time_limit": time_limit}
+        return str(_diagnosis("sensitivity", doc, data, isolated, **kwargs).to_text())
     except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return f"No sensitivity information: {exc}"
+    except (HardLimitExceeded, WorkerCrashed) as exc:
+        return _stopped("sensitivity report", exc)

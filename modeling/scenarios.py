@@ -71,9 +71,19 @@ def snapshot(result: SolveResult) -> dict[str, Any]:
 
 
 def _solve(
-    doc: Mapping[str, Any] | CompiledModel, backend: str, time_limit: float | None
+    doc: Mapping[str, Any] | CompiledModel,
+    backend: str,
+    time_limit: float | None,
+    isolated: bool = True,
 ) -> SolveResult:
+    """A scenario's solve: in a killable worker (killed at ``time_limit`` plus
+    :func:`modeling.worker.grace`, so a changed model that hangs while it is built cannot
+    hang the caller), or here with ``isolated=False``."""
     source = doc if isinstance(doc, CompiledModel) else dict(doc)
+    if isolated:
+        from modeling.worker import solve_isolated
+
+        return solve_isolated(source, backend=backend, time_limit=time_limit)
     return solve(source, backend=backend, time_limit=time_limit)
 
 
@@ -373,20 +383,22 @@ def what_if(
     base: Mapping[str, Any] | SolveResult | None = None,
     backend: str = "auto",
     time_limit: float | None = 60.0,
+    isolated: bool = True,
 ) -> WhatIf:
     """Change parameters, re-solve, and compare with the solution before the change.
 
     ``base`` is the current solution (a :class:`SolveResult` or a :func:`snapshot`);
-    without it the original document is solved first.
+    without it the original document is solved first. The solves run in a killable
+    worker (:func:`modeling.worker.solve_isolated`) unless ``isolated=False``.
     """
     new = apply_changes(doc, changes)
     if base is None:
-        before = snapshot(_solve(doc, backend, time_limit))
+        before = snapshot(_solve(doc, backend, time_limit, isolated))
     elif isinstance(base, SolveResult):
         before = snapshot(base)
     else:
         before = dict(base)
-    after = snapshot(_solve(new, backend, time_limit))
+    after = snapshot(_solve(new, backend, time_limit, isolated))
     return WhatIf(
         changes=dict(changes),
         document=new,

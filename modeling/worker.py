@@ -1,27 +1,38 @@
-"""Hard limits: a solve, diagnosis or export in a child process that is killed at the limit.
+"""Hard limits: a solve, diagnosis or export in a worker process that is killed at the limit.
 
 A solver's own time limit is cooperative: it is checked between iterations,
 and not at all while a model is being built (``x ** 100000`` used to be
 multiplied out inside the SCIP interface for ever, ignoring ``--time-limit``
-and SIGTERM).  :func:`solve_isolated` runs :func:`modeling.solve` in a child
+and SIGTERM).  :func:`solve_isolated` runs :func:`modeling.solve` in a worker
 process and *kills* it (its whole process group, so a CBC or SCIP sub-process
 goes too) when the wall-clock limit passes, returning a ``time_limit``
 :class:`~modeling.result.SolveResult` with a message that says so.  The caller
-stays responsive: it only waits on a pipe.
+stays responsive: it only waits on a pipe.  :func:`diagnose_isolated` does the
+same for the diagnoses (IIS, unbounded ray, sensitivity, ``explain``) and
+:func:`run_isolated` for any importable function.
 
-Children come from a ``forkserver`` that imported numpy, the compiler and the
-solver interfaces once, so a solve pays about a fork (~10–30 ms), not the
-imports (~1–2 s), and never inherits a lock held by another thread of the
-caller (which plain ``fork`` would).
+The workers are long-lived (:class:`WorkerPool`): each is forked once from a
+``forkserver`` that imported numpy, the compiler and the solver interfaces,
+then takes jobs over a pipe, so a solve pays a pickle round trip (a few
+milliseconds), not a fork (~10–50 ms) or the imports (1–6 s).  A worker whose
+job passes its limit is killed and replaced; so is one that crashed or ran out
+of memory (and the call says so).  Calls from many threads share the pool: each
+call checks out a worker of its own, the pool grows up to ``max_workers``
+(``OPTIWISE_WORKERS``; default ``min(8, max(2, CPUs))``) and further callers
+wait for one to come back.  :func:`warm_up` starts a worker ahead of time
+(``wait=False``: in a background thread), so the first solve does not pay the
+start either.
 
-Limits on the child:
+Limits on a job:
 
 * wall clock — ``hard_limit`` seconds, by default the solve's ``time_limit``
   plus :func:`grace` (so the solver can stop by itself and report its best
-  point first); a ``SIGALRM`` backstop ends the child even if the parent died;
-* memory — ``memory_limit`` bytes of address space (``RLIMIT_AS``) on top of
-  what the child starts with; running out ends the work with a clear error;
-* the parent — the child dies with the caller (``PR_SET_PDEATHSIG`` on Linux).
+  point first); a ``SIGALRM`` backstop ends the worker even if the parent died;
+* memory — ``memory_limit`` bytes of address space (a soft ``RLIMIT_AS``) on
+  top of the worker's size when the job starts, put back when it ends; running
+  out ends the job with a clear error (and the worker is replaced);
+* the parent — workers die with the caller (their pipe closes; ``PR_SET_PDEATHSIG``
+  on Linux when the forkserver goes) and are stopped at interpreter exit.
 
 >>> r = solve_isolated({"variables": {"x": {"upper": 4}},
 ...                     "objective": {"sense": "max", "expression": "3 * x"}}, time_limit=10)
@@ -31,6 +42,7 @@ Limits on the child:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import io
@@ -45,11 +57,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from multiprocessing import context as mp_context
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from modeling.limits import human, parse_size
 from modeling.result import SolveResult, Status, Termination, Timings
@@ -57,9 +69,23 @@ from modeling.result import SolveResult, Status, Termination, Timings
 T = TypeVar("T")
 
 DEFAULT_GRACE_S = 2.0
+DEFAULT_DIAGNOSIS_LIMIT_S = 30.0
+"""A diagnosis's own time limit when the caller gives none (as :mod:`modeling.diagnostics`)."""
+START_TIMEOUT_S = 120.0
+"""A worker that has not said it is ready after this long is given up (a loaded machine's
+first start imports numpy, SciPy, Pyomo and the solvers: 1–6 s)."""
+MAX_JOBS_PER_WORKER = 500
+"""A worker is retired (stopped and, when needed again, replaced) after this many jobs..."""
+RETIRE_GROWTH_BYTES = 1 << 30
+"""... or once its resident memory grew this much past its size at start (a big model's
+heap is not always given back to the system)."""
+IDLE_TIMEOUT_S = 300.0
+"""Idle workers beyond the first are stopped after this long without a job."""
 PRELOAD = (
     "numpy",
+    "scipy.sparse",
     "modeling",
+    "modeling.compiler",
     "modeling.solve",
     "modeling.worker",
     "modeling.diagnostics",
@@ -72,12 +98,13 @@ PRELOAD = (
     "pyscipopt",
 )
 
+_BUDGET_ENV = "OPTIWISE_MEMORY_BUDGET"
 _ctx_lock = threading.Lock()
 _ctx: Any = None
 
 
 class HardLimitExceeded(RuntimeError):
-    """The child was stopped: ``kind`` is ``time`` or ``memory``; ``elapsed`` in seconds."""
+    """The job was stopped: ``kind`` is ``time`` or ``memory``; ``elapsed`` in seconds."""
 
     def __init__(self, kind: str, limit: float, elapsed: float, message: str) -> None:
         super().__init__(message)
@@ -87,7 +114,10 @@ class HardLimitExceeded(RuntimeError):
 
 
 class WorkerCrashed(RuntimeError):
-    """The child ended without an answer (a signal, a crash in a C library)."""
+    """The worker ended without an answer (a signal, a crash in a C library, a closed pool).
+
+    The worker is replaced; the next call runs in a fresh one.
+    """
 
 
 def grace(time_limit: float) -> float:
@@ -109,7 +139,7 @@ def _preload() -> list[str]:
 
 
 def _context() -> Any:
-    """The forkserver context (preloaded once); plain fork where forkserver is missing."""
+    """The forkserver context (preloaded once); spawn where forkserver is missing."""
     global _ctx
     with _ctx_lock:
         if _ctx is None:
@@ -170,13 +200,7 @@ class NoMainForkServerProcess(mp_context.ForkServerProcess):  # type: ignore[mis
 _Process = NoMainForkServerProcess
 
 
-def warm_up() -> None:
-    """Start the forkserver now (about 1–2 s of imports) instead of at the first solve."""
-    run_isolated(_noop, time_limit=60.0)
-
-
-def _noop() -> None:
-    return None
+# ------------------------------------------------------------------ the worker side
 
 
 def _die_with_parent() -> None:
@@ -189,15 +213,54 @@ def _die_with_parent() -> None:
         pass
 
 
-def _vm_size() -> int:
+def _statm(pid: int | str, field_no: int) -> int:
+    """One field of ``/proc/<pid>/statm`` in bytes (0 = total size, 1 = resident); 0 if unknown."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[field_no]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
 
 
-def _child(
+def _vm_size() -> int:
+    return _statm("self", 0)
+
+
+def _serve(conn: multiprocessing.connection.Connection) -> None:
+    """A worker's life: limits and quiet output once, then one job after another.
+
+    A job is ``(func, args, kwargs, hard_limit, memory_limit)`` (pickled by the
+    caller); the reply is ``("ok", value)``, ``("raise", traceback text)``,
+    ``("memory", None)`` or ``("fatal", text)`` (the job ended the worker's use:
+    a ``SystemExit`` or ``KeyboardInterrupt`` inside it).  A closed pipe or
+    ``None`` ends the worker.
+    """
+    with contextlib.suppress(OSError):
+        os.setsid()  # own process group: killing it takes solver sub-processes along
+    _die_with_parent()
+    # What solvers print goes to standard error: the caller's stdout may be a JSON document.
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process even under the GIL
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            job = reduction.ForkingPickler.loads(data)
+        except Exception as exc:  # e.g. a function the worker cannot import
+            conn.send(("raise", f"the job could not be read in the worker: {exc!r}"))
+            continue
+        if job is None:
+            return
+        _run_job(conn, *job)
+
+
+def _run_job(
     conn: multiprocessing.connection.Connection,
     func: Callable[..., Any],
     args: tuple[Any, ...],
@@ -205,53 +268,449 @@ def _child(
     hard_limit: float | None,
     memory_limit: int | None,
 ) -> None:
-    """Runs in the child: limits first, then ``func``; sends ("ok", value) or an error."""
-    with contextlib.suppress(OSError):
-        os.setsid()  # own process group: killing it takes solver sub-processes along
-    _die_with_parent()
+    """One job under its limits; its reply sent; the worker's state put back as it was."""
+    cwd = os.getcwd()
+    old_budget = os.environ.get(_BUDGET_ENV)
+    old_as = resource.getrlimit(resource.RLIMIT_AS)
     if hard_limit is not None:
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process even under the GIL
         signal.alarm(max(1, math.ceil(hard_limit + 1.0)))
     if memory_limit is not None:
-        cap = _vm_size() + memory_limit
+        soft = _vm_size() + memory_limit
+        if old_as[1] != resource.RLIM_INFINITY:
+            soft = min(soft, old_as[1])
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        os.environ["OPTIWISE_MEMORY_BUDGET"] = str(memory_limit)
+            resource.setrlimit(resource.RLIMIT_AS, (soft, old_as[1]))
+        os.environ[_BUDGET_ENV] = str(memory_limit)
     try:
-        value = func(*args, **kwargs)
-        message: tuple[str, Any] = ("ok", value)
-    except MemoryError:
-        message = ("memory", None)
-    except BaseException as exc:  # reported to the parent, never lost
-        message = ("raise", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
-    try:
-        conn.send(message)
-    except MemoryError:
-        with contextlib.suppress(Exception):
+        try:
+            value = func(*args, **kwargs)
+            message: tuple[str, Any] = ("ok", value)
+        except MemoryError:
+            message = ("memory", None)
+        except Exception as exc:  # reported to the caller, never lost
+            message = ("raise", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: this worker is done
+            message = ("fatal", f"{type(exc).__name__}: {exc}")
+        value = None
+        try:
+            conn.send(message)
+        except MemoryError:
+            message = None  # type: ignore[assignment]
             conn.send(("memory", None))
-    except Exception as exc:  # e.g. a result that cannot be pickled
-        with contextlib.suppress(Exception):
+        except Exception as exc:  # e.g. a result that cannot be pickled
             conn.send(("raise", f"the result could not be sent back: {exc!r}"))
     finally:
-        conn.close()
+        signal.alarm(0)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, old_as)
+        if old_budget is None:
+            os.environ.pop(_BUDGET_ENV, None)
+        else:
+            os.environ[_BUDGET_ENV] = old_budget
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
 
 
-def _kill(proc: Any) -> None:
-    pid = proc.pid
-    if pid is None:
+# ------------------------------------------------------------------ the caller side
+
+
+@dataclass(eq=False)
+class _Worker:
+    """A live worker as the pool sees it."""
+
+    proc: Any
+    conn: multiprocessing.connection.Connection
+    pid: int
+    rss0: int
+    jobs: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    def alive(self) -> bool:
+        return bool(self.proc.is_alive())
+
+
+def _kill(worker: _Worker) -> None:
+    """SIGKILL the worker's process group (solver sub-processes too) and reap it."""
+    with contextlib.suppress(Exception):
+        worker.conn.close()
+    if worker.proc.exitcode is not None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, signal.SIGKILL)
+        if os.getpgid(worker.pid) == worker.pid:
+            os.killpg(worker.pid, signal.SIGKILL)
     with contextlib.suppress(Exception):
-        proc.kill()
-    proc.join(timeout=5)
+        worker.proc.kill()
+    with contextlib.suppress(Exception):
+        worker.proc.join(timeout=5)
 
 
-def _reap(proc: Any) -> None:
-    proc.join(timeout=5.0)
-    if proc.is_alive():
-        _kill(proc)
+def _stop(worker: _Worker, timeout: float = 2.0) -> None:
+    """Ask an idle worker to exit (its pipe closes); kill it if it does not."""
+    with contextlib.suppress(Exception):
+        worker.conn.close()
+    with contextlib.suppress(Exception):
+        worker.proc.join(timeout=timeout)
+    if worker.proc.exitcode is None:
+        _kill(worker)
+
+
+def _default_size() -> int:
+    text = os.environ.get("OPTIWISE_WORKERS", "").strip()
+    if text:
+        try:
+            return max(1, int(text))
+        except ValueError:
+            raise ValueError(f"OPTIWISE_WORKERS must be a whole number, got {text!r}") from None
+    return min(8, max(2, os.cpu_count() or 2))
+
+
+class WorkerPool:
+    """Long-lived worker processes that run jobs under hard limits; thread-safe.
+
+    >>> pool = WorkerPool(max_workers=2)
+    >>> pool.run(sum, ([1, 2, 3],), time_limit=10)
+    6
+    >>> pool.close()
+
+    ``run`` checks out an idle worker (or starts one while fewer than
+    ``max_workers`` exist; else waits), sends it the job and waits on its pipe
+    until the answer, the worker's death or the hard limit; at the limit the
+    worker's process group is killed and a replacement is started in the
+    background.  The module keeps one shared pool (:func:`default_pool`).
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers if max_workers is not None else _default_size()
+        if self.max_workers < 1:
+            raise ValueError(f"max_workers must be >= 1, got {self.max_workers}")
+        self._cond = threading.Condition(threading.Lock())
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._starting = 0
+        self._prewarming = 0
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkerPool(max_workers={self.max_workers}, idle={len(self._idle)}, "
+            f"busy={len(self._busy)}, closed={self._closed})"
+        )
+
+    # ------------------------------------------------------------ workers
+
+    def pids(self) -> list[int]:
+        """Process ids of the pool's live workers (idle and busy)."""
+        with self._cond:
+            return [w.pid for w in [*self._idle, *self._busy]]
+
+    def _start(self) -> _Worker:
+        """A new worker, ready for a job (blocks: a fork, or the forkserver's first start)."""
+        ctx = _context()
+        ours, theirs = ctx.Pipe(duplex=True)
+        cls = _Process if ctx.get_start_method() == "forkserver" else ctx.Process
+        proc = cls(target=_serve, args=(theirs,), name="optiwise-worker", daemon=True)
+        try:
+            proc.start()
+        finally:
+            theirs.close()
+        worker = _Worker(proc=proc, conn=ours, pid=int(proc.pid or 0), rss0=0)
+        try:
+            if not ours.poll(START_TIMEOUT_S):
+                raise WorkerCrashed(f"a worker did not start within {START_TIMEOUT_S:g} s")
+            ours.recv()
+        except (EOFError, OSError):
+            proc.join(timeout=2.0)
+            _kill(worker)
+            raise WorkerCrashed(
+                f"a worker died while starting ({_exit_text(proc.exitcode)})"
+            ) from None
+        except BaseException:
+            _kill(worker)
+            raise
+        worker.rss0 = _statm(worker.pid, 1)
+        return worker
+
+    def _checkout(self) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise WorkerCrashed("the worker pool is closed")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        self._busy.add(worker)
+                        return worker
+                    threading.Thread(target=_kill, args=(worker,), daemon=True).start()
+                total = len(self._busy) + self._starting
+                if self._prewarming == 0 and total < self.max_workers:
+                    self._starting += 1
+                    break
+                self._cond.wait()
+        try:
+            worker = self._start()
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._starting -= 1
+            if not self._closed:
+                self._busy.add(worker)
+                return worker
+        _kill(worker)
+        raise WorkerCrashed("the worker pool is closed")
+
+    def _checkin(self, worker: _Worker) -> None:
+        """A worker back from a job that ended normally: idle again, or retired."""
+        worker.jobs += 1
+        worker.last_used = time.monotonic()
+        grown = _statm(worker.pid, 1) - worker.rss0 if worker.rss0 else 0
+        retire = worker.jobs >= MAX_JOBS_PER_WORKER or grown > RETIRE_GROWTH_BYTES
+        stale: list[_Worker] = []
+        with self._cond:
+            self._busy.discard(worker)
+            if retire or self._closed:
+                stale.append(worker)
+            else:
+                self._idle.append(worker)
+                now = time.monotonic()
+                keep = [w for w in self._idle if now - w.last_used < IDLE_TIMEOUT_S]
+                keep = keep or self._idle[-1:]
+                stale += [w for w in self._idle if w not in keep]
+                self._idle = keep
+            self._cond.notify_all()
+        for w in stale:
+            threading.Thread(target=_stop, args=(w,), daemon=True).start()
+
+    def _discard(self, worker: _Worker, replace: bool) -> None:
+        """Kill a worker that cannot be reused (killed at a limit, crashed, out of memory)."""
+        with self._cond:
+            self._busy.discard(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+            self._cond.notify_all()
+        _kill(worker)
+        if replace:
+            self.warm_up(wait=False)
+
+    def warm_up(self, n: int = 1, wait: bool = True) -> None:
+        """Have ``n`` idle workers ready (at most ``max_workers``): started now, or with
+        ``wait=False`` in background threads whose failures are left for the next call."""
+        with self._cond:
+            if self._closed:
+                return
+            have = len(self._idle) + self._prewarming
+            room = self.max_workers - len(self._idle) - len(self._busy) - self._starting
+            count = max(0, min(n - have, room - self._prewarming))
+            self._prewarming += count
+        threads = []
+        for _ in range(count):
+            thread = threading.Thread(
+                target=self._prewarm_one, name="optiwise-prewarm", daemon=True
+            )
+            with self._cond:
+                self._threads.add(thread)
+            thread.start()
+            threads.append(thread)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    def _prewarm_one(self) -> None:
+        worker: _Worker | None = None
+        try:
+            worker = self._start()
+        except Exception:
+            worker = None  # the next call starts one itself and reports why it cannot
+        finally:
+            with self._cond:
+                self._prewarming -= 1
+                self._threads.discard(threading.current_thread())
+                keep = worker is not None and not self._closed
+                if keep and worker is not None:
+                    self._idle.append(worker)
+                self._cond.notify_all()
+        if worker is not None and not keep:
+            _kill(worker)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop every worker: idle ones are asked to exit, busy ones killed; waits for them.
+
+        A call still waiting on a busy worker raises :class:`WorkerCrashed`.  Idempotent.
+        """
+        with self._cond:
+            self._closed = True
+            idle, busy = list(self._idle), list(self._busy)
+            threads = list(self._threads)
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in busy:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.pid, signal.SIGKILL)
+        for worker in idle:
+            with contextlib.suppress(Exception):
+                worker.conn.close()
+        deadline = time.monotonic() + timeout
+        for worker in [*idle, *busy]:
+            with contextlib.suppress(Exception):
+                worker.proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.proc.exitcode is None:
+                _kill(worker)
+        for thread in threads:  # a start in flight: its worker is killed as it arrives
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------ jobs
+
+    def run(
+        self,
+        func: Callable[..., T],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        time_limit: float | None,
+        memory_limit: int | None = None,
+    ) -> T:
+        """``func(*args, **kwargs)`` in a worker; see :func:`run_isolated`."""
+        payload = reduction.ForkingPickler.dumps(
+            (func, args, kwargs or {}, time_limit, memory_limit)
+        )
+        for _ in range(3):  # a worker that died while idle is replaced without a word
+            worker = self._checkout()
+            try:
+                worker.conn.send_bytes(payload)
+                break
+            except OSError:
+                self._discard(worker, replace=False)
+        else:
+            raise WorkerCrashed("no worker would take the job (each died on arrival)")
+        t0 = time.monotonic()
+        finished = False
+        try:
+            kind, value = self._wait(worker, t0, time_limit)
+            finished = True
+        finally:
+            if not finished:  # killed at the limit, or the caller was interrupted
+                self._discard(worker, replace=True)
+        elapsed = time.monotonic() - t0
+        if kind in ("ok", "raise"):
+            self._checkin(worker)
+        else:
+            self._discard(worker, replace=True)
+        if kind == "ok":
+            return value  # type: ignore[no-any-return]
+        if kind == "raise":
+            raise RuntimeError(f"the worker failed: {value}")
+        if kind == "fatal":
+            raise WorkerCrashed(f"the job ended its worker: {value} (a fresh one replaces it)")
+        if kind == "memory":
+            raise HardLimitExceeded(
+                "memory",
+                float(memory_limit or 0),
+                elapsed,
+                f"ran out of memory{_mem_text(memory_limit)} after {elapsed:.1f} s",
+            )
+        return self._death(worker, elapsed, time_limit, memory_limit)
+
+    def _wait(self, worker: _Worker, t0: float, time_limit: float | None) -> tuple[str, Any]:
+        deadline = None if time_limit is None else t0 + time_limit
+        waiting = [worker.conn, worker.proc.sentinel]
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = multiprocessing.connection.wait(waiting, timeout)
+            if worker.conn in ready:
+                try:
+                    return worker.conn.recv()  # type: ignore[no-any-return]
+                except (EOFError, OSError):
+                    return "dead", None  # closed its pipe by dying
+            if ready:  # the sentinel: dead, nothing sent
+                return "dead", None
+            if deadline is not None and time.monotonic() >= deadline:
+                elapsed = time.monotonic() - t0  # run() kills and replaces the worker
+                raise HardLimitExceeded(
+                    "time",
+                    time_limit or 0.0,
+                    elapsed,
+                    f"stopped after {elapsed:.1f} s: the hard time limit of "
+                    f"{time_limit:g} s was reached and the worker process was killed",
+                )
+
+    def _death(
+        self, worker: _Worker, elapsed: float, time_limit: float | None, mem: int | None
+    ) -> Any:
+        """Raise what a worker's death without an answer means."""
+        code = worker.proc.exitcode
+        if self._closed:
+            raise WorkerCrashed(f"the worker pool was closed while the job ran ({elapsed:.1f} s)")
+        why = _exit_text(code)
+        if mem is not None and code is not None and code in (-signal.SIGABRT, -signal.SIGSEGV, 1):
+            raise HardLimitExceeded(
+                "memory",
+                float(mem),
+                elapsed,
+                f"the worker process died ({why}) after {elapsed:.1f} s, most likely out of "
+                f"memory{_mem_text(mem)}",
+            )
+        if code == -signal.SIGALRM:
+            raise HardLimitExceeded(
+                "time",
+                time_limit or 0.0,
+                elapsed,
+                f"stopped by its own alarm after {elapsed:.1f} s",
+            )
+        raise WorkerCrashed(
+            f"the worker process died ({why}) after {elapsed:.1f} s; a fresh one replaces it"
+        )
+
+
+def _exit_text(code: int | None) -> str:
+    return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+
+# ------------------------------------------------------------------ the shared pool
+
+_pool_lock = threading.Lock()
+_pool: WorkerPool | None = None
+_pool_pid = os.getpid()
+
+
+def default_pool() -> WorkerPool:
+    """The process's shared :class:`WorkerPool` (created at first use; closed at exit)."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid() or _pool._closed:
+            _pool = WorkerPool()
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def shutdown() -> None:
+    """Close the shared pool (its workers exit); the next call starts a new one."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None and _pool_pid == os.getpid():
+        pool.close()
+
+
+def _forget_after_fork() -> None:
+    """In a child made by ``os.fork``: the parent's workers are not ours to use or stop."""
+    global _pool, _pool_lock, _ctx_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+    _ctx_lock = threading.Lock()
+
+
+atexit.register(shutdown)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def warm_up(wait: bool = True) -> None:
+    """Have a worker ready now (the first start imports the solvers: 1–6 s), instead of
+    at the first solve; ``wait=False`` starts it in a background thread and returns."""
+    default_pool().warm_up(1, wait=wait)
 
 
 def run_isolated(
@@ -261,79 +720,19 @@ def run_isolated(
     memory_limit: int | str | None = None,
     **kwargs: Any,
 ) -> T:
-    """``func(*args, **kwargs)`` in a killable child process; its return value.
+    """``func(*args, **kwargs)`` in a killable worker process; its return value.
 
     ``func`` must be importable by name (a module-level function) and its
     arguments and result picklable.  At ``time_limit`` wall-clock seconds the
-    child and its process group are killed and :class:`HardLimitExceeded`
+    worker and its process group are killed and :class:`HardLimitExceeded`
     (``kind="time"``) is raised; running out of ``memory_limit`` (bytes or
     ``"2G"``) raises it with ``kind="memory"``.  An exception inside ``func``
-    is raised here as :class:`RuntimeError` with the child's traceback text; a
-    child that dies without answering raises :class:`WorkerCrashed`.
+    is raised here as :class:`RuntimeError` with the worker's traceback text; a
+    worker that dies without answering raises :class:`WorkerCrashed`.  Either
+    way the next call gets a working worker.
     """
     mem = _bytes(memory_limit)
-    ctx = _context()
-    recv, send = ctx.Pipe(duplex=False)
-    cls = _Process if ctx.get_start_method() == "forkserver" else ctx.Process
-    proc = cls(target=_child, args=(send, func, args, kwargs, time_limit, mem), daemon=True)
-    proc.start()  # the first call also starts the forkserver: not counted in the limit
-    t0 = time.monotonic()
-    send.close()
-    try:
-        deadline = None if time_limit is None else t0 + time_limit
-        while True:
-            wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline - time.monotonic()))
-            if recv.poll(wait):
-                try:
-                    kind, value = recv.recv()
-                except (EOFError, OSError):
-                    kind, value = "dead", None
-                    proc.join(timeout=2.0)  # closed its pipe by dying: wait for its exit code
-                break
-            if not proc.is_alive() and not recv.poll(0):
-                kind, value = "dead", None
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                elapsed = time.monotonic() - t0
-                _kill(proc)
-                raise HardLimitExceeded(
-                    "time",
-                    time_limit or 0.0,
-                    elapsed,
-                    f"stopped after {elapsed:.1f} s: the hard time limit of "
-                    f"{time_limit:g} s was reached and the worker process was killed",
-                )
-    finally:
-        recv.close()
-        if proc.is_alive():  # it is exiting: reap it without making the caller wait
-            threading.Thread(target=_reap, args=(proc,), daemon=True).start()
-    elapsed = time.monotonic() - t0
-    if kind == "ok":
-        return value  # type: ignore[no-any-return]
-    if kind == "memory":
-        raise HardLimitExceeded(
-            "memory",
-            float(mem or 0),
-            elapsed,
-            f"ran out of memory{_mem_text(mem)} after {elapsed:.1f} s",
-        )
-    if kind == "raise":
-        raise RuntimeError(f"the worker failed: {value}")
-    code = proc.exitcode
-    why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-    if mem is not None and code is not None and code in (-signal.SIGABRT, -signal.SIGSEGV, 1):
-        raise HardLimitExceeded(
-            "memory",
-            float(mem),
-            elapsed,
-            f"the worker process died ({why}) after {elapsed:.1f} s, most likely out of "
-            f"memory{_mem_text(mem)}",
-        )
-    if code == -signal.SIGALRM:
-        raise HardLimitExceeded(
-            "time", time_limit or 0.0, elapsed, f"stopped by its own alarm after {elapsed:.1f} s"
-        )
-    raise WorkerCrashed(f"the worker process died ({why}) after {elapsed:.1f} s")
+    return default_pool().run(func, args, kwargs, time_limit=time_limit, memory_limit=mem)
 
 
 def _mem_text(mem: int | None) -> str:
@@ -377,12 +776,12 @@ def solve_isolated(
     has status ``time_limit`` and a message saying the solve was stopped.
     Without either limit the solve is still isolated but not bounded.
     ``memory_limit`` (bytes, ``"4G"`` or ``"50%"`` of the available memory)
-    caps the worker's address space and is its memory budget for
+    caps the worker's address space for this job and is its memory budget for
     :func:`modeling.limits.check_memory` and
     :func:`modeling.limits.check_backend_memory`.  ``solve_kwargs`` are
     :func:`modeling.solve`'s (``backend``, ``solver``, ``mip_gap``, ``threads``,
     ``verbose``, ``options``).  ``keep_model=False`` leaves the compiled model
-    out of the result (less to send back from a big model).
+    out of the result (less to send back; a caller that compiled it has it).
     """
     if isinstance(source, Path):
         source = str(source)
@@ -414,7 +813,7 @@ def solve_isolated(
             message=str(exc) + hint,
             timings=Timings(total_s=time.perf_counter() - t0),
         )
-    except Exception as exc:  # a crashed child, a bad memory_limit: a result, never a raise
+    except Exception as exc:  # a crashed worker, a bad memory_limit: a result, never a raise
         return SolveResult(
             Status.ERROR,
             Termination.ERROR,
@@ -423,13 +822,117 @@ def solve_isolated(
         )
 
 
+Diagnosis = Literal["infeasible", "unbounded", "sensitivity", "explain"]
+"""What :func:`diagnose_isolated` runs: :func:`~modeling.diagnostics.explain_infeasible`,
+:func:`~modeling.diagnostics.explain_unbounded`, :func:`~modeling.diagnostics.sensitivity`
+or :func:`~modeling.diagnostics.explain` (solve, then whichever fits)."""
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An expected error of a diagnosis, carried back to be raised in the caller.
+
+    A :class:`~modeling.errors.FormulationError` travels as its issues and is rebuilt
+    (pickled whole, its message would be rebuilt from the wrong arguments).
+    """
+
+    error: Exception
+    issues: list[Any] | None = None
+
+    def rebuilt(self) -> Exception:
+        if self.issues is None:
+            return self.error
+        from modeling.errors import FormulationError
+
+        return FormulationError(self.issues)
+
+
+def _diagnose_in_child(
+    kind: Diagnosis, source: Any, data: str | None, kwargs: dict[str, Any]
+) -> Any:
+    from modeling import diagnostics
+    from modeling.errors import FormulationError
+
+    funcs: dict[str, Callable[..., Any]] = {
+        "infeasible": diagnostics.explain_infeasible,
+        "unbounded": diagnostics.explain_unbounded,
+        "sensitivity": diagnostics.sensitivity,
+        "explain": diagnostics.explain,
+    }
+    try:
+        if data is not None:  # the tables are read here, under the limit too
+            from modeling.formulation import load
+
+            source = load(source, data=data)
+        return funcs[kind](source, **kwargs)
+    except FormulationError as exc:
+        return _Raised(exc, list(exc.issues))
+    except diagnostics.DiagnosticsError as exc:
+        return _Raised(exc)
+
+
+def diagnose_isolated(
+    kind: Diagnosis,
+    source: Any,
+    *,
+    time_limit: float | None = None,
+    hard_limit: float | None = None,
+    memory_limit: int | str | None = None,
+    data: str | Path | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A diagnosis report (:mod:`modeling.diagnostics`) computed in a killable worker.
+
+    ``kind`` picks the diagnosis (:data:`Diagnosis`); ``source`` is what it
+    takes (a document, a file path, a compiled model); ``data`` is the folder of
+    the tables a document reads (loaded in the worker).  ``time_limit`` is the
+    diagnosis's own budget (default 30 s for the IIS and the ray) and the worker
+    is killed at ``hard_limit``, by default that budget plus :func:`grace`, so a
+    diagnosis is always bounded.  ``kwargs`` go to the diagnosis (e.g.
+    ``fix_integers=True`` for ``sensitivity``).
+
+    Raises the diagnosis's own :class:`~modeling.diagnostics.DiagnosticsError`
+    or :class:`~modeling.errors.FormulationError`, :class:`HardLimitExceeded`
+    when the worker was killed, :class:`WorkerCrashed` when it died.
+    """
+    if kind not in ("infeasible", "unbounded", "sensitivity", "explain"):
+        raise ValueError(
+            f"unknown diagnosis {kind!r}; use infeasible, unbounded, sensitivity or explain"
+        )
+    if isinstance(source, Path):
+        source = str(source)
+    if time_limit is not None:
+        kwargs["time_limit"] = time_limit
+    if hard_limit is None:
+        budget = DEFAULT_DIAGNOSIS_LIMIT_S if time_limit is None else time_limit
+        hard_limit = budget + grace(budget)
+    value = run_isolated(
+        _diagnose_in_child,
+        kind,
+        source,
+        None if data is None else str(data),
+        kwargs,
+        time_limit=hard_limit,
+        memory_limit=memory_limit,
+    )
+    if isinstance(value, _Raised):
+        raise value.rebuilt()
+    return value
+
+
 __all__ = [
+    "DEFAULT_DIAGNOSIS_LIMIT_S",
     "DEFAULT_GRACE_S",
+    "Diagnosis",
     "HardLimitExceeded",
     "NoMainForkServerProcess",
     "WorkerCrashed",
+    "WorkerPool",
+    "default_pool",
+    "diagnose_isolated",
     "grace",
     "run_isolated",
+    "shutdown",
     "solve_isolated",
     "warm_up",
 ]

@@ -66,13 +66,13 @@ QUADRATIC = {**SMALL, "objective": {"sense": "max", "expression": "3 * x + 2 * y
 @pytest.mark.parametrize(
     ("doc", "changes", "isolated"),
     [
-        (SMALL, {}, False),  # a small LP: HiGHS in process, a worker would buy nothing
-        (SMALL, {"small_model_nonzeros": 0}, True),  # every solve in the worker
-        (SMALL, {"small_model_nonzeros": 0, "solve_in_process": True}, False),
-        (QUADRATIC, {}, True),  # not linear: the worker, whatever its size
+        (SMALL, {}, True),  # a small LP too: the pooled worker costs a few ms
+        (SMALL, {"small_model_nonzeros": 5000}, True),  # deprecated: no longer read
+        (SMALL, {"solve_in_process": True}, False),  # the explicit opt-out
+        (QUADRATIC, {}, True),
     ],
 )
-def test_solves_go_through_the_worker_unless_small_and_linear_or_opted_out(
+def test_every_solve_goes_through_the_worker_unless_opted_out(
     monkeypatch: pytest.MonkeyPatch, doc: dict[str, Any], changes: dict[str, Any], isolated: bool
 ) -> None:
     calls = _spy(monkeypatch)
@@ -88,12 +88,12 @@ def test_solves_go_through_the_worker_unless_small_and_linear_or_opted_out(
         assert calls[0]["time_limit"] == 20 and calls[0]["keep_model"] is False
 
 
-@pytest.mark.parametrize("nonzeros", [0, 5000])  # in the worker; in process (small and linear)
-def test_a_solve_past_its_time_limit_ends_at_the_limit_in_bounded_time(nonzeros: int) -> None:
+@pytest.mark.parametrize("in_process", [False, True])
+def test_a_solve_past_its_time_limit_ends_at_the_limit_in_bounded_time(in_process: bool) -> None:
     warm_up()  # the worker's one-time start is not what this measures
     doc = _market_split()
     agent = OptimizationAgent(llm=FakeLLM([json.dumps(doc)]), examples=0, max_repairs=0)
-    agent.config = agent.config.with_(time_limit=0.5, sanity=False, small_model_nonzeros=nonzeros)
+    agent.config = agent.config.with_(time_limit=0.5, sanity=False, solve_in_process=in_process)
     t0 = time.monotonic()
     result = agent.solve("Split the market ...")
     elapsed = time.monotonic() - t0
@@ -109,9 +109,7 @@ def test_a_worker_killed_at_its_hard_limit_is_a_time_limit_with_a_clear_message(
     warm_up()
     _spy(monkeypatch, hard_limit=0.3)  # killed long before the solver's own 30 s
     agent = OptimizationAgent(llm=FakeLLM([json.dumps(_market_split())]), examples=0)
-    agent.config = agent.config.with_(
-        time_limit=30.0, max_repairs=0, sanity=False, small_model_nonzeros=0
-    )
+    agent.config = agent.config.with_(time_limit=30.0, max_repairs=0, sanity=False)
     t0 = time.monotonic()
     result = agent.solve("Split the market ...")
     elapsed = time.monotonic() - t0
