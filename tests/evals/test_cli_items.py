@@ -4,7 +4,6 @@ hangs the solver is stopped at ``--timeout`` for real."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -14,62 +13,18 @@ from typing import Any
 
 import pytest
 import yaml
-from support import SAMPLES
+from support import optiwise, sample, sample_records, toy_registry
 
-from evals import cli
 from evals.formulations import FormulationSolver
 from evals.problems import Problem, normalize_answer
 
 NAMES = ["production_mix", "transport_basic"]
 
-REGISTRY = """
-[[dataset]]
-name = "toy.samples"
-family = "toy"
-variant = "samples"
-title = "sample problems"
-repo = "optiwise/tests"
-commit = "0000000"
-path = "toy.jsonl"
-local_path = "toy/samples.jsonl"
-format = "jsonl"
-license = "MIT"
-count = 2
-id_field = "id"
-"""
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
 
 @pytest.fixture
 def toy_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A registry whose ``toy.samples`` holds two sample problems; the data folder."""
-    data = tmp_path / "data"
-    (data / "toy").mkdir(parents=True)
-    records = [
-        {
-            "id": n,
-            "en_question": sample(n)["problem"],
-            "en_answer": sample(n)["answer"]["objective"],
-        }
-        for n in NAMES
-    ]
-    text = "".join(json.dumps(r) + "\n" for r in records)
-    (data / "toy" / "samples.jsonl").write_text(text, encoding="utf-8")
-    registry = tmp_path / "registry.toml"
-    registry.write_text(REGISTRY, encoding="utf-8")
-    monkeypatch.setenv("OPTIWISE_REGISTRY", str(registry))
-    return data
-
-
-def optiwise(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="optiwise")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args))
+    return toy_registry(monkeypatch, tmp_path, sample_records(NAMES))
 
 
 def test_data_show_names_every_problem_id_and_shows_chosen_ids(

@@ -4,25 +4,17 @@ evaluated without a registry entry, resumable like any run; the solver's own tim
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import optiwise, sample
 
 from agent.stub_server import StubServer
-from evals import cli
 from evals.problems import normalize_answer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 NAMES = ["production_mix", "transport_basic", "inventory_planning"]
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
 
 
 def question(name: str) -> str:
@@ -50,13 +42,6 @@ def answer_right(body: dict[str, Any]) -> str:
     text = str(body["messages"][-1]["content"]).split("## Problem\n\n", 1)[1]
     name = next(n for n in NAMES if text.startswith(question(n)))
     return json.dumps(sample(name)["formulation"])
-
-
-def optiwise(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="optiwise")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args))
 
 
 def last_json(out: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ registry in tmp_path.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import TOY_ENTRY, synth, synth_stub_reply
 
 from agent import OptimizationAgent
 from agent.fake import FakeLLM
 from agent.llm import ChatMessage, OpenAIChatModel
 from evals.registry import load_registry
 from evals.synth import Settings, generate, load_seeds, table_of
-from evals.synth import cli as synth_cli
 from evals.synth.dedup import BenchmarkIndex
 from evals.synth.generators import Instance, structure_of
 from evals.synth.pipeline import (
@@ -73,6 +72,7 @@ def scripted_llm(instances: list[Instance], rejected: set[str]) -> FakeLLM:
 
 
 def fake_registry(tmp_path: Path, questions: list[tuple[str, float]]) -> tuple[Path, Path]:
+    """A registry file holding only ``toy.bench`` (these questions and labels); its data folder."""
     data = tmp_path / "data"
     (data / "toy").mkdir(parents=True)
     lines = [
@@ -81,24 +81,8 @@ def fake_registry(tmp_path: Path, questions: list[tuple[str, float]]) -> tuple[P
     ]
     (data / "toy" / "bench.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     registry = tmp_path / "registry.toml"
-    registry.write_text(
-        f"""
-[[dataset]]
-name = "toy.bench"
-family = "toy"
-variant = "bench"
-title = "a toy benchmark"
-repo = "nobody/toy"
-commit = "0000000000000000000000000000000000000000"
-path = "bench.jsonl"
-local_path = "toy/bench.jsonl"
-format = "jsonl"
-license = "MIT"
-count = {len(questions)}
-id_field = "id"
-""",
-        encoding="utf-8",
-    )
+    entry = TOY_ENTRY.format(variant="bench", count=len(questions), extra="")
+    registry.write_text(entry, encoding="utf-8")
     return registry, data
 
 
@@ -245,13 +229,6 @@ def test_batch_export_then_import_finishes_the_run(
     assert not any("Write the word problem" in c.last_user for c in fake.calls)
 
 
-def _run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    synth_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["synth", *argv])
-    return int(args.handler(args))
-
-
 def test_cli_user_seed_folder_without_llm_and_batch_export(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -267,32 +244,28 @@ def test_cli_user_seed_folder_without_llm_and_batch_export(
     }
     (seeds / "two_products.yaml").write_text(json.dumps(seed))
     out = tmp_path / "out"
-    assert (
-        _run_cli(["--seeds", str(seeds), "--n", "3", "--out", str(out), "--no-backtranslate"]) == 0
-    )
+    assert synth("--seeds", str(seeds), "--n", "3", "--out", str(out), "--no-backtranslate") == 0
     problems = read_problem_file(out / "problems.jsonl")
     assert len(problems) == 3
     for p in problems:
         assert p.metadata["provenance"]["question_form"] == "formulation"
         assert solve(p.metadata["formulation"]).objective == pytest.approx(p.answer.value)
     requests = tmp_path / "req.jsonl"
-    code = _run_cli(
-        [
-            "--seeds",
-            str(seeds),
-            "--n",
-            "2",
-            "--out",
-            str(out / "b"),
-            "--model",
-            "gpt-4o-mini",
-            "--batch-export",
-            str(requests),
-        ]
+    code = synth(
+        "--seeds",
+        str(seeds),
+        "--n",
+        "2",
+        "--out",
+        str(out / "b"),
+        "--model",
+        "gpt-4o-mini",
+        "--batch-export",
+        str(requests),
     )
     assert code == 0 and len(requests.read_text().splitlines()) == 2
     assert "--batch-import" in capsys.readouterr().out
-    assert _run_cli(["--seeds", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert synth("--seeds", str(tmp_path / "nowhere"), "--out", str(out)) == 1
     assert "no such folder" in capsys.readouterr().err
 
 
@@ -365,39 +338,24 @@ def test_a_seed_with_balanced_data_still_yields_instances_by_objective_draws() -
 def test_cli_live_loop_through_the_real_openai_client(
     tmp_path: Path, llm_stub: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    marker = "the model data are "
-
-    def reply(body: dict[str, Any]) -> str:
-        last = str(body["messages"][-1]["content"])
-        if "Write the word problem for this model" in last:
-            import yaml
-
-            doc = yaml.safe_load(last.split("```yaml\n", 1)[1].split("```", 1)[0])
-            return json.dumps({"problem": f"Case {doc['name']}: {marker}{json.dumps(doc)}"})
-        start = last.index(marker) + len(marker)
-        doc, _ = json.JSONDecoder().raw_decode(last[start:])
-        return json.dumps(doc)
-
-    llm_stub.handler = reply
+    llm_stub.handler = synth_stub_reply
     out = tmp_path / "out"
-    code = _run_cli(
-        [
-            "--seed-names",
-            "transport_basic",
-            "--n",
-            "2",
-            "--out",
-            str(out),
-            "--model",
-            "gpt-4o-mini",
-            "--base-url",
-            llm_stub.base_url,
-            "--no-dedup",
-            "--max-repairs",
-            "0",
-            "--forward-model",
-            "gpt-4o",
-        ]
+    code = synth(
+        "--seed-names",
+        "transport_basic",
+        "--n",
+        "2",
+        "--out",
+        str(out),
+        "--model",
+        "gpt-4o-mini",
+        "--base-url",
+        llm_stub.base_url,
+        "--no-dedup",
+        "--max-repairs",
+        "0",
+        "--forward-model",
+        "gpt-4o",
     )
     assert code == 0, capsys.readouterr().err
     assert "2 accepted" in capsys.readouterr().out

@@ -7,42 +7,21 @@ loopback stub through the real openai client; solvers are real.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import synth, synth_stub_reply
 
-from evals.synth import cli as synth_cli
 from evals.tune.data import read_problem_file
-
-MARKER = "the model data are "
-
-
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    synth_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["synth", *argv])
-    return int(args.handler(args))
-
-
-def _reply(body: dict[str, Any]) -> str:
-    last = str(body["messages"][-1]["content"])
-    if "Write the word problem for this model" in last:
-        doc = yaml.safe_load(last.split("```yaml\n", 1)[1].split("```", 1)[0])
-        return json.dumps({"problem": f"Case {doc['name']}: {MARKER}{json.dumps(doc)}"})
-    start = last.index(MARKER) + len(MARKER)
-    doc, _ = json.JSONDecoder().raw_decode(last[start:])
-    return json.dumps(doc)
 
 
 @pytest.mark.slow  # two CLI runs that formulate and solve three instances with the real solver
 def test_a_larger_n_keeps_the_finished_instances(
     tmp_path: Path, llm_stub: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    llm_stub.handler = _reply
+    llm_stub.handler = synth_stub_reply
     out = tmp_path / "out"
 
     def argv(n: int) -> list[str]:
@@ -64,12 +43,12 @@ def test_a_larger_n_keeps_the_finished_instances(
             "0",
         ]
 
-    assert _cli(argv(1)) == 0
+    assert synth(*argv(1)) == 0
     capsys.readouterr()
     assert len(llm_stub.requests) == 2  # back-translation and forward formulation
     first = read_problem_file(out / "problems.jsonl")
 
-    assert _cli(argv(2)) == 0
+    assert synth(*argv(2)) == 0
     captured = capsys.readouterr()
     assert "--n changed from 1 to 2" in captured.err and "1 instance(s) finished" in captured.err
     assert "1 finished by an earlier run" in captured.out and "2 accepted" in captured.out

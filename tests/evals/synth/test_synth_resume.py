@@ -6,7 +6,6 @@ The LLM is the scripted FakeLLM of ``test_synth`` (in process) or the loopback s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -14,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import synth, synth_stub_reply
 
 from agent import OptimizationAgent
 from agent.context import AgentConfig
 from agent.fake import FakeLLM
 from agent.llm import ChatMessage
 from evals.synth import Settings, load_seeds
-from evals.synth import cli as synth_cli
 from evals.synth.generators import Instance
 from evals.synth.pipeline import PROGRESS, make_instances, read_progress, run_synthesis
 from evals.tune.data import read_problem_file
@@ -143,29 +141,11 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
     assert list(read_progress(out)) == ["a-0"]
 
 
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    synth_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["synth", *argv])
-    return int(args.handler(args))
-
-
-def _stub_reply(body: dict[str, Any]) -> str:
-    marker = "the model data are "
-    last = str(body["messages"][-1]["content"])
-    if "Write the word problem for this model" in last:
-        doc = yaml.safe_load(last.split("```yaml\n", 1)[1].split("```", 1)[0])
-        return json.dumps({"problem": f"Case {doc['name']}: {marker}{json.dumps(doc)}"})
-    start = last.index(marker) + len(marker)
-    doc, _ = json.JSONDecoder().raw_decode(last[start:])
-    return json.dumps(doc)
-
-
 @pytest.mark.slow  # starts a pool of worker processes (forkserver with the agent preloaded)
 def test_cli_executor_process_then_a_rerun_resumes_and_other_options_are_refused(
     tmp_path: Path, llm_stub: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    llm_stub.handler = _stub_reply
+    llm_stub.handler = synth_stub_reply
     out = tmp_path / "out"
     argv = [
         "--seed-names",
@@ -184,7 +164,7 @@ def test_cli_executor_process_then_a_rerun_resumes_and_other_options_are_refused
         "--examples",
         "0",
     ]
-    assert _cli([*argv, "--executor", "process", "--workers", "1"]) == 0
+    assert synth(*argv, "--executor", "process", "--workers", "1") == 0
     assert "2 accepted" in capsys.readouterr().out
     # back-translation and forward formulation per instance, both through this process
     assert len(llm_stub.requests) == 4
@@ -192,11 +172,11 @@ def test_cli_executor_process_then_a_rerun_resumes_and_other_options_are_refused
     assert all(p.metadata["provenance"]["forward"]["accepted"] for p in problems)
 
     # The same command again: nothing is redone, nothing is sent.
-    assert _cli(argv) == 0
+    assert synth(*argv) == 0
     captured = capsys.readouterr()
     assert "resuming" in captured.err and "2 finished by an earlier run" in captured.out
     assert len(llm_stub.requests) == 4
 
     # Other options would mix two runs in one folder: refused, with the way out.
-    assert _cli([*argv, "--seed", "7"]) == 2
+    assert synth(*argv, "--seed", "7") == 2
     assert "--fresh" in capsys.readouterr().err
