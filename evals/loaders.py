@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,24 +309,55 @@ def _data_relative(path: str) -> str:
     return "/".join(parts[1:] if parts and parts[0] == "data" else parts)
 
 
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill_placeholders(text: str, parameters: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """``text`` with each ``{name}`` whose name is a key of ``parameters`` replaced by its value.
+
+    MIPLIB-NL's published descriptions keep template slots (``{num_nodes}``) whose
+    values are the instance's ``parameters``; a reader expects the numbers. Only
+    slots naming a parameter are filled (other braces are left as written); the
+    names filled are returned, in order of first use.
+    """
+    used: list[str] = []
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in parameters:
+            return match.group(0)
+        if name not in used:
+            used.append(name)
+        return str(parameters[name])
+
+    return _PLACEHOLDER.sub(value, text), used
+
+
 def miplib_nl_question(instance: Mapping[str, Any], data_dir: Path | None) -> str:
     """The text the model sees: the description, the scalar parameters and each table's schema.
 
-    Tables are described (path within the data folder and upstream's
-    description), never inlined; the data stay in the files.
+    ``{name}`` slots of the published text (and of the file descriptions) that
+    name a parameter are filled with its value (:func:`fill_placeholders`); the
+    parameters are also listed. Tables are described (path within the data folder
+    and upstream's description), never inlined; the data stay in the files. The
+    agent adds its own section on the same files (columns, types, first rows), so
+    this one is headed as the instance's own description of them, not a second
+    "Data tables" section.
     """
-    lines = [str(instance.get("abstract_problem", "")).strip()]
-    params = instance.get("parameters") or {}
-    if isinstance(params, Mapping) and params:
+    raw_params = instance.get("parameters") or {}
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
+    text, _ = fill_placeholders(str(instance.get("abstract_problem", "")).strip(), params)
+    lines = [text]
+    if params:
         lines += ["", "Parameters:"]
         lines += [f"- {k} = {v}" for k, v in params.items()]
     files = instance.get("files") or {}
     if isinstance(files, Mapping) and files:
-        lines += ["", "Data tables (files in the problem's data folder):"]
+        lines += ["", "What each data file holds (the instance's own description of its files):"]
         for name, info in files.items():
             info = info if isinstance(info, Mapping) else {}
             rel = _data_relative(str(info.get("path", name)))
-            desc = str(info.get("description", "")).strip()
+            desc, _ = fill_placeholders(str(info.get("description", "")).strip(), params)
             lines.append(f"- {rel} ({name}): {desc}" if desc else f"- {rel} ({name})")
     return "\n".join(lines).strip()
 
@@ -362,6 +394,11 @@ def miplib_nl_problem(
         }
     meta["files"] = files
     meta["parameters"] = _plain(instance.get("parameters") or {})
+    params = instance.get("parameters")
+    if isinstance(params, Mapping):
+        _, filled = fill_placeholders(str(instance.get("abstract_problem", "")), params)
+        if filled:
+            meta["placeholders_filled"] = filled
     answer = miplib_nl_answer(instance.get("optimal_value"))
     has_folder = data_dir is not None and data_dir.is_dir()
     if data_dir is not None:

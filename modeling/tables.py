@@ -38,7 +38,7 @@ from modeling.errors import Issue, did_you_mean
 from modeling.limits import BUDGET_ENV, human, memory_budget
 
 TABLE_SHARE = 10  # tables may take (file bytes) a tenth of the memory budget together
-MAX_LISTED = 5  # keys not in their set listed per table, columns per issue, before "and N more"
+MAX_LISTED = 5  # keys not in their set shown per issue, columns per issue, before "and N more"
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".xlsx": "excel", ".xls": "excel"}
 SUFFIXES |= {".parquet": "parquet", ".pq": "parquet"}
 _INT_RE = r"-?\d+"
@@ -627,30 +627,49 @@ def _numbers(
     return nums.reshape(block.shape)
 
 
+def _not_in_set(
+    where: str,
+    what: str,
+    labels: Sequence[str],
+    axis: Axis,
+    hint_pool: Sequence[str],
+    reader: str,
+) -> Issue:
+    """One issue for every key (or header label) of a table that is not in its set.
+
+    Located at the first one (its file row and column); the others are counted and
+    the first few shown, so a table with 1,000 stray keys is one line in the repair
+    request, not 1,000; ``reader`` (``parameters.c``) names the element that reads them.
+    """
+    first = labels[0]
+    message = f"{what}{first!r} is not an element of set {axis.name}"
+    more = len(labels) - 1
+    if more:
+        shown = ", ".join(repr(k) for k in labels[1:MAX_LISTED])
+        message += f", nor {'is' if more == 1 else 'are'} {more:,} more ({shown}"
+        message += " …)" if more >= MAX_LISTED else ")"
+    message += f"; read by {reader}"
+    hint = did_you_mean(first, hint_pool)
+    if not hint:
+        hint = f"add {'it' if not more else 'them'} to {axis.name} or fix the table"
+    return Issue(where, message, hint, "element")
+
+
 def _key_issues(
-    t: Table, axis: Axis, keys: np.ndarray, pos: np.ndarray, col: int, issues: list[Issue]
+    t: Table,
+    axis: Axis,
+    keys: np.ndarray,
+    pos: np.ndarray,
+    col: int,
+    issues: list[Issue],
+    loc: str,
 ) -> np.ndarray:
-    """Locate keys that are not elements of the axis' set; True where a row is usable."""
+    """Locate keys that are not elements of the axis' set (one issue); True where a row is usable."""
     bad = np.flatnonzero(pos < 0)
-    for r in bad[:MAX_LISTED]:
-        key = str(keys[r])
-        issues.append(
-            Issue(
-                t.where(int(r), col),
-                f"{key!r} is not an element of set {axis.name}",
-                did_you_mean(key, axis.texts[:10000]) or f"add it to {axis.name} or fix the table",
-                "element",
-            )
-        )
-    if len(bad) > MAX_LISTED:
-        issues.append(
-            Issue(
-                t.where(),
-                f"and {len(bad) - MAX_LISTED} more keys not in set {axis.name}",
-                "",
-                "element",
-            )
-        )
+    if len(bad):
+        labels = [str(keys[r]) for r in bad]
+        where = t.where(int(bad[0]), col)
+        issues.append(_not_in_set(where, "", labels, axis, axis.texts[:10000], loc))
     return pos >= 0
 
 
@@ -757,7 +776,7 @@ def _long(
         for extra in cols[1:]:  # a tuple set: its parts joined as the set writes them
             keys = keys + "," + t.cells[:, extra]
         pos = _positions(axis, keys)
-        ok &= _key_issues(t, axis, keys, pos, cols[0], issues)
+        ok &= _key_issues(t, axis, keys, pos, cols[0], issues, loc)
         flat = flat * len(axis.elements) + np.maximum(pos, 0)
     rows = np.flatnonzero(ok)
     dup = _duplicate_issue(t, flat[rows], rows, "this key")
@@ -795,13 +814,16 @@ def _wide(
     if t.header is not None:
         labels = np.asarray([t.header[c] for c in vcols], dtype=object)
         cpos = _positions(cols_axis, labels)
-        for k in np.flatnonzero(cpos < 0)[:MAX_LISTED]:
+        stray = np.flatnonzero(cpos < 0)
+        if len(stray):
             issues.append(
-                Issue(
-                    f"data {t.name} row 1 column {vcols[k] + 1}",
-                    f"the header label {labels[k]!r} is not an element of set {cols_axis.name}",
-                    did_you_mean(str(labels[k]), cols_axis.texts),
-                    "element",
+                _not_in_set(
+                    f"data {t.name} row 1 column {vcols[int(stray[0])] + 1}",
+                    "the header label ",
+                    [str(labels[k]) for k in stray],
+                    cols_axis,
+                    cols_axis.texts,
+                    loc,
                 )
             )
         dup = _duplicate_issue(t, cpos, np.zeros(len(cpos), dtype=np.int64), "a header label")
@@ -824,7 +846,7 @@ def _wide(
         cpos = np.arange(len(vcols), dtype=np.int64)
     keys = t.cells[:, kcol]
     rpos = _positions(rows_axis, keys)
-    ok = _key_issues(t, rows_axis, keys, rpos, kcol, issues)
+    ok = _key_issues(t, rows_axis, keys, rpos, kcol, issues, loc)
     rows = np.flatnonzero(ok)
     dup = _duplicate_issue(t, rpos[rows], rows, f"the row label of set {rows_axis.name}")
     if dup is not None:
