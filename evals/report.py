@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from evals.loaders import BREAKDOWN_KEYS
+from evals.model_size import compiled_sizes
 from evals.published import figures
 from evals.results import RESULTS_FILE, ProblemResult, read_results
 from evals.scoring import (
@@ -181,6 +182,11 @@ class RunSummary(BaseModel):
     """Accuracy per solver stop reason (default protocol), when results record one."""
     by_size: dict[str, BreakdownCell] = {}
     """Accuracy per :data:`SIZE_BUCKETS` bucket (default protocol); empty when no size is known."""
+    size_source: str = ""
+    """Where the sizes of :attr:`by_size` come from: ``dataset`` (stated by it), ``compiled``
+    (the scored formulation compiled with its tables, :mod:`evals.model_size`), or both."""
+    size_unknown_correct: int = 0
+    """Problems of unknown size (left out of :attr:`by_size`) that are right all the same."""
     pass_at: dict[str, PassAtK] = {}
     """pass@k per protocol, when problems have more than one sample."""
     findings: list[FindingRow] = []
@@ -285,11 +291,18 @@ def _cell(members: Sequence[ProblemResult], protocol: str) -> BreakdownCell:
     )
 
 
-def size_breakdown(results: Sequence[ProblemResult], protocol: str) -> dict[str, BreakdownCell]:
-    """Accuracy per size bucket, in bucket order, for the results whose size is known."""
+def size_breakdown(
+    results: Sequence[ProblemResult], protocol: str, sizes: Mapping[str, int] | None = None
+) -> dict[str, BreakdownCell]:
+    """Accuracy per size bucket, in bucket order, for the results whose size is known.
+
+    A size the dataset states wins; ``sizes`` (result id → variables + constraints,
+    e.g. the compiled scored formulation's) fills in the others.
+    """
     groups: dict[str, list[ProblemResult]] = defaultdict(list)
     for result in results:
-        bucket = size_bucket(result.size)
+        size = result.size if result.size is not None else (sizes or {}).get(result.id)
+        bucket = size_bucket(size)
         if bucket is not None:
             groups[bucket].append(result)
     return {
@@ -464,6 +477,10 @@ def summarize(
             continue
         fixed += bool(final) and not first
         broken += bool(first) and not final
+    compiled = compiled_sizes(results, config, run_dir)
+    stated = sum(r.size is not None for r in results)
+    sources = [name for name, n in (("dataset", stated), ("compiled", len(compiled))) if n]
+    unknown = [r for r in results if r.size is None and r.id not in compiled]
     return RunSummary(
         dataset=str(config.get("dataset", "")),
         family=str(config.get("family", "")),
@@ -497,7 +514,9 @@ def summarize(
             name: failure_split(results, name)
             for name in _headline(default_protocol, names, family)
         },
-        by_size=size_breakdown(results, default_protocol),
+        by_size=size_breakdown(results, default_protocol, compiled),
+        size_source="+".join(sources),
+        size_unknown_correct=sum(bool(rule.correct(r.prediction, r.answer)) for r in unknown),
         by_stop=stop_breakdown(results, default_protocol),
         pass_at={
             name: found
@@ -596,9 +615,28 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
             lines.append(
                 f"| {value} | {cell.n} | {cell.correct} / {cell.scored} | {_pct(cell.accuracy)} |"
             )
+        if "compiled" in summary.size_source:
+            lines += [
+                "",
+                "Sizes: the dataset states none"
+                + (" for some problems" if "dataset" in summary.size_source else "")
+                + ", so those are bucketed by the compiled size of the formulation that was "
+                "scored, read with the instance's tables (a correct model has the reference "
+                "model's size; a wrong one may not). This is not the paper's bucketing by the "
+                "original MIPLIB instance.",
+            ]
         unknown = summary.n_done - sum(c.n for c in summary.by_size.values())
         if unknown:
-            lines += ["", f"{unknown} problem(s) of unknown size are not in this table."]
+            why = (
+                " (no formulation that compiles: most are execution failures)"
+                if "compiled" in summary.size_source
+                else ""
+            )
+            lines += [
+                "",
+                f"{unknown} problem(s) of unknown size{why} are not in this table; "
+                f"{summary.size_unknown_correct} of them are right.",
+            ]
     if summary.by_stop:
         lines += [
             "",
