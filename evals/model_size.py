@@ -5,8 +5,10 @@ MIPLIB-NL's paper reports accuracy by size bucket (variables + constraints:
 size (only ``parameters`` such as ``num_nodes``), and the reference model is a
 Gurobi script we cannot run.  What a run does have is the formulation it
 scored and the instance's tables: compiled, it has a definite number of
-variables and constraints, and a correct model has the size of the reference
-(a wrong one may be larger or smaller).  So for the families in
+variables and constraints, and a correct model has about the reference's size
+(beasleyC1: exactly MIPLIB's 2,500 x 1,750; stein9inf: 13 constraints where the
+MPS has 14 rows, a two-sided constraint being one here); a wrong one may be
+larger or smaller.  So for the families in
 :data:`COMPILED_SIZE_FAMILIES`, a result without a stated size is bucketed by
 the compiled size of its final formulation, read with the instance's data
 folder (``<dataset source>/<id>/data``); a result with no formulation, or one

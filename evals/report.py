@@ -621,8 +621,8 @@ def render_report(summary: RunSummary, config: dict[str, Any] | None = None) -> 
                 "Sizes: the dataset states none"
                 + (" for some problems" if "dataset" in summary.size_source else "")
                 + ", so those are bucketed by the compiled size of the formulation that was "
-                "scored, read with the instance's tables (a correct model has the reference "
-                "model's size; a wrong one may not). This is not the paper's bucketing by the "
+                "scored, read with the instance's tables (a correct model has about the "
+                "reference model's size; a wrong one may not). This is not the paper's bucketing by the "
                 "original MIPLIB instance.",
             ]
         unknown = summary.n_done - sum(c.n for c in summary.by_size.values())
