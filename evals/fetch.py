@@ -203,29 +203,29 @@ class FetchReport:
     unverified: dict[str, str] = field(default_factory=dict)
 
 
-def _open(url: str, timeout: float) -> Any:
+def _open(url: str, timeout: float, way_out: str = "use --base-url") -> Any:
     request = urllib.request.Request(url, headers={"User-Agent": "optiwise-data-fetch"})
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(_unreachable_message(url, exc)) from exc
+        raise FetchError(_unreachable_message(url, exc, way_out)) from exc
 
 
-def _unreachable_message(url: str, exc: BaseException) -> str:
+def _unreachable_message(url: str, exc: BaseException, way_out: str = "use --base-url") -> str:
     """What to tell a user whose download could not connect (no network, DNS, refused)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or url
     reason = getattr(exc, "reason", None) or exc
     return (
         f"cannot reach {host} (no network?): {reason} (fetching {parts.path or url}); "
-        f"set {DATA_DIR_ENV} to a mirror or use --base-url"
+        f"set {DATA_DIR_ENV} to a mirror or {way_out}"
     )
 
 
-def _download_bytes(url: str, timeout: float) -> bytes:
-    with _open(url, timeout) as response:
+def _download_bytes(url: str, timeout: float, way_out: str = "use --base-url") -> bytes:
+    with _open(url, timeout, way_out) as response:
         data: bytes = response.read()
         return data
 

@@ -237,7 +237,16 @@ def api_base_url(api_url: str | None = None) -> str:
 
 
 def _api_json(url: str, timeout: float) -> Any:
-    data = _download_bytes(url, timeout)
+    try:
+        data = _download_bytes(url, timeout, f"point ${GITHUB_API_ENV} at a mirror of GitHub's API")
+    except FetchError as exc:
+        if exc.status in (403, 429):
+            raise FetchError(
+                f"{exc}: GitHub's API refused (it allows 60 calls an hour without a token); "
+                "try again later, nothing was saved",
+                exc.status,
+            ) from exc
+        raise
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -38,11 +39,14 @@ class FakeGitHub:
         self.requests: list[str] = []
         self.fail: set[str] = set()  # raw paths answered with HTTP 500 (a fetch killed there)
         self.extra_dirs: list[str] = []
+        self.api_status = 200  # 403: the API's rate limit
 
     def answer(self, path: str) -> tuple[int, bytes]:
         parts = urllib.parse.urlsplit(path)
         route = urllib.parse.unquote(parts.path)
         query = urllib.parse.parse_qs(parts.query)
+        if route.startswith("/api/") and self.api_status != 200:
+            return self.api_status, b'{"message": "API rate limit exceeded"}'
         if route.startswith(f"/api/repos/{REPO}/commits/"):
             ref = route.rsplit("/", 1)[1]
             if FULL.startswith(ref):
@@ -294,3 +298,20 @@ def test_the_cli_fetches_through_the_api_env_and_then_finds_it_present(
     assert args.handler(args) == 1
     assert "not a readable lock" in capsys.readouterr().err
     assert fake.requests
+
+
+def test_an_api_refusal_and_an_unreachable_api_say_what_to_do(
+    github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    fake, base = github
+    fake.api_status = 403
+    with pytest.raises(FetchError, match="allows 60 calls an hour without a token"):
+        do_fetch(base, tmp_path / "data")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as err:
+        fetch(entry(), data_dir=tmp_path, api_url=f"http://127.0.0.1:{port}", timeout=5)
+    assert "cannot reach 127.0.0.1 (no network?)" in str(err.value)
+    assert "point $OPTIWISE_GITHUB_API_URL at a mirror of GitHub's API" in str(err.value)
+    assert not (tmp_path / "miplib_nl").exists()
