@@ -213,6 +213,23 @@ def _die_with_parent() -> None:
         pass
 
 
+def _release_forkserver() -> None:
+    """Close this worker's copy of the forkserver's "caller alive" pipe.
+
+    multiprocessing hands every forkserver child that pipe's write end, and the
+    forkserver exits only when every copy is closed; a busy worker holding one
+    would keep it alive after the caller died, and with it the worker (whose
+    ``PR_SET_PDEATHSIG`` fires when the forkserver goes).  A worker starts no
+    processes through multiprocessing, so it does not need it.
+    """
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def _statm(pid: int | str, field_no: int) -> int:
     """One field of ``/proc/<pid>/statm`` in bytes (0 = total size, 1 = resident); 0 if unknown."""
     try:
@@ -238,6 +255,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
     with contextlib.suppress(OSError):
         os.setsid()  # own process group: killing it takes solver sub-processes along
     _die_with_parent()
+    _release_forkserver()
     # What solvers print goes to standard error: the caller's stdout may be a JSON document.
     with contextlib.suppress(OSError):
         sys.stdout.flush()
