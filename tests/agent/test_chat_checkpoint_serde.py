@@ -74,8 +74,11 @@ REOPEN = textwrap.dedent(
     """
     import json, sys
     from agent import FakeLLM, OptimizationAgent
+    from agent.context import AgentConfig
     path, doc = sys.argv[1], json.loads(sys.argv[2])
-    agent = OptimizationAgent(llm=FakeLLM([json.dumps(doc)]))
+    # solved in process: no solve worker (a forkserver) to start in this fresh interpreter
+    config = AgentConfig(solve_in_process=True)
+    agent = OptimizationAgent(llm=FakeLLM([json.dumps(doc)]), config=config)
     with agent.chat(thread_id="old", path=path) as chat:
         before = chat.state["status"]
         reply = chat.send("what if the North orders 300 tons?")
