@@ -198,7 +198,7 @@ _TABLES = (
     _Table(
         source="MIPLIB-NL paper (ICML 2026, arXiv 2602.10450), pass@1",
         protocol="miplib_nl",
-        columns=(("miplib_nl", ""),),
+        columns=(("miplib_nl", "miplib_nl.full"),),
         rows=(
             ("GPT-5.1", "39.05"),
             ("Gemini-3-Pro", "36.19"),

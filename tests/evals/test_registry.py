@@ -34,6 +34,7 @@ ALIASES = {
     "icml2024_task3",
     "logior",
     "optmath",
+    "miplib_nl",
 }
 
 
@@ -57,6 +58,7 @@ def test_aliases_pick_the_documented_variants() -> None:
     assert get("mamo_easy").name == "mamo_easy.sirl_fixed"
     assert get("mamo_complex").name == "mamo_complex.sirl_fixed"
     assert get("optmath").name == "optmath.official"
+    assert get("miplib_nl").name == "miplib_nl.full"
 
 
 def test_unknown_name_says_how_to_find_names() -> None:
