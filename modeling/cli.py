@@ -77,8 +77,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--in-process",
         action="store_true",
-        help="with --time-limit, solve in this process (saves ~30 ms; the limit is then the "
-        "solver's own, which it checks only between iterations)",
+        help="with --time-limit, solve in this process (saves the worker's start, about a "
+        "second; the limit is then the solver's own, which it checks only between "
+        "iterations, and building the model is not bounded)",
     )
     p.set_defaults(handler=_guarded(_cmd_solve))
 
@@ -593,11 +594,14 @@ def _script_data_dir(data: str | None, out: Path | None) -> str | None:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from modeling import diagnostics
+    from modeling.worker import HardLimitExceeded, WorkerCrashed, diagnose_isolated
 
     try:
         text = read_formulation(args.file, args.data)
         with redirect_stdout("stderr"):
-            report = diagnostics.explain(text, time_limit=args.time_limit)
+            # in a killable worker: the solve and the diagnosis (IIS, ray, ranging) are
+            # bounded by their budget plus a grace, model building included
+            report = diagnose_isolated("explain", text, time_limit=args.time_limit)
             data = report.to_dict()
             shown = None if args.json else report.to_text()
     except FormulationError as exc:
@@ -607,7 +611,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(f"invalid: {_n(len(exc.issues), 'problem')}")
             _print_issues(exc.issues)
         return EXIT_INVALID
-    except diagnostics.DiagnosticsError as exc:
+    except (diagnostics.DiagnosticsError, HardLimitExceeded, WorkerCrashed) as exc:
         if args.json:
             _print_json(_error_result(str(exc)).to_spec())
         else:
