@@ -81,6 +81,9 @@ def reply(body: dict[str, Any]) -> str:
     )
 
 
+# Slow (12-25 s on 2 shared cores): a live eval and a batch import through the CLI, each
+# importing the agent stack and solving in the killable worker (its pool starts once).
+@pytest.mark.slow
 def test_one_shot_export_describes_the_tables_as_a_live_run_and_import_reads_them(
     llm_stub: StubServer,
     problems_file: Path,
