@@ -31,6 +31,7 @@ import asyncio
 import json
 import random
 import re
+import ssl
 import threading
 import time
 import weakref
@@ -284,7 +285,7 @@ class OpenAIChatModel:
         )
         self._lock = threading.Lock()
         self._client: OpenAI | None = None
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI]
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shards]
         self._async_clients = weakref.WeakKeyDictionary()
         self._closers: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, AsyncGenerator[None, None]
@@ -292,6 +293,7 @@ class OpenAIChatModel:
         self._closers = weakref.WeakKeyDictionary()
         self._unsupported: set[tuple[str, str]] = set()  # (model, param) the server rejected
         self._total = Usage()
+        self._usage_callbacks: list[Callable[[Usage], None]] = []
 
     def __repr__(self) -> str:
         s = self.settings
@@ -331,21 +333,23 @@ class OpenAIChatModel:
                 self._client = OpenAI(**self._client_kwargs())
             return self._client
 
-    async def _async_client(self) -> AsyncOpenAI:
+    async def _async_clients_of_loop(self) -> _Shards:
+        """The running loop's async clients (see :class:`_Shards`)."""
         # An async HTTP pool belongs to the event loop that opened its connections,
-        # so each loop (e.g. each asyncio.run) gets its own client, closed when the
+        # so each loop (e.g. each asyncio.run) gets its own clients, closed when the
         # loop shuts down its async generators (asyncio.run does) so no socket leaks.
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async_clients.get(loop)
-            if client is not None:
-                return client
-            client = AsyncOpenAI(**self._client_kwargs())
-            self._async_clients[loop] = client
-        closer = _close_at_loop_shutdown(client)
-        await closer.__anext__()  # registers the generator with the running loop
-        self._closers[loop] = closer
-        return client
+            shards = self._async_clients.get(loop)
+            if shards is None:
+                shards = self._async_clients[loop] = _Shards(self._client_kwargs())
+                closer: AsyncGenerator[None, None] | None = _close_at_loop_shutdown(shards)
+            else:
+                closer = None
+        if closer is not None:
+            await closer.__anext__()  # registers the generator with the running loop
+            self._closers[loop] = closer
+        return shards
 
     def close(self) -> None:
         """Close the synchronous HTTP client (async ones close with their event loop)."""
@@ -540,26 +544,59 @@ class OpenAIChatModel:
         self._add_usage(reply.usage)
         return reply
 
+    def on_usage(self, callback: Callable[[Usage], None]) -> Callable[[], None]:
+        """Call ``callback(usage)`` for every call this instance answers; returns an undo.
+
+        Each answered call (cache hits included) is added to :attr:`total_usage` and
+        then reported here, in the caller's context (its thread, its asyncio task and
+        their context variables), so a caller can meter the calls of one job, e.g. an
+        eval problem that may be stopped by a time-out before its result arrives.
+        """
+        with self._lock:
+            self._usage_callbacks = [*self._usage_callbacks, callback]
+
+        def undo() -> None:
+            with self._lock:
+                self._usage_callbacks = [c for c in self._usage_callbacks if c is not callback]
+
+        return undo
+
     def _add_usage(self, usage: Usage) -> None:
         with self._lock:
             self._total = self._total + usage
+            callbacks = self._usage_callbacks
+        for callback in callbacks:
+            callback(usage)
 
-    def _from_completion(self, call: _Call, completion: Any, attempts: int) -> LLMReply:
-        choices = getattr(completion, "choices", None)
-        if not choices:
-            raise ParseError("the server's reply has no choices", raw=str(completion))
+    def _from_body(self, call: _Call, response: httpx2.Response, attempts: int) -> LLMReply:
+        """The reply of a chat-completions response, read from its JSON as plain data.
+
+        (The ``openai`` client's typed objects cost more CPU per call than the request.)
+        """
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise ParseError(
+                "the server's reply is not JSON (is the base URL an OpenAI-compatible /v1 "
+                "endpoint?)",
+                raw=response.text[:2000],
+            ) from None
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+            raise ParseError("the server's reply has no choices", raw=response.text[:2000])
         choice = choices[0]
-        usage = getattr(completion, "usage", None)
+        message = choice.get("message") or {}
+        usage = body.get("usage") or {}
         return self._finish(
             call,
-            content=(choice.message.content if choice.message else None) or "",
-            model=getattr(completion, "model", None),
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            finish_reason=choice.finish_reason,
-            request_id=getattr(completion, "_request_id", None) or getattr(completion, "id", None),
+            content=str(message.get("content") or ""),
+            model=body.get("model"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+            request_id=response.headers.get("x-request-id") or body.get("id"),
             attempts=attempts,
-            tool_calls=_tool_calls_of(choice.message),
+            tool_calls=_tool_calls_of_wire(message.get("tool_calls")),
         )
 
     # ------------------------------------------------------------ the ChatModel
@@ -574,15 +611,18 @@ class OpenAIChatModel:
         attempt = 0
         while True:
             params = self._api_params(call, stream=False)
+            body, options = _post_args(params)
             try:
-                completion = client.chat.completions.create(**params)
+                response = client.post(
+                    "/chat/completions", body=body, options=options, cast_to=httpx2.Response
+                )
             except openai.OpenAIError as exc:
                 delay = self._retry_delay(call, params, exc, attempt)
                 if delay is not None:
                     attempt += 1
                     time.sleep(delay)
                 continue
-            return self._from_completion(call, completion, attempt + 1)
+            return self._from_body(call, response, attempt + 1)
 
     async def acomplete(self, messages: Sequence[ChatMessage], **overrides: Any) -> LLMReply:
         """Async :meth:`complete`; many calls may run concurrently on one instance."""
@@ -590,19 +630,25 @@ class OpenAIChatModel:
         cached = self._cached(call)
         if cached is not None:
             return cached
-        client = await self._async_client()
         attempt = 0
         while True:
             params = self._api_params(call, stream=False)
+            body, options = _post_args(params)
+            shards = await self._async_clients_of_loop()
+            client = shards.pick()
             try:
-                completion = await client.chat.completions.create(**params)
+                response = await client.post(
+                    "/chat/completions", body=body, options=options, cast_to=httpx2.Response
+                )
             except openai.OpenAIError as exc:
                 delay = self._retry_delay(call, params, exc, attempt)
                 if delay is not None:
                     attempt += 1
                     await asyncio.sleep(delay)
                 continue
-            return self._from_completion(call, completion, attempt + 1)
+            finally:
+                shards.done(client)
+            return self._from_body(call, response, attempt + 1)
 
     def stream(self, messages: Sequence[ChatMessage], **overrides: Any) -> ChatStream:
         """Yield the reply's text deltas in order; ``.reply`` has the whole reply at the end.
@@ -669,29 +715,97 @@ class OpenAIChatModel:
         )
 
 
-def _tool_calls_of(message: Any) -> tuple[ToolCall, ...]:
-    """The function calls of a completion message (none when it has no ``tool_calls``)."""
-    calls = getattr(message, "tool_calls", None) or ()
+def _post_args(params: dict[str, Any]) -> tuple[dict[str, Any], openai.RequestOptions]:
+    """The JSON body and the request options of a chat-completions POST from ``params``.
+
+    The body is sent as is: ``client.chat.completions.create`` would first walk it
+    against the API's typed schema (several ms per call for a long prompt, for a
+    body that is already plain JSON).
+    """
+    body = dict(params)
+    options: openai.RequestOptions = {}
+    if "timeout" in body:
+        options["timeout"] = body.pop("timeout")
+    return body, options
+
+
+def _tool_calls_of_wire(calls: Any) -> tuple[ToolCall, ...]:
+    """The function calls of a completion message's ``tool_calls`` (JSON), in order."""
     out: list[ToolCall] = []
-    for number, call in enumerate(calls):
-        function = getattr(call, "function", None)
-        if function is None:  # a non-function tool type: not ours to run
+    for number, call in enumerate(calls or ()):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function")
+        if not isinstance(function, dict):  # a non-function tool type: not ours to run
             continue
         out.append(
             ToolCall(
-                id=str(getattr(call, "id", None) or f"call_{number}"),
-                name=str(getattr(function, "name", "") or ""),
-                arguments=str(getattr(function, "arguments", "") or ""),
+                id=str(call.get("id") or f"call_{number}"),
+                name=str(function.get("name") or ""),
+                arguments=str(function.get("arguments") or ""),
             )
         )
     return tuple(out)
 
 
-async def _close_at_loop_shutdown(client: AsyncOpenAI) -> AsyncGenerator[None, None]:
+class _Shards:
+    """The async clients of one event loop: a new one when every client is busy.
+
+    httpx's connection pool scans all of its connections on every request and every
+    response (each scan asks every socket whether it is readable), so one pool serving
+    64 calls in flight spends more CPU on that scan than on the request itself. Calls
+    go to the client with the fewest in flight; when each has :data:`PER_CLIENT`, a
+    new client (its own pool) is opened, up to :data:`MAX_CLIENTS`.
+    """
+
+    PER_CLIENT = 8
+    MAX_CLIENTS = 64
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
+        self.clients: list[AsyncOpenAI] = []
+        self.busy: dict[int, int] = {}  # id(client) -> calls in flight
+        self.ssl: ssl.SSLContext | None = None
+
+    def _new(self) -> AsyncOpenAI:
+        """One more client. They share one SSL context: building one (reading the CA
+        bundle) takes ~0.1-0.2 s, a client with a given context well under 1 ms. The
+        HTTP client is the one ``openai`` builds by default (its limits, redirects,
+        proxies from the environment), with that context."""
+        if self.ssl is None:
+            self.ssl = httpx2.create_ssl_context(trust_env=True)
+        http = openai.DefaultAsyncHttpxClient(verify=self.ssl, timeout=self.kwargs.get("timeout"))
+        return AsyncOpenAI(**self.kwargs, http_client=http)
+
+    def pick(self) -> AsyncOpenAI:
+        """The client for one call (counted in flight until :meth:`done`)."""
+        best = min(self.clients, key=lambda c: self.busy[id(c)], default=None)
+        if best is None or (
+            self.busy[id(best)] >= self.PER_CLIENT and len(self.clients) < self.MAX_CLIENTS
+        ):
+            best = self._new()
+            self.clients.append(best)
+            self.busy[id(best)] = 0
+        self.busy[id(best)] += 1
+        return best
+
+    def done(self, client: AsyncOpenAI) -> None:
+        """The call that :meth:`pick` gave ``client`` to has ended."""
+        if id(client) in self.busy:
+            self.busy[id(client)] -= 1
+
+    async def close(self) -> None:
+        clients, self.clients = self.clients, []
+        self.busy.clear()
+        for client in clients:
+            await client.close()
+
+
+async def _close_at_loop_shutdown(shards: _Shards) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        await client.close()
+        await shards.close()
 
 
 def _rejected_param(err: LLMError, params: dict[str, Any]) -> str | None:

@@ -33,6 +33,7 @@ endpoint, strategy, samples, repair rounds, prompt-set digest; never the key).
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -270,33 +271,33 @@ def unavailable_outcome(problem: Problem) -> dict[str, Any] | None:
     }
 
 
+_METERED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _meter_calls(llm: Any) -> None:
     """Report each call of ``llm`` to the runner's per-problem meter (once per instance).
 
-    The chat model sums every answered call in ``_add_usage``; wrapping that one
-    method of this instance also counts the call toward the problem being solved
-    (:func:`evals.runner.meter_usage`), so a problem stopped by ``--timeout``
-    keeps the usage of the calls it made. A model without it is left alone.
+    The chat model reports every answered call through its public ``on_usage``
+    hook (:meth:`agent.llm.OpenAIChatModel.on_usage`), in the caller's context, so
+    the call counts toward the problem being solved (:func:`evals.runner.meter_usage`)
+    and a problem stopped by ``--timeout`` keeps the usage of the calls it made.
+    A model without the hook is not metered per problem.
     """
     from evals.runner import meter_usage
 
-    add = getattr(llm, "_add_usage", None)
-    if add is None or getattr(add, "_evals_metered", False):
+    on_usage = getattr(llm, "on_usage", None)
+    if on_usage is None or llm in _METERED:
         return
 
     def metered(usage: Any) -> None:
-        add(usage)
         meter_usage(
             int(getattr(usage, "prompt_tokens", 0) or 0),
             int(getattr(usage, "completion_tokens", 0) or 0),
             float(getattr(usage, "cost_usd", 0.0) or 0.0),
         )
 
-    metered._evals_metered = True  # type: ignore[attr-defined]
-    try:
-        llm._add_usage = metered
-    except AttributeError:  # a model with __slots__ or a frozen one: not metered
-        pass
+    on_usage(metered)
+    _METERED.add(llm)
 
 
 def _takes_data(run: Any) -> bool:
