@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -418,12 +419,9 @@ def fetch_locked(
     if len(todo) < len(names):
         say(f"{entry.name}: {len(names) - len(todo)} instance(s) already downloaded, resuming")
 
-    def save_progress() -> None:
-        tmp = progress_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"commit": commit, "done": done}), encoding="utf-8")
-        os.replace(tmp, progress_file)
+    guard = threading.Lock()
 
-    def one(name: str) -> tuple[str, dict[str, str]]:
+    def one(name: str) -> None:
         files = _download_instance(entry, commit, name, base_url, timeout, say)
         hashes = {rel: sha256_bytes(data) for rel, data in files.items()}
         if lock is not None and hashes != lock.instances[name]:
@@ -433,12 +431,15 @@ def fetch_locked(
                 _instance_manifest(name, hashes),
             )
         _write_instance(staging, name, files)
-        return name, hashes
+        with guard:  # recorded as soon as it is in place: a kill loses only instances in flight
+            done[name] = hashes
+            tmp = progress_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"commit": commit, "done": done}), encoding="utf-8")
+            os.replace(tmp, progress_file)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for name, hashes in pool.map(one, todo):
-            done[name] = hashes
-            save_progress()
+        for _ in pool.map(one, todo):
+            pass
     instances = {name: done[name] for name in names}
     created = lock is None
     if lock is None:
