@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +43,7 @@ class FakeGitHub:
         self.fail: set[str] = set()  # raw paths answered with HTTP 500 (a fetch killed there)
         self.extra_dirs: list[str] = []
         self.api_status = 200  # 403: the API's rate limit
+        self.hold: dict[str, threading.Event] = {}  # raw paths answered only once the event is set
 
     def answer(self, path: str) -> tuple[int, bytes]:
         parts = urllib.parse.urlsplit(path)
@@ -64,6 +68,8 @@ class FakeGitHub:
             rel = route[len(prefix) :]
             if rel in self.fail:
                 return 500, b"boom"
+            if rel in self.hold:
+                self.hold[rel].wait(30)
             if rel in self.files:
                 return 200, self.files[rel]
         return 404, b"404: Not Found"
@@ -315,3 +321,45 @@ def test_an_api_refusal_and_an_unreachable_api_say_what_to_do(
     assert "cannot reach 127.0.0.1 (no network?)" in str(err.value)
     assert "point $OPTIWISE_GITHUB_API_URL at a mirror of GitHub's API" in str(err.value)
     assert not (tmp_path / "miplib_nl").exists()
+
+
+def test_a_fetch_killed_mid_download_resumes_from_what_it_wrote(
+    github: tuple[FakeGitHub, str], tmp_path: Path
+) -> None:
+    """SIGKILL a real `fetch` process while one instance is still downloading, then resume."""
+    fake, base = github
+    release = threading.Event()
+    fake.hold["ran13x13/instance.json"] = release
+    data = tmp_path / "data"
+    script = (
+        "import sys; from evals.fetch import fetch; from evals.registry import get\n"
+        f"e = get('miplib_nl.full').model_copy(update={{'repo': {REPO!r}, 'count': 3}})\n"
+        f"fetch(e, data_dir={str(data)!r}, base_url={base + '/raw'!r}, "
+        f"api_url={base + '/api'!r}, workers=2, timeout=30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
+    try:
+        progress = data / "miplib_nl" / ".full.part" / ".progress.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if progress.exists() and len(json.loads(progress.read_text())["done"]) == 2:
+                break
+            assert proc.poll() is None, "the fetch ended before it was killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the two other instances were not written within 60 s")
+        proc.kill()  # killed while ran13x13 is in flight
+        proc.wait(10)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    dest = data / "miplib_nl" / "full"
+    assert not dest.exists() and not lock_path(dest).exists()
+    fake.hold.clear()
+    fake.requests.clear()
+    report, messages = do_fetch(base, data)
+    assert any("2 instance(s) already downloaded, resuming" in m for m in messages)
+    assert {r.split("/dataset/")[1].split("/")[0] for r in raw_requests(fake)} == {"ran13x13"}
+    assert sorted(p.name for p in dest.iterdir()) == NAMES and report.unverified
