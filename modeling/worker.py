@@ -81,7 +81,7 @@ RETIRE_GROWTH_BYTES = 1 << 30
 heap is not always given back to the system)."""
 IDLE_TIMEOUT_S = 300.0
 """Idle workers beyond the first are stopped after this long without a job."""
-PRELOAD = (
+PRELOAD_CORE = (
     "numpy",
     "scipy.sparse",
     "modeling",
@@ -89,14 +89,25 @@ PRELOAD = (
     "modeling.solve",
     "modeling.worker",
     "modeling.diagnostics",
-    "modeling.export",
     "modeling.backends.highs",
+    "highspy",
+)
+"""What the forkserver imports in ``core`` mode: enough for HiGHS (LP, MILP, convex QP)."""
+PRELOAD_EXTRA = (
+    "modeling.export",
     "modeling.backends.pyomo",
     "modeling.backends.pulp",
-    "highspy",
     "pyomo.environ",
     "pyscipopt",
 )
+"""The rest (Pyomo, SCIP, PuLP: about twice the CPU of the core): imported by the forkserver
+in ``full`` mode, by a worker's first job that needs them in ``core`` mode."""
+PRELOAD = PRELOAD_CORE + PRELOAD_EXTRA
+IMPORT_ALLOWANCE_S = 10.0
+"""In ``core`` mode, extra seconds on the hard limit of a job sent to a worker that has not
+imported Pyomo and SCIP yet (the import takes 1-3 s, more on a loaded machine)."""
+Preload = Literal["full", "core"]
+_preload_mode: Preload = "full"
 
 _BUDGET_ENV = "OPTIWISE_MEMORY_BUDGET"
 _ctx_lock = threading.Lock()
@@ -125,11 +136,35 @@ def grace(time_limit: float) -> float:
     return max(DEFAULT_GRACE_S, 0.1 * time_limit)
 
 
-def _preload() -> list[str]:
+def configure(preload: Preload) -> None:
+    """Choose what the forkserver imports before the first worker starts (later: no effect).
+
+    ``full`` (the default; ``OPTIWISE_WORKER_PRELOAD``) imports every solver interface once,
+    shared by all workers: right for a long-lived process (the agent, the app, evals).
+    ``core`` imports only what HiGHS needs, so a one-shot command's first worker is ready in
+    about a third of the CPU time; a worker's first job that needs Pyomo or SCIP imports them
+    (1-3 s), and until a worker has, its jobs' hard limits get :data:`IMPORT_ALLOWANCE_S` more.
+    (Importing them in a background thread instead races with a job's own import: Pyomo's
+    package cannot be imported from two threads at once.)
+    """
+    global _preload_mode
+    if preload not in ("full", "core"):
+        raise ValueError(f"preload must be 'full' or 'core', got {preload!r}")
+    _preload_mode = preload
+
+
+def _mode() -> Preload:
+    env = os.environ.get("OPTIWISE_WORKER_PRELOAD", "").strip().lower()
+    if env in ("full", "core"):
+        return env  # type: ignore[return-value]
+    return _preload_mode
+
+
+def _available(names: tuple[str, ...]) -> list[str]:
     import importlib.util
 
     out = []
-    for name in PRELOAD:
+    for name in names:
         try:
             if importlib.util.find_spec(name) is not None:
                 out.append(name)
@@ -146,7 +181,8 @@ def _context() -> Any:
             ctx: Any
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(_preload())
+                core = _mode() == "core"
+                ctx.set_forkserver_preload(_available(PRELOAD_CORE if core else PRELOAD))
             else:
                 ctx = multiprocessing.get_context("spawn")
             _ctx = ctx
@@ -243,6 +279,11 @@ def _vm_size() -> int:
     return _statm("self", 0)
 
 
+def _heavy_loaded() -> bool:
+    """Whether this worker has the solver interfaces beyond HiGHS (see :func:`configure`)."""
+    return "pyomo.environ" in sys.modules
+
+
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     """A worker's life: limits and quiet output once, then one job after another.
 
@@ -262,7 +303,7 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
         os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process even under the GIL
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", os.getpid(), _heavy_loaded()))
     while True:
         try:
             data = conn.recv_bytes()
@@ -290,8 +331,9 @@ def _run_job(
     cwd = os.getcwd()
     old_budget = os.environ.get(_BUDGET_ENV)
     old_as = resource.getrlimit(resource.RLIMIT_AS)
-    if hard_limit is not None:
-        signal.alarm(max(1, math.ceil(hard_limit + 1.0)))
+    if hard_limit is not None:  # after the caller's kill, with the same import allowance
+        allowance = 0.0 if _heavy_loaded() else IMPORT_ALLOWANCE_S
+        signal.alarm(max(1, math.ceil(hard_limit + allowance + 1.0)))
     if memory_limit is not None:
         soft = _vm_size() + memory_limit
         if old_as[1] != resource.RLIM_INFINITY:
@@ -311,7 +353,7 @@ def _run_job(
             message = ("fatal", f"{type(exc).__name__}: {exc}")
         value = None
         try:
-            conn.send(message)
+            conn.send((*message, _heavy_loaded()))
         except MemoryError:
             message = None  # type: ignore[assignment]
             conn.send(("memory", None))
@@ -340,6 +382,8 @@ class _Worker:
     conn: multiprocessing.connection.Connection
     pid: int
     rss0: int
+    heavy: bool = True
+    """Pyomo and SCIP are imported (always in ``full`` preload mode)."""
     jobs: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
@@ -436,7 +480,7 @@ class WorkerPool:
         try:
             if not ours.poll(START_TIMEOUT_S):
                 raise WorkerCrashed(f"a worker did not start within {START_TIMEOUT_S:g} s")
-            ours.recv()
+            worker.heavy = bool(ours.recv()[2])
         except (EOFError, OSError):
             proc.join(timeout=2.0)
             _kill(worker)
@@ -604,14 +648,19 @@ class WorkerPool:
         else:
             raise WorkerCrashed("no worker would take the job (each died on arrival)")
         t0 = time.monotonic()
+        limit = time_limit
+        if limit is not None and not worker.heavy:  # its first Pyomo/SCIP job imports them
+            limit += IMPORT_ALLOWANCE_S
         finished = False
         try:
-            kind, value = self._wait(worker, t0, time_limit)
+            kind, value, *rest = self._wait(worker, t0, limit)
             finished = True
         finally:
             if not finished:  # killed at the limit, or the caller was interrupted
                 self._discard(worker, replace=True)
         elapsed = time.monotonic() - t0
+        if rest:
+            worker.heavy = bool(rest[0])
         if kind in ("ok", "raise"):
             self._checkin(worker)
         else:
@@ -631,7 +680,7 @@ class WorkerPool:
             )
         return self._death(worker, elapsed, time_limit, memory_limit)
 
-    def _wait(self, worker: _Worker, t0: float, time_limit: float | None) -> tuple[str, Any]:
+    def _wait(self, worker: _Worker, t0: float, time_limit: float | None) -> tuple[Any, ...]:
         deadline = None if time_limit is None else t0 + time_limit
         waiting = [worker.conn, worker.proc.sentinel]
         while True:
@@ -942,10 +991,15 @@ __all__ = [
     "DEFAULT_DIAGNOSIS_LIMIT_S",
     "DEFAULT_GRACE_S",
     "Diagnosis",
+    "PRELOAD",
+    "PRELOAD_CORE",
+    "PRELOAD_EXTRA",
+    "Preload",
     "HardLimitExceeded",
     "NoMainForkServerProcess",
     "WorkerCrashed",
     "WorkerPool",
+    "configure",
     "default_pool",
     "diagnose_isolated",
     "grace",

@@ -298,3 +298,29 @@ def test_workers_die_with_their_parent_and_exit_cleanly(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
     assert _gone(pids, within=5.0)
+
+
+@pytest.mark.slow  # a fresh interpreter starts its own forkserver (imports): 5-15 s
+def test_core_preload_solves_lp_and_nlp_and_does_not_count_the_import_in_the_limit() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from modeling.worker import configure, solve_isolated
+        configure("core")
+        lp = {"variables": {"x": {"upper": 4}},
+              "objective": {"sense": "max", "expression": "3 * x"}}
+        nlp = {"variables": {"x": {"lower": 0.1, "upper": 4}},
+               "objective": {"sense": "min", "expression": "x * exp(x) + 1 / x"}}
+        a = solve_isolated(lp, time_limit=1)
+        b = solve_isolated(nlp, time_limit=1)  # imports Pyomo and SCIP inside the job
+        print(a.status, a.solver, b.status, b.solver)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "OPTIWISE_WORKER_PRELOAD"}
+    env["PYTHONPATH"] = str(root)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["optimal", "highs", "optimal", "scip"]
