@@ -54,9 +54,9 @@ def optimizer_for(source: str) -> Any:
     return reply
 
 
-@pytest.fixture
-def splits(tmp_path: Path) -> Any:
-    path = tmp_path / "problems.jsonl"
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("splits") / "problems.jsonl"
     path.write_text(
         "\n".join(
             json.dumps(
@@ -102,14 +102,19 @@ def repair_messages(llm: FakeLLM) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="module")
+def tuned_locally(tmp_path_factory: pytest.TempPathFactory, splits: Any) -> Any:
+    """The local run with the TUNED hook, its task model and its folder: read by two tests."""
+    out = tmp_path_factory.mktemp("tuned") / "run"
+    result, task = run(out, splits, TUNED)
+    return result, task, out
+
+
 # slow: ~3 s of tuning (10 agent runs with the real solver), after the solver worker's start,
 # which takes up to 20 s on a loaded 2-core box when this test runs first.
 @pytest.mark.slow
-def test_a_tuned_hook_changes_the_repair_message_and_fixes_the_answers(
-    tmp_path: Path, splits: Any
-) -> None:
-    out = tmp_path / "run"
-    result, task = run(out, splits, TUNED)
+def test_a_tuned_hook_changes_the_repair_message_and_fixes_the_answers(tuned_locally: Any) -> None:
+    result, task, out = tuned_locally
     assert result.start_val == 0.0 and result.best_val == 1.0
     assert result.test_start == 0.0 and result.test_best == 1.0
     assert result.best_prompts["repair_feedback"] == TUNED
@@ -136,12 +141,12 @@ def test_a_proposed_hook_that_fails_in_the_sandbox_is_not_used(tmp_path: Path, s
 
 
 # slow: starts a pool of two worker processes (forkserver, agent preloaded): ~10-20 s on a
-# loaded 2-core box, then the same ~3 s of tuning as the local run.
+# loaded 2-core box, then the same ~3 s of tuning as the local run (shared with the test above).
 @pytest.mark.slow
 def test_the_process_executor_gives_the_local_result_with_the_hook_run_in_workers(
-    tmp_path: Path, splits: Any
+    tmp_path: Path, splits: Any, tuned_locally: Any
 ) -> None:
-    local, _ = run(tmp_path / "local", splits, TUNED)
+    local = tuned_locally[0]
     pooled, task = run(tmp_path / "process", splits, TUNED, executor="process", workers=2)
     assert (pooled.start_val, pooled.best_val) == (local.start_val, local.best_val) == (0.0, 1.0)
     assert pooled.history == local.history
