@@ -40,6 +40,7 @@ __all__ = [
     "stub_settings",
     "synth",
     "synth_stub_reply",
+    "tool_calls_reply",
     "toy_dataset",
     "toy_registry",
 ]
@@ -83,6 +84,33 @@ def stub_settings(stub: StubServer, **overrides: Any) -> LLMSettings:
 def stub_model(stub: StubServer, **overrides: Any) -> OpenAIChatModel:
     """An :class:`OpenAIChatModel` over the real ``openai`` client, talking to ``stub``."""
     return OpenAIChatModel(stub_settings(stub, **overrides))
+
+
+def tool_calls_reply(*wanted: tuple[str, Any]) -> dict[str, Any]:
+    """A whole chat completion asking for these tool calls, for a stub handler to return.
+
+    Each call is ``(name, arguments)``: a dict, sent as JSON, or text, sent as it is
+    (a model's malformed arguments). The calls get the ids ``call_0``, ``call_1``...
+    """
+    calls = [
+        {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {
+                "name": name,
+                "arguments": args if isinstance(args, str) else json.dumps(args),
+            },
+        }
+        for i, (name, args) in enumerate(wanted)
+    ]
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    return {
+        "id": "chatcmpl-tools",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+    }
 
 
 # ------------------------------------------------------------------ samples as benchmark problems

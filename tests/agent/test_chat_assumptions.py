@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import stub_model
+from support import stub_model, tool_calls_reply
 
 from agent.assumptions import assumptions_note, resolve_assumptions, stated_assumptions
 from agent.chat import ChatSession
@@ -92,32 +92,7 @@ def test_the_reply_asks_for_the_assumed_data_and_the_follow_up_edits_it_away(
 
 
 def test_a_tool_edit_that_gives_the_data_settles_the_assumption(tmp_path: Path) -> None:
-    edit_call = {
-        "id": "c",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "m",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": "call_0",
-                            "type": "function",
-                            "function": {
-                                "name": "edit_model",
-                                "arguments": json.dumps({"changes": {"capacity": 120}}),
-                            },
-                        }
-                    ],
-                },
-            }
-        ],
-    }
+    edit_call = tool_calls_reply(("edit_model", {"changes": {"capacity": 120}}))
     with StubServer() as stub:
         stub.push(edit_call, "Set the capacity to 120: profit 2800 (edit_model).")
         with ChatSession(stub_model(stub), tool_mode="native", path=tmp_path / "t.sqlite") as chat:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from support import tool_calls_reply
 
 from agent.stub_server import StubServer
 from modeling.samples import get_sample
@@ -24,41 +25,15 @@ APP = str(ROOT / "app.py")
 SWEEP = {"parameter": "demand", "index": "north", "start": 200, "stop": 300, "points": 5}
 
 
-def _calls(*wanted: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    """A completion body asking for tool calls."""
-    return {
-        "id": "chatcmpl-tools",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": f"call_{i}",
-                            "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(args)},
-                        }
-                        for i, (name, args) in enumerate(wanted)
-                    ],
-                },
-            }
-        ],
-    }
-
-
 def _handler(body: dict[str, Any]) -> Any:
     if "tools" not in body:
         doc = dict(get_sample("transport_basic").formulation)
         return "```json\n" + json.dumps(doc) + "\n```"
     results = [json.loads(m["content"]) for m in body["messages"] if m.get("role") == "tool"]
     if not results:
-        return _calls(("sweep_parameter", SWEEP), ("edit_model", {"changes": {"demnd": 1}}))
+        return tool_calls_reply(
+            ("sweep_parameter", SWEEP), ("edit_model", {"changes": {"demnd": 1}})
+        )
     table = results[0]["table"]
     first, last = table[0]["objective"], table[-1]["objective"]
     return f"From 200 to 300 tons in the north the cost goes from {first:g} to {last:g} (sweep_parameter)."

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import tool_calls_reply
 
 from agent.stub_server import StubServer
 
@@ -273,24 +274,7 @@ def _tool_handler(problem_doc: dict[str, Any]) -> Any:
             table = results[0]["table"]
             first, last = table[0]["objective"], table[-1]["objective"]
             return f"The cost rises from {first:g} to {last:g} over the sweep (sweep_parameter)."
-        call = {"name": "sweep_parameter", "arguments": json.dumps(sweep)}
-        return {
-            "id": "chatcmpl-tools",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "gpt-4o-mini",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "tool_calls",
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [{"id": "call_0", "type": "function", "function": call}],
-                    },
-                }
-            ],
-        }
+        return tool_calls_reply(("sweep_parameter", sweep))
 
     return handle
 

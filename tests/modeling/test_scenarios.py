@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import yaml
-from support import SAMPLES
+from support import sample
 
 from modeling import solve
 from modeling.scenarios import (
@@ -17,12 +14,6 @@ from modeling.scenarios import (
     what_if,
     yaml_diff,
 )
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
 
 TRANSPORT = sample("transport_basic")["formulation"]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from support import SAMPLES
+from support import sample
 
 from agent.fake import FakeLLM
 from agent.llm import ChatMessage
@@ -44,10 +43,6 @@ CASES = {
     "crop_planning": (undefined_name, DECLARE),
     "alloy_blending": (None, None),
 }
-
-
-def sample(name: str) -> dict[str, Any]:
-    return yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 def problem(name: str) -> Problem:
