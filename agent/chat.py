@@ -460,6 +460,7 @@ class ChatSession:
         from modeling.formulation import load
         from modeling.scenarios import snapshot
         from modeling.solve import solve
+        from modeling.worker import solve_isolated
 
         source: Any = dict(document)
         if self.data_files():  # a model that names the thread's tables reads them
@@ -467,7 +468,9 @@ class ChatSession:
                 source = load(source, data=self.data_dir)
             except Exception:  # the solve reports the located problem as invalid
                 source = dict(document)
-        result = solve(source, backend=self.config.backend, time_limit=self.config.time_limit)
+        # in a killable worker, like every solve of the agent (unless it opted out)
+        run = solve if self.config.solve_in_process else solve_isolated
+        result = run(source, backend=self.config.backend, time_limit=self.config.time_limit)
         snap = snapshot(result)
         answer = f"Opened the model: {snap['status']}" + (
             f", objective {format_number(snap['objective'])}."

@@ -96,15 +96,17 @@ class AgentConfig:
     """Python source of a tuned ``repair_feedback(findings) -> str`` (from ``optiwise tune
     --components ...,repair_feedback``); None = the built-in formatting. A non-default source
     runs sandboxed (:mod:`agent.feedback`)."""
-    small_model_nonzeros: int = 5000
-    """A linear model (LP, MILP) with at most this many constraint nonzeros, solved by HiGHS, is
-    solved in process: the compiler already built it here and HiGHS stops at its own time
-    limit, so a worker (~40 ms of CPU per solve) would buy nothing. 0 sends every solve to the
-    worker."""
+    small_model_nonzeros: int = 0
+    """Deprecated and ignored: kept so that older configurations still load. It let small
+    LP/MILP models skip the worker when a worker cost ~40 ms of CPU per solve; the workers
+    are now long-lived (:class:`modeling.worker.WorkerPool`, a few ms per solve), so every
+    solve goes there. ``solve_in_process`` is the opt-out."""
     solve_in_process: bool = False
-    """Solve in this process instead of a killable worker (:func:`modeling.worker.solve_isolated`).
-    Saves the worker round trip (tens of milliseconds a solve) but a model that hangs while
-    it is built ignores the time limit; for trusted formulations and speed-sensitive callers."""
+    """Solve and diagnose in this process instead of a killable worker
+    (:func:`modeling.worker.solve_isolated`, :func:`modeling.worker.diagnose_isolated`).
+    Saves the worker round trip (a few milliseconds and a pickle of the compiled model per
+    solve) but a model that hangs while it is built ignores the time limit; for trusted
+    formulations, or a caller that is itself a killable process (an eval's pool worker)."""
 
     def __post_init__(self) -> None:
         if self.max_repairs < 0:

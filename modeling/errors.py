@@ -40,6 +40,10 @@ class FormulationError(ValueError):
             self.issues = [Issue("", "invalid formulation")]
         super().__init__(self._summary())
 
+    def __reduce__(self) -> tuple[type[FormulationError], tuple[list[Issue]]]:
+        """Pickle as its issues (a worker process sends it back whole, message included)."""
+        return (type(self), (self.issues,))
+
     def _summary(self) -> str:
         head = "; ".join(str(i) for i in self.issues[:3])
         more = len(self.issues) - 3

@@ -897,21 +897,9 @@ or :func:`~modeling.diagnostics.explain` (solve, then whichever fits)."""
 
 @dataclass(frozen=True)
 class _Raised:
-    """An expected error of a diagnosis, carried back to be raised in the caller.
-
-    A :class:`~modeling.errors.FormulationError` travels as its issues and is rebuilt
-    (pickled whole, its message would be rebuilt from the wrong arguments).
-    """
+    """An expected error of a diagnosis, carried back to be raised in the caller."""
 
     error: Exception
-    issues: list[Any] | None = None
-
-    def rebuilt(self) -> Exception:
-        if self.issues is None:
-            return self.error
-        from modeling.errors import FormulationError
-
-        return FormulationError(self.issues)
 
 
 def _diagnose_in_child(
@@ -932,9 +920,7 @@ def _diagnose_in_child(
 
             source = load(source, data=data)
         return funcs[kind](source, **kwargs)
-    except FormulationError as exc:
-        return _Raised(exc, list(exc.issues))
-    except diagnostics.DiagnosticsError as exc:
+    except (diagnostics.DiagnosticsError, FormulationError) as exc:
         return _Raised(exc)
 
 
@@ -983,7 +969,7 @@ def diagnose_isolated(
         memory_limit=memory_limit,
     )
     if isinstance(value, _Raised):
-        raise value.rebuilt()
+        raise value.error
     return value
 
 

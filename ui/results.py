@@ -1,7 +1,8 @@
 """Drawing a solve result: metrics, values, chart, sensitivity, checks, IIS, LaTeX.
 
 Shared by the Model page and the chat.  The numbers come from
-:mod:`modeling.diagnostics`; the tables from :mod:`ui.view_model`.
+:mod:`modeling.diagnostics` (the IIS, unbounded ray and sensitivity computed in a
+killable worker); the tables from :mod:`ui.view_model`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ import modeling.export as export
 from modeling import SolveResult, Status
 from modeling.compiler import CompiledModel
 from modeling.format import format_number
+from modeling.worker import diagnose_isolated
 from ui.view_model import issue_lines, values_frames
 
-__all__ = ["show_formulation_math", "show_result"]
+__all__ = ["DIAGNOSIS_TIME_LIMIT_S", "show_formulation_math", "show_result"]
+
+DIAGNOSIS_TIME_LIMIT_S = 30.0
+"""Budget of the IIS, unbounded-ray and sensitivity diagnoses shown with a result. They run
+in a killable worker (:func:`modeling.worker.diagnose_isolated`), killed this long plus a
+grace period after they start, so the server keeps answering whatever the model."""
 
 
 def show_result(result: SolveResult, key: str) -> None:
@@ -44,11 +51,17 @@ def show_result(result: SolveResult, key: str) -> None:
         st.warning(
             "The model is infeasible. An irreducible infeasible subset, in the model's own names:"
         )
-        _report(lambda: diag.explain_infeasible(model), "Computing an irreducible subset…")
+        _report(
+            lambda: diagnose_isolated("infeasible", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            "Computing an irreducible subset…",
+        )
         return
     if status is Status.UNBOUNDED:
         st.warning("The model is unbounded: the objective can improve without limit.")
-        _report(lambda: diag.explain_unbounded(model), "Finding the unbounded directions…")
+        _report(
+            lambda: diagnose_isolated("unbounded", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            "Finding the unbounded directions…",
+        )
         return
     if not status.has_solution:
         st.warning(result.message or str(status))
@@ -93,7 +106,8 @@ def _sensitivity(result: SolveResult, model: CompiledModel) -> None:
         )
         return
     try:
-        rows = diag.sensitivity(model).to_rows()
+        report = diagnose_isolated("sensitivity", model, time_limit=DIAGNOSIS_TIME_LIMIT_S)
+        rows = report.to_rows()
     except Exception as exc:
         st.caption(f"Sensitivity failed: {exc}")
         return

@@ -324,3 +324,19 @@ def test_core_preload_solves_lp_and_nlp_and_does_not_count_the_import_in_the_lim
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["optimal", "highs", "optimal", "scip"]
+
+
+def test_a_diagnosis_in_the_worker_raises_its_own_errors_with_their_messages() -> None:
+    from modeling.diagnostics import DiagnosticsError
+    from modeling.errors import FormulationError
+    from modeling.worker import diagnose_isolated
+
+    bad = {"variables": {"x": {}}, "objective": {"sense": "max", "expression": "x + y"}}
+    with pytest.raises(FormulationError) as info:
+        diagnose_isolated("infeasible", bad, time_limit=10)
+    assert "unknown name 'y'" in str(info.value)
+    assert info.value.issues[0].location == "objective.expression"
+    with pytest.raises(DiagnosticsError, match="not infeasible|feasible"):
+        diagnose_isolated("infeasible", LP, time_limit=10)
+    report = diagnose_isolated("sensitivity", LP, time_limit=10)
+    assert report.dual("mix") == pytest.approx(2.0)
