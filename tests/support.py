@@ -32,6 +32,7 @@ __all__ = [
     "SAMPLES",
     "TOY_ENTRY",
     "benchmark_mirror",
+    "hard_knapsack",
     "optiwise",
     "sample",
     "sample_problem",
@@ -84,6 +85,27 @@ def stub_settings(stub: StubServer, **overrides: Any) -> LLMSettings:
 def stub_model(stub: StubServer, **overrides: Any) -> OpenAIChatModel:
     """An :class:`OpenAIChatModel` over the real ``openai`` client, talking to ``stub``."""
     return OpenAIChatModel(stub_settings(stub, **overrides))
+
+
+def hard_knapsack() -> dict[str, Any]:
+    """A 60-item binary knapsack (profit = weight + 100) that HiGHS needs about a second for.
+
+    A time limit of 0.05 s stops it early, with an incumbent: the model for time-limit tests.
+    """
+    n, m = 60, 1000
+    w = [(7919 * i * i + 13 * i) % m + 1 for i in range(1, n + 1)]
+    return {
+        "name": "hard_knapsack",
+        "sets": {"I": {"from": 1, "to": n}},
+        "parameters": {
+            "w": {"index": ["I"], "values": w},
+            "p": {"index": ["I"], "values": [x + m // 10 for x in w]},
+            "cap": sum(w) // 2,
+        },
+        "variables": {"take": {"index": ["I"], "type": "binary"}},
+        "objective": {"sense": "maximize", "expression": "sum(p[i] * take[i] for i in I)"},
+        "constraints": [{"name": "weight", "expression": "sum(w[i] * take[i] for i in I) <= cap"}],
+    }
 
 
 def tool_calls_reply(*wanted: tuple[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from spec_example import TRANSPORT as SPEC_TRANSPORT
+from support import hard_knapsack
 
 import modeling
 from modeling import Status, Termination
@@ -372,24 +373,6 @@ def test_dual_signs_follow_highs_convention() -> None:
     assert hi["cap"] == pytest.approx(2.0) and hi["gap"] == pytest.approx(-1.0)
 
 
-def _hard_knapsack() -> Doc:
-    """60 items, profit = weight + 100: takes HiGHS ~0.9 s here, so 0.05 s stops it early."""
-    n, m = 60, 1000
-    w = [(7919 * i * i + 13 * i) % m + 1 for i in range(1, n + 1)]
-    return {
-        "name": "hard_knapsack",
-        "sets": {"I": {"from": 1, "to": n}},
-        "parameters": {
-            "w": {"index": ["I"], "values": w},
-            "p": {"index": ["I"], "values": [x + m // 10 for x in w]},
-            "cap": sum(w) // 2,
-        },
-        "variables": {"take": {"index": ["I"], "type": "binary"}},
-        "objective": {"sense": "maximize", "expression": "sum(p[i] * take[i] for i in I)"},
-        "constraints": [{"name": "weight", "expression": "sum(w[i] * take[i] for i in I) <= cap"}],
-    }
-
-
 TIME_LIMIT_ROUTES: list[Route] = [
     ("highs", None),
     ("pyomo", None),
@@ -401,7 +384,7 @@ TIME_LIMIT_ROUTES: list[Route] = [
 
 @pytest.mark.parametrize("route", TIME_LIMIT_ROUTES, ids=route_id)
 def test_time_limit_gives_feasible_or_time_limit(route: Route) -> None:
-    doc = _hard_knapsack()
+    doc = hard_knapsack()
     t0 = time.perf_counter()
     r = modeling.solve(doc, backend=route[0], solver=route[1], time_limit=0.05)
     elapsed = time.perf_counter() - t0

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import ROOT, SAMPLES
+from support import ROOT, SAMPLES, hard_knapsack
 
 from modeling import Status, Termination, compile_model, diagnostics, solve
 from modeling.cli import format_report
@@ -77,26 +77,9 @@ def test_a_solved_mip_reports_exact_integers() -> None:
     assert r.objective == round(r.objective or 0.5)
 
 
-def _hard_knapsack() -> dict[str, Any]:
-    """60 binary items: HiGHS needs about a second, so 0.05 s stops it early."""
-    n, m = 60, 1000
-    w = [(7919 * i * i + 13 * i) % m + 1 for i in range(1, n + 1)]
-    return {
-        "sets": {"I": {"from": 1, "to": n}},
-        "parameters": {
-            "w": {"index": ["I"], "values": w},
-            "p": {"index": ["I"], "values": [x + m // 10 for x in w]},
-            "cap": sum(w) // 2,
-        },
-        "variables": {"take": {"index": ["I"], "type": "binary"}},
-        "objective": {"sense": "maximize", "expression": "sum(p[i] * take[i] for i in I)"},
-        "constraints": [{"name": "weight", "expression": "sum(w[i] * take[i] for i in I) <= cap"}],
-    }
-
-
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_pulp_at_a_time_limit_does_not_say_optimal(solver: str) -> None:
-    r = solve(_hard_knapsack(), backend="pulp", solver=solver, time_limit=0.05)
+    r = solve(hard_knapsack(), backend="pulp", solver=solver, time_limit=0.05)
     assert r.termination is Termination.TIME_LIMIT
     assert "optimal" not in r.message.lower().replace("not proven optimal", "")
     if r.status is Status.FEASIBLE:
