@@ -474,6 +474,9 @@ class WorkerPool:
         proc = cls(target=_serve, args=(theirs,), name="optiwise-worker", daemon=True)
         try:
             proc.start()
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         worker = _Worker(proc=proc, conn=ours, pid=int(proc.pid or 0), rss0=0)
