@@ -113,3 +113,19 @@ def test_the_tool_chats_solve_is_stopped_and_reported_to_the_llm() -> None:
     assert time.perf_counter() - t0 < LIMIT_S + grace(LIMIT_S) + MARGIN_S
     assert solved.ok and solved.result["status"] == "time_limit"
     assert "killed" in solved.result["message"]
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_making_an_agent_starts_a_worker_in_the_background_unless_it_solves_in_process(
+    in_process: bool,
+) -> None:
+    from agent.api import OptimizationAgent
+    from modeling.worker import default_pool, shutdown
+
+    shutdown()  # a fresh shared pool with no worker yet (the next call makes a new one)
+    OptimizationAgent(llm=FakeLLM(), config=AgentConfig(examples=0, solve_in_process=in_process))
+    # no solve was asked for: a worker appears (started by a background thread) all the same
+    deadline = time.monotonic() + 30
+    while not default_pool().pids() and time.monotonic() < deadline and not in_process:
+        time.sleep(0.02)
+    assert bool(default_pool().pids()) is not in_process
