@@ -22,8 +22,9 @@ for the whole LLM call.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -45,6 +46,8 @@ from agent.verify import repairable
 from agent.verify import verify as verify_node
 
 __all__ = [
+    "CPU_TURN",
+    "CpuTurn",
     "arun_solve_loop",
     "build_chat_graph",
     "build_solve_graph",
@@ -136,6 +139,54 @@ def route_message(state: AgentState) -> Route:
 # ------------------------------------------------------------ node adapters
 
 
+class CpuTurn(Protocol):
+    """Who may run CPU work on this event loop now (see :data:`CPU_TURN`).
+
+    A process that runs many agent runs at once (an eval pool worker) finishes them
+    sooner one after the other than all interleaved: the earliest reply's problem
+    completes first and its slot frees early. ``pause()`` gives the turn away while
+    this run waits on something that is not this process's CPU (a solve in a worker
+    thread or process) and returns what ``resume(token)`` needs to take it back with
+    the same priority.
+    """
+
+    def pause(self) -> Any:
+        """Give the turn away (if this task holds it); the token for :meth:`resume`."""
+        ...
+
+    async def resume(self, token: Any) -> None:
+        """Wait for the turn again, ahead of runs whose turn came later."""
+        ...
+
+
+CPU_TURN: contextvars.ContextVar[CpuTurn | None] = contextvars.ContextVar(
+    "optiwise_cpu_turn", default=None
+)
+"""The turn keeper of the run in this context, if any (set by :mod:`evals.executors`)."""
+
+
+async def _offloaded(
+    run: Callable[[AgentState, Runtime[RunContext]], Update],
+    state: AgentState,
+    runtime: Runtime[RunContext],
+) -> Update:
+    """``run(state, runtime)`` in a worker thread.
+
+    When the solve runs in another process (the default: a killable solve worker),
+    the CPU turn is given away meanwhile, so other runs' checks use this process's
+    CPU. A solve in this process (``solve_in_process``) keeps the turn: a thread that
+    solves here shares this process's CPU (and the GIL) with whatever would run.
+    """
+    turn = CPU_TURN.get()
+    if turn is None or _ctx(runtime).config.solve_in_process:
+        return await asyncio.to_thread(run, state, runtime)
+    token = turn.pause()
+    try:
+        return await asyncio.to_thread(run, state, runtime)
+    finally:
+        await turn.resume(token)
+
+
 def _node(name: str, fn: NodeFn) -> Callable[[AgentState, Runtime[RunContext]], Update]:
     """A traced sync graph node from ``fn(state, ctx)``; LangGraph passes the runtime."""
 
@@ -168,7 +219,7 @@ def _anode(
     async def arun(state: AgentState, runtime: Runtime[RunContext]) -> Update:
         if afn is None:
             if offload is not None and offload(state):
-                return await asyncio.to_thread(run, state, runtime)
+                return await _offloaded(run, state, runtime)
             return run(state, runtime)
         ctx = _ctx(runtime)
         with ctx.trace.node(name, state, ctx.candidate) as span:

@@ -201,6 +201,18 @@ class AgentSolver:
         if isinstance(executor, str):
             executor = make_executor(executor, agent, workers=workers, ray_address=ray_address)
         self.executor: Executor = executor
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Start the executor's workers in the background (a process pool; nothing else).
+
+        Called when the solver is made, so the pool's start (seconds: the forkserver
+        imports the agent, each worker warms up) overlaps what comes before the first
+        problem instead of delaying it; calling it again does nothing new.
+        """
+        start_soon = getattr(self.executor, "start_soon", None)
+        if callable(start_soon) and not getattr(self.executor, "workers", None):
+            start_soon()
 
     def __repr__(self) -> str:
         return f"AgentSolver({self.agent!r}, executor={self.executor.name!r})"

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import itertools
 import multiprocessing
 import os
@@ -200,6 +201,73 @@ def unpack_result(result: AgentResult) -> AgentResult:
 _JOB: contextvars.ContextVar[int] = contextvars.ContextVar("optiwise_eval_job", default=-1)
 
 
+class _Turns:
+    """The CPU turn of one worker's event loop, handed to the earliest-waiting job.
+
+    A worker runs many agent runs at once, and every step of every run yields to the
+    loop, so 32 replies arriving together were all checked, then all solved, then all
+    verified: the first problem finished only after nearly all the others' work, and
+    its slot in the parent (the next LLM call) freed that much later. With turns a
+    job runs its CPU work alone from the moment its LLM reply arrives (or it starts)
+    until its next LLM call, a solve handed to a thread or another process
+    (:data:`agent.graph.CPU_TURN`), or its end; the next turn goes to the job whose
+    reply came first. Same CPU, earlier completions.
+
+    Keyed by job (every task of a job, e.g. one per sample, shares its turn). Advisory:
+    a job waits at most :attr:`SAFETY_WAIT_S` for it, so nothing can deadlock on it.
+    """
+
+    SAFETY_WAIT_S = 2.0
+
+    def __init__(self) -> None:
+        self.owner: int | None = None
+        self.waiting: list[tuple[int, int, int, asyncio.Future[None]]] = []
+        self.priority: dict[int, int] = {}
+        self._order = itertools.count()
+
+    async def take(self, job: int, priority: int | None = None) -> None:
+        """Wait for ``job``'s turn (``priority``: lower first; default: now, after the rest)."""
+        if job < 0:
+            return  # not a job's call (a blocking complete() from a thread): no turn
+        prio = next(self._order) if priority is None else priority
+        self.priority[job] = prio
+        if self.owner is None:
+            self.owner = job
+            return
+        if self.owner == job:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (prio, next(self._order), job, future))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.SAFETY_WAIT_S):
+                await future
+
+    def _hand_on(self) -> None:
+        self.owner = None
+        while self.waiting:
+            _, _, job, future = heapq.heappop(self.waiting)
+            if not future.done():  # not timed out or cancelled
+                self.owner = job
+                future.set_result(None)
+                return
+
+    def leave(self, job: int) -> None:
+        """``job`` ended: its turn goes on."""
+        self.priority.pop(job, None)
+        if self.owner == job:
+            self._hand_on()
+
+    # agent.graph.CpuTurn, for the job of the calling context
+    def pause(self) -> int:
+        job = _JOB.get()
+        if self.owner == job:
+            self._hand_on()
+        return self.priority.get(job, next(self._order))
+
+    async def resume(self, token: int) -> None:
+        await self.take(_JOB.get(), token)
+
+
 class ProxyLLM:
     """The worker's chat model: each request is sent to the parent, which calls the real one.
 
@@ -253,6 +321,7 @@ class AgentHost:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: dict[int, asyncio.Future[Any]] = {}
         self.jobs: dict[int, asyncio.Task[Any]] = {}
+        self.turns = _Turns()
         self._call_ids = itertools.count()
 
     def agent_for(self, spec: WorkerSpec | None) -> OptimizationAgent:
@@ -285,12 +354,20 @@ class AgentHost:
         future: asyncio.Future[Any] = loop.create_future()
         self.calls[call] = future
         job = _JOB.get()
+        self.turns.pause()  # the wait for the reply is not this process's CPU
         self._emit(("llm", job, call, messages, overrides))
         try:
-            return await future
+            value = await future
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            await self.turns.take(job)  # the run handles the error: CPU again
+            raise
         finally:
             self.calls.pop(call, None)
             self.pending.pop(call, None)
+        await self.turns.take(job)  # behind the replies that came before this one
+        return value
 
     def deliver(self, call: int, ok: bool, value: Any) -> None:
         """The parent's answer to LLM call ``call``: a reply, or an exception to raise."""
@@ -316,12 +393,15 @@ class AgentHost:
         :class:`~agent.api.AgentResult` in its portable form (:func:`pack_result`).
         ``spec`` runs the job with another config or prompt set than the worker's.
         """
+        from agent.graph import CPU_TURN
         from evals.agent_solver import outcome_from_result, save_trace
 
         # The graph runs nodes in tasks (and solves in threads) of its own; they copy
         # the context, so every LLM call made for this job knows the job.
         token = _JOB.set(job)
+        turn = CPU_TURN.set(self.turns)
         try:
+            await self.turns.take(job)
             result = await self.agent_for(spec).asolve(text)
             if trace_dir is not None:
                 save_trace(result, Path(trace_dir))
@@ -335,6 +415,8 @@ class AgentHost:
                 "message": f"{exc}\n{traceback.format_exc(limit=5)}"[:2000],
             }
         finally:
+            self.turns.leave(job)
+            CPU_TURN.reset(turn)
             _JOB.reset(token)
         return outcome
 
@@ -620,6 +702,24 @@ class ProcessExecutor:
         for w in fresh:
             while w.pid is None and w.alive and time.monotonic() < deadline:
                 time.sleep(0.005)
+
+    def start_soon(self) -> threading.Thread:
+        """Start the workers in a background thread and return at once.
+
+        Starting a pool (the forkserver importing the agent, each worker warming up)
+        takes seconds; begun when the executor is made, it overlaps whatever the
+        caller does before its first problem (loading the dataset, the endpoint's
+        preflight request). A failure here is left for the first problem's own
+        :meth:`start` to raise.
+        """
+
+        def go() -> None:
+            with contextlib.suppress(Exception):
+                self.start()
+
+        thread = threading.Thread(target=go, name="optiwise-pool-start", daemon=True)
+        thread.start()
+        return thread
 
     def pids(self) -> list[int]:
         """Process ids of the live workers."""
