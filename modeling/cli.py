@@ -459,7 +459,7 @@ def _load_appsi() -> None:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     from modeling.solve import solve
-    from modeling.worker import solve_isolated
+    from modeling.worker import configure, solve_isolated
 
     spec: dict[str, Any] | None = None
     try:
@@ -478,7 +478,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             _load_appsi()
         with redirect_stdout("stderr"):
             if args.time_limit is not None and not args.in_process:
-                # a worker that is killed at the limit: model building obeys it too
+                # a worker that is killed at the limit: model building obeys it too; a
+                # one-shot command's worker imports only what HiGHS needs up front
+                configure("core")
                 result = solve_isolated(doc, **options)
             else:
                 result = solve(doc, **options)
@@ -594,8 +596,9 @@ def _script_data_dir(data: str | None, out: Path | None) -> str | None:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from modeling import diagnostics
-    from modeling.worker import HardLimitExceeded, WorkerCrashed, diagnose_isolated
+    from modeling.worker import HardLimitExceeded, WorkerCrashed, configure, diagnose_isolated
 
+    configure("core")  # one-shot: the worker imports Pyomo/SCIP only if the model needs them
     try:
         text = read_formulation(args.file, args.data)
         with redirect_stdout("stderr"):
