@@ -20,6 +20,7 @@ solver's time limit (~36-48 s in process on a shared 2-core machine): the time u
 the agent answers, and the part of it the agent's own compile (in the caller) takes.  ``--compare-in-process`` also times the latter in process.
 
 Usage: python bench/agent_isolation.py [--repeats 5] [--json OUT] [--compare-in-process]
+       [--pathological-only]
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def pathological(compare: bool) -> dict[str, Any]:
                 "seconds": round(r["wall"], 2),
                 "compile_s": round(compile_s, 2),
                 "status": r["status"],
+                "killed": "worker process was killed" in (r["answer"] or ""),
                 "answer": r["answer"].splitlines()[0][:160] if r["answer"] else "",
             }
     return out
@@ -140,11 +142,12 @@ def main() -> int:
         action="store_true",
         help="also time the hanging build in process (about half a minute)",
     )
+    parser.add_argument("--pathological-only", action="store_true", help="skip the samples' timing")
     args = parser.parse_args()
     t0 = time.perf_counter()
     warm_up()
     start_s = time.perf_counter() - t0
-    cases = samples()
+    cases = [] if args.pathological_only else samples()
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     mismatched: list[str] = []
     for name, problem, doc in cases:
@@ -158,6 +161,10 @@ def main() -> int:
                 statuses[mode] = r["status"]
             if len(set(statuses.values())) > 1:
                 mismatched.append(f"{name}: {statuses}")
+    if args.pathological_only:
+        for name, r in pathological(args.compare_in_process).items():
+            print(f"  {name:<24} {r['seconds']:6.2f} s  {r['status']:<10} killed={r['killed']}")
+        return 0
     med = {m: statistics.median(r["wall"] for r in rs) for m, rs in rows.items()}
     # CPU as means: the workers' counters tick in 10 ms steps, a median of them says little
     cpu = {m: statistics.fmean(r["cpu"] for r in rs) for m, rs in rows.items()}
@@ -188,7 +195,7 @@ def main() -> int:
     for name, r in bad.items():
         print(
             f"  {name:<24} {r['seconds']:6.2f} s (compile in the caller {r['compile_s']:.2f} s)"
-            f"  {r['status']:<10} {r['answer']}"
+            f"  {r['status']:<10} {'(worker killed) ' if r['killed'] else ''}{r['answer']}"
         )
     if mismatched:
         print("status differs between modes:", *mismatched, sep="\n  ")
