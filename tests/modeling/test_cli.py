@@ -424,10 +424,53 @@ def _optiwise() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "agent.cli"]
 
 
-def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*_optiwise(), *args], input=stdin, capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture(scope="module")
+def cli_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every ``optiwise`` subprocess of this file, by name, started together.
+
+    Each is a fresh interpreter that spends about 2 s of CPU importing before it
+    works; started side by side they use both cores instead of one at a time.
+    """
+    folder = tmp_path_factory.mktemp("cli")
+    commands: dict[str, tuple[list[str], str | None]] = {
+        "solve-optimal": (
+            ["solve", write(folder, TRANSPORT, "t.yaml"), "--json", "--backend", "auto"],
+            None,
+        ),
+        "solve-infeasible": (
+            ["solve", write(folder, INFEASIBLE, "i.yaml"), "--json", "--backend", "auto"],
+            None,
+        ),
+        "solve-invalid": (
+            ["solve", write(folder, INVALID, "bad.yaml"), "--json", "--backend", "auto"],
+            None,
+        ),
+        "solve-error": (
+            ["solve", write(folder, QP, "qp.yaml"), "--json", "--backend", "pulp"],
+            None,
+        ),
+        "verbose": (["solve", "-", "--json", "--verbose"], TRANSPORT),
+        "export-lp": (["export", str(folder / "t.yaml"), "--to", "lp"], None),
+        "check-ok": (["check", str(folder / "t.yaml")], None),
+        "check-bad": (["check", str(folder / "bad.yaml"), "--json"], None),
+    }
+    started = {
+        name: subprocess.Popen(
+            [*_optiwise(), *argv],
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (argv, stdin) in commands.items()
+    }
+    runs = {}
+    for name, proc in started.items():
+        stdout, stderr = proc.communicate(commands[name][1], timeout=120)
+        runs[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return runs
 
 
 def _one_json_object(stdout: str) -> dict[str, Any]:
@@ -439,19 +482,14 @@ def _one_json_object(stdout: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("doc", "backend", "status", "code"),
-    [
-        (TRANSPORT, "auto", "optimal", 0),
-        (INFEASIBLE, "auto", "infeasible", 0),
-        (INVALID, "auto", "invalid", 2),
-        (QP, "pulp", "error", 1),
-    ],
+    ("status", "code"),
+    [("optimal", 0), ("infeasible", 0), ("invalid", 2), ("error", 1)],
     ids=["optimal", "infeasible", "invalid", "error"],
 )
 def test_subprocess_stdout_is_exactly_one_json_object(
-    tmp_path: Path, doc: str, backend: str, status: str, code: int
+    cli_runs: dict[str, subprocess.CompletedProcess[str]], status: str, code: int
 ) -> None:
-    proc = _run("solve", write(tmp_path, doc), "--json", "--backend", backend)
+    proc = cli_runs[f"solve-{status}"]  # the error: a QP on the PuLP backend
     data = _one_json_object(proc.stdout)
     assert SPEC_KEYS <= data.keys()
     assert (data["status"], proc.returncode) == (status, code), proc.stderr
@@ -460,24 +498,27 @@ def test_subprocess_stdout_is_exactly_one_json_object(
         assert all(e["location"] and e["message"] for e in data["errors"])
 
 
-def test_subprocess_verbose_log_goes_to_stderr(tmp_path: Path) -> None:
-    proc = _run("solve", "-", "--json", "--verbose", stdin=TRANSPORT)
+def test_subprocess_verbose_log_goes_to_stderr(
+    cli_runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    proc = cli_runs["verbose"]  # the model read from stdin
     assert proc.returncode == 0
     assert _one_json_object(proc.stdout)["objective"] == pytest.approx(1707.5)
     assert "HiGHS" in proc.stderr
 
 
-def test_subprocess_export_lp_stdout_is_only_the_file(tmp_path: Path) -> None:
-    proc = _run("export", write(tmp_path, TRANSPORT), "--to", "lp")
+def test_subprocess_export_lp_stdout_is_only_the_file(
+    cli_runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    proc = cli_runs["export-lp"]
     assert proc.returncode == 0, proc.stderr
     assert "Running HiGHS" not in proc.stdout
     assert proc.stdout.lstrip().startswith("\\")  # the LP file's comment line
     assert "meet_demand" in proc.stdout
 
 
-def test_subprocess_check_exit_codes(tmp_path: Path) -> None:
-    ok = _run("check", write(tmp_path, TRANSPORT))
-    bad = _run("check", write(tmp_path, INVALID, "bad.yaml"), "--json")
+def test_subprocess_check_exit_codes(cli_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    ok, bad = cli_runs["check-ok"], cli_runs["check-bad"]
     assert ok.returncode == 0 and ok.stdout.startswith("valid: LP")
     assert bad.returncode == 2
     assert _one_json_object(bad.stdout)["valid"] is False
