@@ -18,7 +18,7 @@ milliseconds), not a fork (~10–50 ms) or the imports (1–6 s).  A worker whos
 job passes its limit is killed and replaced; so is one that crashed or ran out
 of memory (and the call says so).  Calls from many threads share the pool: each
 call checks out a worker of its own, the pool grows up to ``max_workers``
-(``OPTIWISE_WORKERS``; default ``min(8, max(2, CPUs))``) and further callers
+(``OPTIWISE_WORKERS``; default ``min(8, max(4, CPUs))``) and further callers
 wait for one to come back.  :func:`warm_up` starts a worker ahead of time
 (``wait=False``: in a background thread), so the first solve does not pay the
 start either.
@@ -423,7 +423,8 @@ def _default_size() -> int:
             return max(1, int(text))
         except ValueError:
             raise ValueError(f"OPTIWISE_WORKERS must be a whole number, got {text!r}") from None
-    return min(8, max(2, os.cpu_count() or 2))
+    # at least 4: a quick solve or diagnosis need not queue behind two long ones on 2 cores
+    return min(8, max(4, os.cpu_count() or 2))
 
 
 class WorkerPool:
