@@ -779,6 +779,10 @@ class DeferredAgentSolver:
         if self._solver is not None:
             self._solver.close()
 
+    def warm_up(self) -> None:
+        """Build the solver and start its executor's workers in the background."""
+        self.solver().warm_up()
+
     def describe(self) -> dict[str, Any]:
         """The ``agent`` section of the run's ``config.json``."""
         info: dict[str, Any] = self.solver().describe()
@@ -1043,6 +1047,9 @@ def _execute(
             f"and kept, {len(plan.problems) - kept} to run"
         )
     if any(p.id not in finished for p in plan.problems):
+        warm_up = getattr(solver, "warm_up", None)
+        if callable(warm_up):
+            warm_up()  # the executor's workers start in the background, during the preflight
         check = getattr(solver, "preflight", None)
         if callable(check) and not getattr(args, "no_preflight", False):
             from evals.preflight import PreflightError
@@ -1050,10 +1057,10 @@ def _execute(
             try:
                 _err(check())
             except PreflightError as exc:
+                close = getattr(solver, "close", None)
+                if callable(close):  # the workers warm_up started
+                    close()
                 raise _Stop(f"error: {exc}", 1) from exc
-        warm_up = getattr(solver, "warm_up", None)
-        if callable(warm_up):
-            warm_up()
         describe = getattr(solver, "describe", None)
         if callable(describe):
             sections = {"agent": describe(), **sections}
