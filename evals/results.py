@@ -16,7 +16,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -454,7 +454,17 @@ class ResultWriter:
 
     def write(self, result: ProblemResult) -> None:
         """Append one result as a JSON line and force it to disk."""
-        self._handle.write(result.model_dump_json() + "\n")
+        self.write_many([result])
+
+    def write_many(self, results: Sequence[ProblemResult]) -> None:
+        """Append results as JSON lines, in order, and force them to disk with one fsync.
+
+        An fsync takes milliseconds of waiting (3-6 ms here) whatever it carries, so
+        the lines of problems that finished together share one (a group commit).
+        """
+        if not results:
+            return
+        self._handle.write("".join(r.model_dump_json() + "\n" for r in results))
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
