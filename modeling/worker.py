@@ -284,14 +284,17 @@ def _heavy_loaded() -> bool:
     return "pyomo.environ" in sys.modules
 
 
-def _serve(conn: multiprocessing.connection.Connection) -> None:
+def _serve(conn: multiprocessing.connection.Connection, full: bool = True) -> None:
     """A worker's life: limits and quiet output once, then one job after another.
 
     A job is ``(func, args, kwargs, hard_limit, memory_limit)`` (pickled by the
     caller); the reply is ``("ok", value)``, ``("raise", traceback text)``,
     ``("memory", None)`` or ``("fatal", text)`` (the job ended the worker's use:
-    a ``SystemExit`` or ``KeyboardInterrupt`` inside it).  A closed pipe or
-    ``None`` ends the worker.
+    a ``SystemExit`` or ``KeyboardInterrupt`` inside it), each followed by whether
+    Pyomo and SCIP are imported.  A closed pipe or ``None`` ends the worker.
+    ``full``: import them before saying ready if the forkserver has not (it was
+    started with another preload list, e.g. by an eval executor), so no job's
+    limit pays for them.
     """
     with contextlib.suppress(OSError):
         os.setsid()  # own process group: killing it takes solver sub-processes along
@@ -303,6 +306,12 @@ def _serve(conn: multiprocessing.connection.Connection) -> None:
         os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # ends the process even under the GIL
+    if full and not _heavy_loaded():  # a forkserver started by someone else's preload list
+        import importlib
+
+        for name in _available(PRELOAD_EXTRA):
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
     conn.send(("ready", os.getpid(), _heavy_loaded()))
     while True:
         try:
@@ -472,7 +481,8 @@ class WorkerPool:
         ctx = _context()
         ours, theirs = ctx.Pipe(duplex=True)
         cls = _Process if ctx.get_start_method() == "forkserver" else ctx.Process
-        proc = cls(target=_serve, args=(theirs,), name="optiwise-worker", daemon=True)
+        full = _mode() == "full"
+        proc = cls(target=_serve, args=(theirs, full), name="optiwise-worker", daemon=True)
         try:
             proc.start()
         except BaseException:
