@@ -432,18 +432,26 @@ def table_set(spec: Mapping[str, Any], loc: str, reader: TableReader) -> tuple[l
         c = t.column(start, f"{loc}.column_labels")
         labels = [h for h in t.header[c:] if h != ""]
         _no_duplicates(labels, t, loc)
-        return _elements(np.asarray(labels, dtype=object)), 1
+        elements = _elements(np.asarray(labels, dtype=object))
+        _no_collisions(labels, elements, t, None, f"{loc}.column_labels")
+        return elements, 1
     if "column" in spec:
         refs = spec["column"] if isinstance(spec["column"], list) else [spec["column"]]
         cs = [t.column(r, f"{loc}.column") for r in refs]
         col = t.cells[:, cs].reshape(-1)  # row by row: file order
         col = col[col != ""]
-        return _elements(pd.unique(col)), 1
+        texts = pd.unique(col)
+        elements = _elements(texts)
+        _no_collisions(list(texts), elements, t, cs, f"{loc}.column")
+        return elements, 1
     if "columns" in spec and isinstance(spec["columns"], list) and len(spec["columns"]) >= 2:
         cs = [t.column(r, f"{loc}.columns[{k}]") for k, r in enumerate(spec["columns"])]
         frame = pd.DataFrame(t.cells[:, cs]).drop_duplicates()
         parts = [_elements(frame[k].to_numpy()) for k in frame.columns]
-        return [tuple(p) for p in zip(*parts, strict=True)], len(cs)
+        tuples = [tuple(p) for p in zip(*parts, strict=True)]
+        written = [",".join(str(c) for c in row) for row in frame.itertuples(index=False)]
+        _no_collisions(written, tuples, t, None, f"{loc}.columns")
+        return tuples, len(cs)
     raise TableError(
         [
             Issue(
@@ -454,6 +462,43 @@ def table_set(spec: Mapping[str, Any], loc: str, reader: TableReader) -> tuple[l
             )
         ]
     )
+
+
+def _no_collisions(
+    texts: list[str], elements: list[Any], t: Table, cols: list[int] | None, loc: str
+) -> None:
+    """Refuse two different labels that read as the same element ('1' and '01' are both 1).
+
+    The distinct labels are taken as written; turning integer labels into
+    integers can then make two of them one element, which would give the set
+    that element twice (two variables under one name, a parameter whose keys
+    cannot be placed). Located at the set, with the file row of the second
+    label where the labels come from columns.
+    """
+    if len(set(elements)) == len(elements):
+        return
+    first: dict[Any, str] = {}
+    for text, element in zip(texts, elements, strict=True):
+        if element not in first:
+            first[element] = text
+            continue
+        where = ""
+        if cols is not None:
+            hit = np.flatnonzero((t.cells[:, cols] == text).any(axis=1))
+            if len(hit):
+                where = f" ({t.where(int(hit[0]))})"
+        raise TableError(
+            [
+                Issue(
+                    loc,
+                    f"{t.name} holds {first[element]!r} and {text!r}{where}, which are the same "
+                    f"element {element!r} once labels are read as integers; a set lists each "
+                    "element once",
+                    "write each element one way in the table",
+                    "duplicate",
+                )
+            ]
+        )
 
 
 def _no_duplicates(labels: list[str], t: Table, loc: str) -> None:
@@ -673,8 +718,14 @@ def _key_issues(
     return pos >= 0
 
 
-def _duplicate_issue(t: Table, flat: np.ndarray, rows: np.ndarray, what: str) -> Issue | None:
-    """The first key written twice (with both rows), or None."""
+def _duplicate_issue(
+    t: Table, flat: np.ndarray, rows: np.ndarray, what: str, reader: str
+) -> Issue | None:
+    """The first key written twice (with both rows), or None.
+
+    ``reader`` (``parameters.h``) names the element that reads the table, so
+    that two parameters reading the same file give two distinguishable lines.
+    """
     if len(flat) < 2:
         return None
     order = np.argsort(flat, kind="stable")
@@ -685,7 +736,7 @@ def _duplicate_issue(t: Table, flat: np.ndarray, rows: np.ndarray, what: str) ->
     more = f" (and {len(same) - 1} more)" if len(same) > 1 else ""
     return Issue(
         t.where(b),
-        f"{what} is written twice (also row {a + t.first_row}){more}",
+        f"{what} is written twice (also row {a + t.first_row}){more}; read by {reader}",
         "give each key one row",
         "duplicate",
     )
@@ -779,7 +830,7 @@ def _long(
         ok &= _key_issues(t, axis, keys, pos, cols[0], issues, loc)
         flat = flat * len(axis.elements) + np.maximum(pos, 0)
     rows = np.flatnonzero(ok)
-    dup = _duplicate_issue(t, flat[rows], rows, "this key")
+    dup = _duplicate_issue(t, flat[rows], rows, "this key", loc)
     if dup is not None:
         issues.append(dup)
     if issues:
@@ -826,7 +877,7 @@ def _wide(
                     loc,
                 )
             )
-        dup = _duplicate_issue(t, cpos, np.zeros(len(cpos), dtype=np.int64), "a header label")
+        dup = _duplicate_issue(t, cpos, np.zeros(len(cpos), dtype=np.int64), "a header label", loc)
         if dup is not None and not issues:
             issues.append(
                 Issue(f"data {t.name} row 1", "the header names a column twice", "", "duplicate")
@@ -848,7 +899,7 @@ def _wide(
     rpos = _positions(rows_axis, keys)
     ok = _key_issues(t, rows_axis, keys, rpos, kcol, issues, loc)
     rows = np.flatnonzero(ok)
-    dup = _duplicate_issue(t, rpos[rows], rows, f"the row label of set {rows_axis.name}")
+    dup = _duplicate_issue(t, rpos[rows], rows, f"the row label of set {rows_axis.name}", loc)
     if dup is not None:
         issues.append(dup)
     values = _numbers(t, t.cells[:, vcols], vcols, issues, loc)
