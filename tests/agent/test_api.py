@@ -12,20 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-import yaml
-from support import SAMPLES, stub_model
+from support import sample, stub_model
 
 import agent
 from agent import AgentConfig, FakeLLM, OptimizationAgent
 from agent.llm import ChatMessage, LLMReply
 from agent.stub_server import StubServer
 from agent.verify import explain_infeasibility, sensitivity_report
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
 
 TRANSPORT = sample("transport_basic")
 # Problems whose reference formulation solves with HiGHS (LP/MILP), with their optima.

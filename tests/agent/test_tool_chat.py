@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import stub_model
+from support import stub_model, tool_calls_reply
 
 from agent.chat import ChatSession
 from agent.fake import FakeLLM
@@ -44,37 +44,6 @@ PROBLEM = (
 )
 
 
-def calls(*wanted: tuple[str, Any]) -> dict[str, Any]:
-    """A completion body asking for tool calls (arguments: a dict, or raw text as sent)."""
-    return {
-        "id": "chatcmpl-tools",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": f"call_{i}",
-                            "type": "function",
-                            "function": {
-                                "name": name,
-                                "arguments": args if isinstance(args, str) else json.dumps(args),
-                            },
-                        }
-                        for i, (name, args) in enumerate(wanted)
-                    ],
-                },
-            }
-        ],
-    }
-
-
 def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The tool results the client sent back, parsed."""
     return [json.loads(m["content"]) for m in body["messages"] if m.get("role") == "tool"]
@@ -94,9 +63,9 @@ def test_one_turn_edits_solves_and_reports_sensitivity(
 ) -> None:
     message = "cut the budget by 10% and tell me which constraints become binding"
     llm_stub.push(
-        calls(("edit_model", {"scale": {"budget": 0.9}})),
-        calls(("solve", {})),
-        calls(("sensitivity", {"limit": 5})),
+        tool_calls_reply(("edit_model", {"scale": {"budget": 0.9}})),
+        tool_calls_reply(("solve", {})),
+        tool_calls_reply(("sensitivity", {"limit": 5})),
         cite_results,
     )
     threads = tmp_path / "threads.sqlite"
@@ -161,10 +130,10 @@ def test_bad_arguments_come_back_as_errors_and_nothing_is_applied(llm_stub: Stub
     def recover(body: dict[str, Any]) -> dict[str, Any]:
         errors = tool_results(body)
         assert all("error" in e for e in errors)
-        return calls(("edit_model", {"changes": {"budget": 800}}))
+        return tool_calls_reply(("edit_model", {"changes": {"budget": 800}}))
 
     llm_stub.push(
-        calls(
+        tool_calls_reply(
             ("edit_model", {"changes": {"budget": "a lot"}}),  # not a number
             ("edit_model", {"changes": {"budgt": 800}}),  # no such parameter
             ("edit_model", "{not json"),
@@ -193,7 +162,7 @@ def test_the_tool_cap_ends_the_turn_gracefully(llm_stub: StubServer) -> None:
     def greedy(body: dict[str, Any]) -> Any:
         if body.get("tool_choice") == "none":
             return f"Stopped after {len(tool_results(body))} tool results."
-        return calls(("solve", {}), ("solve", {}), ("solve", {}))
+        return tool_calls_reply(("solve", {}), ("solve", {}), ("solve", {}))
 
     llm_stub.handler = greedy
     chat = ToolChat(stub_model(llm_stub), ToolChatConfig(tool_mode="native", max_tool_calls=2))
@@ -311,7 +280,7 @@ def test_an_equality_constrained_nlp_through_the_json_protocol() -> None:
 def test_tool_calls_are_cached_like_text(llm_stub: StubServer, tmp_path: Path) -> None:
     from agent.llm import user
 
-    llm_stub.push(calls(("solve", {})))
+    llm_stub.push(tool_calls_reply(("solve", {})))
     model = stub_model(llm_stub, cache_dir=tmp_path / "cache")
     schemas = [{"type": "function", "function": {"name": "solve", "parameters": {}}}]
     first = model.complete([user("solve it")], tools=schemas)
