@@ -59,7 +59,14 @@ from modeling.errors import FormulationError
 from modeling.format import format_number
 from modeling.result import SolveResult, Status
 from modeling.scenarios import apply_changes, compare, snapshot, yaml_diff
-from modeling.worker import HardLimitExceeded, WorkerCrashed, diagnose_isolated, solve_isolated
+from modeling.worker import (
+    HardLimitExceeded,
+    WorkerCrashed,
+    call_isolated,
+    diagnose_isolated,
+    grace,
+    solve_isolated,
+)
 
 __all__ = [
     "TOOL_MODES",
@@ -332,6 +339,11 @@ def _solve_doc(doc: Mapping[str, Any], cfg: ToolChatConfig) -> SolveResult:
     return solve_isolated(dict(doc), backend=cfg.backend, time_limit=cfg.time_limit)
 
 
+def _hard_limit(cfg: ToolChatConfig) -> float | None:
+    """When a tool's worker is killed: its time limit plus :func:`modeling.worker.grace`."""
+    return None if cfg.time_limit is None else cfg.time_limit + grace(cfg.time_limit)
+
+
 def _issues(result: SolveResult) -> list[str]:
     out = []
     for issue in result.errors[:5]:
@@ -546,10 +558,13 @@ def _tool_minimize(ws: Workspace, args: MinimizeArgs, cfg: ToolChatConfig) -> di
 
     variables = {n: b.model_dump() for n, b in args.variables.items()}
     try:
-        result = minimize_function(
-            args.expression, variables, sense=args.sense, constants=args.constants
+        result = call_isolated(
+            minimize_function,
+            (args.expression, variables),
+            {"sense": args.sense, "constants": args.constants},
+            time_limit=_hard_limit(cfg),
         )
-    except (ValueError, FormulationError) as exc:
+    except (ValueError, HardLimitExceeded, WorkerCrashed) as exc:  # FormulationError included
         raise ToolError(str(exc)) from exc
     if result.status == "error":
         raise ToolError(result.message)
@@ -567,15 +582,18 @@ def _tool_nlp(ws: Workspace, args: EqualityNLPArgs, cfg: ToolChatConfig) -> dict
     if not args.variables:
         raise ToolError("declare at least one variable")
     try:
-        result = minimize(
-            args.objective,
-            args.variables,
-            equalities=args.equalities,
-            constants=args.constants,
-            sense=args.sense,
-            method=args.method,
+        result = call_isolated(
+            minimize,
+            (args.objective, args.variables),
+            {
+                "equalities": args.equalities,
+                "constants": args.constants,
+                "sense": args.sense,
+                "method": args.method,
+            },
+            time_limit=_hard_limit(cfg),
         )
-    except (ValueError, FormulationError) as exc:
+    except (ValueError, HardLimitExceeded, WorkerCrashed) as exc:  # FormulationError included
         raise ToolError(str(exc)) from exc
     if result.status == "error":
         raise ToolError(result.message or result.termination)

@@ -95,6 +95,8 @@ PRELOAD_CORE = (
 """What the forkserver imports in ``core`` mode: enough for HiGHS (LP, MILP, convex QP)."""
 PRELOAD_EXTRA = (
     "modeling.export",
+    "modeling.blackbox",
+    "modeling.numeric",
     "modeling.backends.pyomo",
     "modeling.backends.pulp",
     "pyomo.environ",
@@ -816,6 +818,49 @@ def run_isolated(
     return default_pool().run(func, args, kwargs, time_limit=time_limit, memory_limit=mem)
 
 
+def _call_catching(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    raises: tuple[type[BaseException], ...],
+) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except raises as exc:
+        return _Raised(exc)  # type: ignore[arg-type]
+
+
+def call_isolated(
+    func: Callable[..., T],
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    time_limit: float | None,
+    memory_limit: int | str | None = None,
+    raises: tuple[type[Exception], ...] = (ValueError,),
+) -> T:
+    """:func:`run_isolated`, except that the exceptions of ``raises`` (the ones the caller
+    handles, e.g. a located ``ValueError``) come back as themselves, not as ``RuntimeError``.
+
+    >>> call_isolated(int, ("x",), time_limit=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid literal for int() with base 10: 'x'
+    """
+    value = run_isolated(
+        _call_catching,
+        func,
+        args,
+        kwargs or {},
+        raises,
+        time_limit=time_limit,
+        memory_limit=memory_limit,
+    )
+    if isinstance(value, _Raised):
+        raise value.error
+    return value
+
+
 def _mem_text(mem: int | None) -> str:
     return f" (limit {human(mem)})" if mem else ""
 
@@ -999,6 +1044,7 @@ __all__ = [
     "NoMainForkServerProcess",
     "WorkerCrashed",
     "WorkerPool",
+    "call_isolated",
     "configure",
     "default_pool",
     "diagnose_isolated",

@@ -340,3 +340,15 @@ def test_a_diagnosis_in_the_worker_raises_its_own_errors_with_their_messages() -
         diagnose_isolated("infeasible", LP, time_limit=10)
     report = diagnose_isolated("sensitivity", LP, time_limit=10)
     assert report.dual("mix") == pytest.approx(2.0)
+
+
+def test_call_isolated_raises_the_callers_own_errors_and_stops_at_the_limit() -> None:
+    from modeling.worker import call_isolated
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        call_isolated(int, ("x",), time_limit=10)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):  # not in `raises`
+        call_isolated(divmod, (1, 0), time_limit=10)
+    with pytest.raises(HardLimitExceeded):
+        call_isolated(time.sleep, (30,), time_limit=0.5)
+    assert call_isolated(divmod, (7, 2), time_limit=10) == (3, 1)
