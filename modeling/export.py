@@ -1150,7 +1150,8 @@ def _named_highs(m: CompiledModel) -> Any:
             f"LP/MPS files hold linear and quadratic models only; this is a {m.model_class} "
             "(nonlinear terms in "
             + ("the objective" if m.obj_tree is not None else "constraints")
-            + "). Export it as a Pyomo script instead (to_pyomo_script)."
+            + "). Export it as a Pyomo script instead (optiwise export --to pyomo; "
+            "modeling.export.to_pyomo_script)."
         )
     h: Any = build(m)
     quadratic = len(m.obj_q[2]) > 0

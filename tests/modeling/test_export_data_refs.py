@@ -173,3 +173,14 @@ def test_read_data_reports_located_table_errors(tmp_path: Path) -> None:
     assert any("lots" in str(i) and i.location.startswith("parameters.s") for i in err.value.issues)
     good = read_data(f.sets, f.parameters, _tables(tmp_path / "good"))
     assert param_entries(good.params["c"], good.sets)[("seattle", "new-york")] == 2.25
+
+
+def test_a_nonlinear_model_refused_as_lp_names_the_cli_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = (
+        'variables: {x: {lower: 1, upper: 4}}\nobjective: {sense: min, expression: "x * exp(x)"}\n'
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(doc))
+    assert main(["export", "-", "--to", "lp"]) == 1
+    assert "--to pyomo" in capsys.readouterr().err
