@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -461,8 +462,7 @@ class AgentHost:
 
 def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """A pool worker: an event loop running :class:`AgentHost` jobs, fed by ``conn``."""
-    from modeling._stdio import redirect_stdout
-
+    _stdout_to_devnull()  # first: the agent may start its solve workers when it is built
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     lock = threading.Lock()
@@ -489,10 +489,25 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
 
     threading.Thread(target=reader, name="optiwise-worker-reader", daemon=True).start()
     send(("ready", os.getpid()))
-    with redirect_stdout():  # solver banners from C code must not reach the parent's stdout
-        loop.run_forever()
+    loop.run_forever()
     _run_exit_finalizers()
     os._exit(0)  # do not wait for solve threads of cancelled jobs
+
+
+def _stdout_to_devnull() -> None:
+    """A pool worker's standard output (file descriptor 1 and ``sys.stdout``) goes nowhere.
+
+    Nobody reads it: results travel through the pipe, errors and warnings through
+    stderr. Solvers' C code writes there (HiGHS prints its copyright banner on a
+    process's first ``Highs()``; it reached the terminal once per worker through the
+    earlier redirection to stderr), and so do the killable solve workers this
+    worker starts, which inherit its descriptors.
+    """
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
 
 
 def _run_exit_finalizers() -> None:
