@@ -42,6 +42,7 @@ __all__ = [
     "doc_digest",
     "editable_parameters",
     "find_runs",
+    "fixed_width_blocks",
     "find_tune_runs",
     "history_message",
     "issue_lines",
@@ -61,6 +62,41 @@ __all__ = [
 ]
 
 _ZERO = 1e-9
+
+
+def _is_rule(line: str) -> bool:
+    """``  -----  ----``: the dashes under a plain-text table's header."""
+    return bool(line.strip()) and set(line.strip()) <= {"-", " "} and "  " in line.strip()
+
+
+def fixed_width_blocks(text: str) -> str:
+    """Markdown for a reply that holds plain-text tables (the chat's diagnoses).
+
+    A diagnosis ("why is it infeasible?" on a solved model: the sensitivity
+    report) aligns its columns with spaces, as ``optiwise explain`` prints
+    them. Markdown collapses the spaces into one paragraph and turns the
+    ``-----`` rule into a horizontal line, so each run of indented lines that
+    holds such a rule is put in a fenced block, drawn in a fixed-width font.
+    Other text, an LLM's markdown included, is returned unchanged.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    k = 0
+    while k < len(lines):
+        if not lines[k].startswith("  "):
+            out.append(lines[k])
+            k += 1
+            continue
+        end = k
+        while end < len(lines) and lines[end].startswith("  "):
+            end += 1
+        block = lines[k:end]
+        if any(_is_rule(line) for line in block):
+            out.extend(["```text", *block, "```"])
+        else:
+            out.extend(block)
+        k = end
+    return "\n".join(out)
 
 
 class AppSettings(BaseSettings):

@@ -23,6 +23,7 @@ from ui.shell import go
 from ui.state import banner, chat_session, llm_configured, set_later
 from ui.view_model import (
     TOOL_MODE_CHOICES,
+    fixed_width_blocks,
     history_message,
     thread_labels,
     turn_chip,
@@ -211,7 +212,7 @@ def _render_message(m: dict[str, Any], k: int) -> None:
     if failure and failure not in m.get("content", ""):  # said once, not twice
         st.error(f"The LLM call failed: {failure}")
     if m.get("content"):
-        st.markdown(m["content"])
+        st.markdown(fixed_width_blocks(m["content"]))
     if m.get("files"):
         st.caption(":material/attach_file: Data: " + ", ".join(f"`{f}`" for f in m["files"]))
     calls = m.get("tool_calls") or []
