@@ -895,7 +895,12 @@ def main(argv: list[str] | None = None) -> int:
                     finished, out, f"{first}{top}", base_url
                 )
     report(rows, resume, fast, phases, projection)
-    print(f"\n(total bench time {time.perf_counter() - t_start:.1f} s)")
+    end_load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"\n(total bench time {time.perf_counter() - t_start:.1f} s; load average at the end "
+        f"{end_load[0]:.2f} over 1 min, {end_load[1]:.2f} over 5 min: more than ~1.5 on 2 cores "
+        "means others' work shared the CPU and the walls are pessimistic)"
+    )
     if args.json:
         Path(args.json).write_text(
             json.dumps(
