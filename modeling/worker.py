@@ -314,20 +314,26 @@ def _serve(conn: multiprocessing.connection.Connection, full: bool = True) -> No
         for name in _available(PRELOAD_EXTRA):
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
-    conn.send(("ready", os.getpid(), _heavy_loaded()))
+    try:
+        conn.send(("ready", os.getpid(), _heavy_loaded()))
+    except OSError:  # the caller closed the pool while this worker was starting: leave quietly
+        return
     while True:
         try:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
         try:
-            job = reduction.ForkingPickler.loads(data)
-        except Exception as exc:  # e.g. a function the worker cannot import
-            conn.send(("raise", f"the job could not be read in the worker: {exc!r}"))
-            continue
-        if job is None:
+            try:
+                job = reduction.ForkingPickler.loads(data)
+            except Exception as exc:  # e.g. a function the worker cannot import
+                conn.send(("raise", f"the job could not be read in the worker: {exc!r}"))
+                continue
+            if job is None:
+                return
+            _run_job(conn, *job)
+        except OSError:  # the caller is gone (a closed pipe): nobody waits for a reply
             return
-        _run_job(conn, *job)
 
 
 def _run_job(
