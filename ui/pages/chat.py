@@ -21,6 +21,7 @@ from agent.chat_data import UploadError, accepted_suffixes, check_upload, max_up
 from ui.results import show_formulation_math
 from ui.shell import go
 from ui.state import banner, chat_session, llm_configured, set_later
+from ui.turns import DeferredRerun
 from ui.view_model import (
     TOOL_MODE_CHOICES,
     fixed_width_blocks,
@@ -72,10 +73,12 @@ def render() -> None:
     ss["messages"].append(said)
     with st.chat_message("user"):
         _render_message(said, len(ss["messages"]))
+    rerun = DeferredRerun()
     with st.chat_message("assistant"):
-        reply = _run_turn(prompt, files)
-        _render_message(reply, len(ss["messages"]))
-    ss["messages"].append(reply)
+        reply = _run_turn(prompt, files, rerun)
+        ss["messages"].append(reply)  # kept before anything else is drawn (a rerun may come)
+        rerun.call(_render_message, reply, len(ss["messages"]))
+    rerun.reraise()
 
 
 def _message_parts(sent: Any) -> tuple[str | None, dict[str, bytes]]:
@@ -172,25 +175,31 @@ def _history_of(thread_id: str) -> list[dict[str, Any]]:
     return msgs
 
 
-def _run_turn(prompt: str, files: dict[str, bytes] | None = None) -> dict[str, Any]:
+def _run_turn(
+    prompt: str, files: dict[str, bytes] | None = None, rerun: DeferredRerun | None = None
+) -> dict[str, Any]:
+    """One chat turn; ``rerun`` holds back a rerun asked for meanwhile (ui/turns.py)."""
     ss = st.session_state
+    guard = rerun or DeferredRerun()
     if ss.get("thread_id") is None:
         ss["thread_id"] = uuid.uuid4().hex[:12]
     with st.status("Reading the message…", expanded=False) as status:
         try:
             with chat_session(ss["thread_id"]) as chat:
                 turn = chat.send(
-                    prompt, on_event=lambda label: status.update(label=label), files=files
+                    prompt,
+                    on_event=lambda label: guard.call(status.update, label=label),
+                    files=files,
                 )
                 ss["chat_data_dir"] = str(chat.data_dir) if chat.data_files() else None
         except UploadError as exc:
-            status.update(label="Not sent", state="error")
+            guard.call(status.update, label="Not sent", state="error")
             return {"role": "assistant", "content": f"The upload was refused: {exc}"}
         except Exception as exc:  # shown as a message a user can act on, never a traceback
-            status.update(label="Failed", state="error")
+            guard.call(status.update, label="Failed", state="error")
             return {"role": "assistant", "content": f"Something went wrong: {exc}"}
         chip = turn_chip(turn)
-        status.update(label=chip.label, state="error" if chip.failed else "complete")
+        guard.call(status.update, label=chip.label, state="error" if chip.failed else "complete")
     return turn_message(turn)
 
 
