@@ -12,107 +12,31 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import (
+    CHROMIUM,
+    MESSAGES,
+    OUTPUT,
+    ROOT,
+    AppServer,
+    BrowserApp,
+    launch,
+    send,
+    thread_picker,
+    wait_for_messages,
+)
 from support import tool_calls_reply
 
 from agent.stub_server import StubServer
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-OUTPUT = ROOT / "test-output"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class AppServer:
-    """``streamlit run app.py`` on a free loopback port; start and stop it at will.
-
-    Restarting keeps the environment, so the thread store under ``OPTIWISE_HOME``
-    outlives the process, as it does for a person who restarts the app.
-    """
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> str:
-        port = _free_port()
-        streamlit = Path(sys.executable).with_name("streamlit")
-        self.proc = subprocess.Popen(
-            [
-                str(streamlit),
-                "run",
-                str(ROOT / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                # others edit the checkout while tests run: no "File change. Rerun" prompts
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        return self.url
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        pytest.fail("streamlit did not start within 60 s")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def _prefill_thread_store(problem: str) -> None:
@@ -142,59 +66,6 @@ def app_server(
         server.stop()
 
 
-MESSAGES = '[data-testid="stChatMessage"]'
-
-
-def _wait_for_messages(page: Any, count: int, text: str) -> None:
-    """Wait until ``count`` chat messages show and the last one contains ``text``.
-
-    On a time-out the page is saved as ``test-output/failure.png`` and the
-    messages shown go into the failure, so a red run says what the person saw.
-    """
-    try:
-        page.wait_for_function(
-            """([sel, count, text]) => {
-                const m = [...document.querySelectorAll(sel)];
-                return m.length >= count && m[count - 1].innerText.includes(text);
-            }""",
-            arg=[MESSAGES, count, text],
-            timeout=120_000,
-        )
-        # a message typed while the script still runs would interrupt the turn
-        page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-            timeout=120_000,
-        )
-    except Exception as exc:
-        OUTPUT.mkdir(exist_ok=True)
-        page.screenshot(path=str(OUTPUT / "failure.png"), full_page=True)
-        shown = page.locator(MESSAGES).all_inner_texts()
-        pytest.fail(f"waiting for message {count} with {text!r}: {exc}\nshown: {shown}")
-
-
-def _send(page: Any, text: str) -> None:
-    box = page.locator('[data-testid="stChatInput"] textarea')
-    box.wait_for(timeout=30_000)
-    box.fill(text)
-    box.press("Enter")
-
-
-def _thread_picker(page: Any) -> Any:
-    """The Chat page's thread picker (the sidebar has a selectbox too: the chat's tools)."""
-    boxes = page.locator('[data-testid="stSelectbox"]')
-    return boxes.filter(has=page.get_by_text("Thread", exact=True)).first
-
-
-def _launch(p: Any, profile: Path) -> Any:
-    return p.chromium.launch_persistent_context(
-        str(profile),
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=FLAGS,
-        viewport={"width": 1280, "height": 800},
-    )
-
-
 @pytest.mark.slow  # two server starts, a browser, four solved turns: 45 s idle, ~3 min busy
 def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
     app_server: AppServer, chat_stub: StubServer, conversation: Any, tmp_path: Path
@@ -205,22 +76,22 @@ def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
     shots = tmp_path / "shots"
     shots.mkdir()
     with sync_api.sync_playwright() as p:
-        browser = _launch(p, tmp_path / "profile")
+        browser = launch(p, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.goto(app_server.url)
             # the first run imports the agent and lists the saved thread: slow on a busy machine
-            _thread_picker(page).wait_for(timeout=120_000)
-            _send(page, conversation.problem)
-            _wait_for_messages(page, 2, "2528")
+            thread_picker(page).wait_for(timeout=120_000)
+            send(page, conversation.problem)
+            wait_for_messages(page, 2, "2528")
             # the chart draws after the text; give it a moment so the screenshot shows it
             page.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(timeout=15_000)
             page.wait_for_timeout(800)
             page.screenshot(path=str(shots / "chat.png"), full_page=True)
-            _send(page, conversation.edit)
-            _wait_for_messages(page, 4, "Compared with before")
-            _send(page, conversation.question)
-            _wait_for_messages(page, 6, conversation.answer)
+            send(page, conversation.edit)
+            wait_for_messages(page, 4, "Compared with before")
+            send(page, conversation.question)
+            wait_for_messages(page, 6, conversation.answer)
             texts = page.locator(MESSAGES).all_inner_texts()
             page.set_viewport_size({"width": 1280, "height": 2400})  # the whole conversation
             page.wait_for_timeout(800)
@@ -237,15 +108,15 @@ def test_a_three_turn_conversation_survives_saved_threads_and_a_restart(
         app_server.stop()
         app_server.start()
         newest = list_threads()[0]["thread_id"]
-        browser = _launch(p, tmp_path / "profile2")
+        browser = launch(p, tmp_path / "profile2")
         try:
             page = browser.new_page()
             page.goto(app_server.url)
-            picker = _thread_picker(page)
+            picker = thread_picker(page)
             picker.wait_for(timeout=120_000)
             picker.click()
             page.get_by_role("option", name=newest[:8]).click()
-            _wait_for_messages(page, 6, conversation.answer)
+            wait_for_messages(page, 6, conversation.answer)
             reopened = page.locator(MESSAGES).all_inner_texts()
             page.set_viewport_size({"width": 1280, "height": 2400})
             page.wait_for_timeout(800)
@@ -279,40 +150,31 @@ def _tool_handler(problem_doc: dict[str, Any]) -> Any:
     return handle
 
 
-@pytest.mark.slow  # a server start, a browser and two turns: ~30 s idle
+@pytest.mark.slow  # a browser and two turns on the shared server: ~20 s idle
 def test_a_tool_turn_shows_its_calls_and_the_sweep_plot_in_the_browser(
-    tmp_path: Path, conversation: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, conversation: Any, browser_app: BrowserApp
 ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    with StubServer(handler=_tool_handler(conversation.document)) as stub:
-        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        monkeypatch.setenv("OPTIWISE_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("OPTIWISE_TOOL_MODE", "native")  # the app's default comes from here
-        server = AppServer(dict(os.environ))
-        server.start()
+    browser_app.stub.handler = _tool_handler(conversation.document)
+    with sync_api.sync_playwright() as p:
+        browser = launch(p, tmp_path / "profile")
         try:
-            with sync_api.sync_playwright() as p:
-                browser = _launch(p, tmp_path / "profile")
-                try:
-                    page = browser.new_page()
-                    page.goto(server.url)
-                    _send(page, conversation.problem)
-                    _wait_for_messages(page, 2, "2528")
-                    _send(page, "sweep the north demand from 200 to 300")
-                    _wait_for_messages(page, 4, "sweep_parameter")
-                    reply = page.locator(MESSAGES).nth(3)
-                    reply.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(
-                        timeout=15_000
-                    )
-                    text = reply.inner_text()
-                    page.set_viewport_size({"width": 1280, "height": 4000})  # both turns
-                    page.wait_for_timeout(1500)
-                    page.screenshot(path=str(tmp_path / "chat_tools.png"), full_page=True)
-                finally:
-                    browser.close()
+            page = browser.new_page()
+            page.goto(browser_app.server.url)
+            # the server's first page run imports the agent: slow on a busy machine
+            page.locator('[data-testid="stChatInput"]').wait_for(timeout=120_000)
+            send(page, conversation.problem)
+            wait_for_messages(page, 2, "2528")
+            send(page, "sweep the north demand from 200 to 300")
+            wait_for_messages(page, 4, "sweep_parameter")
+            reply = page.locator(MESSAGES).nth(3)
+            reply.locator(".vega-embed canvas, .vega-embed svg").first.wait_for(timeout=15_000)
+            text = reply.inner_text()
+            page.set_viewport_size({"width": 1280, "height": 4000})  # both turns
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(tmp_path / "chat_tools.png"), full_page=True)
         finally:
-            server.stop()
+            browser.close()
     assert "The cost rises from 2276 to 2696 over the sweep (sweep_parameter)." in text
     assert "Tools used (1) · native" in text
     assert "Objective vs demand[north]" in text
