@@ -33,6 +33,7 @@ __all__ = [
     "TOY_ENTRY",
     "benchmark_mirror",
     "hard_knapsack",
+    "items_knapsack",
     "optiwise",
     "sample",
     "sample_problem",
@@ -105,6 +106,25 @@ def hard_knapsack() -> dict[str, Any]:
         "variables": {"take": {"index": ["I"], "type": "binary"}},
         "objective": {"sense": "maximize", "expression": "sum(p[i] * take[i] for i in I)"},
         "constraints": [{"name": "weight", "expression": "sum(w[i] * take[i] for i in I) <= cap"}],
+    }
+
+
+def items_knapsack(capacity: float) -> dict[str, Any]:
+    """A binary knapsack read from the table ``items.csv`` (columns item, value, weight).
+
+    The document names the table only: it solves with the data folder that holds it.
+    """
+    return {
+        "sets": {"I": {"table": "items.csv", "column": "item"}},
+        "parameters": {
+            "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
+            "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
+        },
+        "variables": {"x": {"index": ["I"], "type": "binary"}},
+        "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
+        "constraints": [
+            {"name": "cap", "expression": f"sum(w[i] * x[i] for i in I) <= {capacity:g}"}
+        ],
     }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import items_knapsack
 
 from agent.api import OptimizationAgent
 from agent.data_context import DataArgumentError, describe_data, prepare_data
@@ -15,16 +16,7 @@ from agent.result_info import solver_stop_of
 
 PROBLEM = "Pick items to maximise their total value; their total weight is at most 5."
 
-KNAPSACK: dict[str, Any] = {
-    "sets": {"I": {"table": "items.csv", "column": "item"}},
-    "parameters": {
-        "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
-        "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
-    },
-    "variables": {"x": {"index": ["I"], "type": "binary"}},
-    "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
-    "constraints": [{"name": "cap", "expression": "sum(w[i] * x[i] for i in I) <= 5"}],
-}
+KNAPSACK: dict[str, Any] = items_knapsack(5)
 
 
 def _items(folder: Path, weight_b: str = "3") -> Path:

@@ -12,22 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from support import items_knapsack
+
 from agent.api import OptimizationAgent
 from agent.data_context import file_defect
 from agent.fake import FakeLLM
 
 PROBLEM = "Pick items to maximise their total value; their total weight is at most 30."
 
-KNAPSACK: dict[str, Any] = {
-    "sets": {"I": {"table": "items.csv", "column": "item"}},
-    "parameters": {
-        "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
-        "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
-    },
-    "variables": {"x": {"index": ["I"], "type": "binary"}},
-    "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
-    "constraints": [{"name": "cap", "expression": "sum(w[i] * x[i] for i in I) <= 30"}],
-}
+KNAPSACK: dict[str, Any] = items_knapsack(30)
 
 
 def _items(folder: Path, stray: str | None = "abc") -> Path:

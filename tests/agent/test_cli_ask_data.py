@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support import items_knapsack
 
 import agent.sandbox
 from agent.cli import main
@@ -14,16 +15,7 @@ from agent.sandbox import UNSAFE_ENV
 from agent.stub_server import StubServer
 
 PROBLEM = "Pick items to maximise their total value; their total weight is at most 5."
-KNAPSACK = {
-    "sets": {"I": {"table": "items.csv", "column": "item"}},
-    "parameters": {
-        "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
-        "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
-    },
-    "variables": {"x": {"index": ["I"], "type": "binary"}},
-    "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
-    "constraints": [{"name": "cap", "expression": "sum(w[i] * x[i] for i in I) <= 5"}],
-}
+KNAPSACK = items_knapsack(5)
 
 
 @pytest.fixture

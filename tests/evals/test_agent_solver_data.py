@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import items_knapsack
 
 from agent.api import OptimizationAgent
 from agent.fake import FakeLLM
@@ -18,16 +19,7 @@ from evals.datadir import DATA_DIR_ENV
 from evals.loaders import read_miplib_nl
 from evals.problems import Problem, normalize_answer
 
-KNAPSACK = {
-    "sets": {"I": {"table": "items.csv", "column": "item"}},
-    "parameters": {
-        "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
-        "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
-    },
-    "variables": {"x": {"index": ["I"], "type": "binary"}},
-    "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
-    "constraints": [{"name": "cap", "expression": "sum(w[i] * x[i] for i in I) <= 5"}],
-}
+KNAPSACK = items_knapsack(5)
 
 
 def _problem(folder: Path | None, legacy: bool = False) -> Problem:

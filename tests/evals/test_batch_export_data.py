@@ -12,7 +12,7 @@ from typing import Any
 
 import openai
 import pytest
-from support import stub_model
+from support import items_knapsack, stub_model
 
 from agent.api import OptimizationAgent
 from agent.stub_server import StubServer
@@ -24,16 +24,7 @@ from evals.problems import Answer, Problem
 ROWS = 40  # more rows than a description shows: the last ones must not reach the request
 TABLE = "item,value,weight\n" + "".join(f"i{k},{k % 7 + 1},{k % 5 + 2}\n" for k in range(ROWS))
 # Knapsack over items.csv with capacity 10: written by us, read from the table.
-DOC = {
-    "sets": {"I": {"table": "items.csv", "column": "item"}},
-    "parameters": {
-        "v": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "value"},
-        "w": {"index": ["I"], "table": "items.csv", "keys": "item", "value": "weight"},
-    },
-    "variables": {"x": {"index": ["I"], "type": "binary"}},
-    "objective": {"sense": "max", "expression": "sum(v[i] * x[i] for i in I)"},
-    "constraints": [{"name": "cap", "expression": "sum(w[i] * x[i] for i in I) <= 10"}],
-}
+DOC = items_knapsack(10)
 QUESTION = "Pick items of the catalogue (items.csv) to carry at most 10 kg, maximising value."
 
 
