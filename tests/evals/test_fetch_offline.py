@@ -17,11 +17,8 @@ from evals.registry import DatasetEntry, get
 CONTENT = b'{"en_question": "Maximise x.", "en_answer": "12"}\n'
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPTIWISE_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("OPTIWISE_DATA_DIR", raising=False)
-    monkeypatch.delenv("OPTIWISE_RAW_BASE_URL", raising=False)
+# fetches go to a cache in tmp_path, with no mirror or raw-file URL from the environment
+pytestmark = pytest.mark.usefixtures("fetch_cache")
 
 
 def entry(sha256: str | None) -> DatasetEntry:

@@ -3,14 +3,9 @@ written whole or not at all, then loaded with the tables on disk."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,32 +24,8 @@ REPO = "someone/miplib-nl"
 COMMIT = "d" * 40
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
-@pytest.fixture()
-def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A loopback server whose files live at ``{root}/{repo}/{commit}/{path}``."""
-    root = tmp_path / "upstream"
-    root.mkdir()
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPTIWISE_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("OPTIWISE_DATA_DIR", raising=False)
-    monkeypatch.delenv("OPTIWISE_RAW_BASE_URL", raising=False)
+# fetches go to a cache in tmp_path, with no mirror or raw-file URL from the environment
+pytestmark = pytest.mark.usefixtures("fetch_cache")
 
 
 def instance(value: object, tables: dict[str, str]) -> bytes:
