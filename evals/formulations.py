@@ -7,7 +7,9 @@ file counts as a failed problem (status ``error``/``invalid``), never as a
 skipped one, so accuracy is always over the whole selection; the command
 refuses a folder that matches none of the selected ids (:meth:`coverage`).
 
-Each document is solved in a killable worker
+A problem that comes with a data folder (``Problem.data``, e.g. MIPLIB-NL's
+``data/``) has its document's tables read from that folder, as the live agent
+does. Each document is solved in a killable worker
 (:func:`modeling.worker.run_isolated`): with ``timeout_s`` the worker is
 killed at that many seconds, so a model that would hang the solver (a huge
 power, a model too big to build) is stopped for real and recorded as a
@@ -35,14 +37,41 @@ class _TimedOut(Exception):
     """The worker was killed at the time-out."""
 
 
-def _solve_in_worker(document: dict[str, Any], timeout_s: float | None) -> Any:
-    """``modeling.solve(document)`` in a worker process killed after ``timeout_s``."""
+def solve_document(document: dict[str, Any], data: str | None = None) -> Any:
+    """``modeling.solve(document)``, its tables read from the problem's data folder ``data``.
+
+    A document that breaks the spec's shape is an ``invalid`` result with its
+    located issues, as ``modeling.solve`` gives for one without tables.
+    """
     # Imported lazily: the modeling layer is heavy.
     from modeling import solve
+    from modeling.errors import FormulationError
+    from modeling.formulation import load
+    from modeling.result import SolveResult, Status, Termination
+
+    if data is None:
+        return solve(document)
+    try:
+        source = load(document, data=data)
+    except FormulationError as exc:
+        n = len(exc.issues)
+        return SolveResult(
+            Status.INVALID,
+            Termination.INVALID,
+            errors=tuple(exc.issues),
+            message=f"the formulation breaks the spec ({n} problem{'s' if n != 1 else ''}): {exc}",
+        )
+    return solve(source)
+
+
+def _solve_in_worker(
+    document: dict[str, Any], timeout_s: float | None, data: str | None = None
+) -> Any:
+    """:func:`solve_document` in a worker process killed after ``timeout_s``."""
     from modeling.worker import HardLimitExceeded, run_isolated
 
     try:
-        return run_isolated(solve, document, time_limit=timeout_s)
+        return run_isolated(solve_document, document, data, time_limit=timeout_s)
     except HardLimitExceeded as exc:
         if exc.kind == "time":
             raise _TimedOut(
@@ -124,7 +153,9 @@ class FormulationSolver:
             if self._solve_fn is not None:
                 result = await asyncio.to_thread(self._solve_fn, dict(document))
             else:
-                result = await asyncio.to_thread(_solve_in_worker, dict(document), self.timeout_s)
+                result = await asyncio.to_thread(
+                    _solve_in_worker, dict(document), self.timeout_s, problem.data_dir
+                )
         except _TimedOut as exc:
             return {
                 "status": "error",
