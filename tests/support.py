@@ -32,6 +32,7 @@ __all__ = [
     "SAMPLES",
     "TOY_ENTRY",
     "benchmark_mirror",
+    "hanging_cubic",
     "hard_knapsack",
     "items_knapsack",
     "optiwise",
@@ -86,6 +87,25 @@ def stub_settings(stub: StubServer, **overrides: Any) -> LLMSettings:
 def stub_model(stub: StubServer, **overrides: Any) -> OpenAIChatModel:
     """An :class:`OpenAIChatModel` over the real ``openai`` client, talking to ``stub``."""
     return OpenAIChatModel(stub_settings(stub, **overrides))
+
+
+def hanging_cubic() -> dict[str, Any]:
+    """A model whose SCIP build ignores every time limit: for the killable-worker tests.
+
+    It is infeasible through one cubic constraint of 27,000 terms, which the SCIP
+    interface multiplies out while it builds the model (an IIS of it runs for over 30 s).
+    """
+    return {
+        "sets": {"I": {"from": 1, "to": 30}},
+        "variables": {"x": {"index": "I", "upper": 1}},
+        "objective": {"sense": "max", "expression": "sum(x[i] for i in I)"},
+        "constraints": [
+            {
+                "name": "cubic",
+                "expression": "sum(x[i] * x[j] * x[k] for i in I for j in I for k in I) >= 100000",
+            }
+        ],
+    }
 
 
 def hard_knapsack() -> dict[str, Any]:

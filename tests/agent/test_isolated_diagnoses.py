@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from support import hanging_cubic
 
 from agent.chat_nodes import diagnose
 from agent.context import AgentConfig, RunContext
@@ -26,17 +27,7 @@ from modeling.worker import grace, warm_up
 LIMIT_S = 1.0
 MARGIN_S = 3.0  # compile in the worker, kill and reap on a loaded CI machine
 
-HANGING: dict[str, Any] = {
-    "sets": {"I": {"from": 1, "to": 30}},
-    "variables": {"x": {"index": "I", "upper": 1}},
-    "objective": {"sense": "max", "expression": "sum(x[i] for i in I)"},
-    "constraints": [
-        {
-            "name": "cubic",
-            "expression": "sum(x[i] * x[j] * x[k] for i in I for j in I for k in I) >= 100000",
-        }
-    ],
-}
+HANGING: dict[str, Any] = hanging_cubic()
 
 INFEASIBLE_LP: dict[str, Any] = {
     "variables": {"x": {"upper": 3}, "y": {"upper": 3}},
