@@ -2,47 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from support import stub_model
+from support import (
+    optiwise,
+    sample,
+    sample_problem,
+    sample_records,
+    stub_model,
+    toy_dataset,
+    toy_registry,
+)
 
 from agent import OptimizationAgent
 from agent.stub_server import StubServer
 from agent.usage import Usage
-from evals import cli
 from evals.agent_solver import AgentSolver
 from evals.batch import BATCH_DISCOUNT, BatchFormatError, export_requests, read_batch_output
-from evals.loaders import Dataset
-from evals.problems import Problem, normalize_answer
 from evals.runner import run_eval
 
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 NAMES = ["production_mix", "transport_basic", "min_cost_flow", "inventory_planning"]
 ALL = ("sirl", "optimind", "mamo", "orlm", "optmath")
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
-
-def problem(name: str) -> Problem:
-    return Problem(
-        id=name,
-        dataset="toy.samples",
-        question=str(sample(name)["problem"]).strip(),
-        answer=normalize_answer(sample(name)["answer"]["objective"]),
-    )
-
-
-def toy(names: list[str] = NAMES) -> Dataset:
-    problems = tuple(problem(n) for n in names)
-    return Dataset(name="toy.samples", family="toy", variant="samples", problems=problems)
 
 
 def right(name: str) -> str:
@@ -102,49 +85,10 @@ def http_error_line(name: str) -> str:
     return json.dumps({"custom_id": f"toy.samples:{name}", "response": response, "error": None})
 
 
-def optiwise(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="optiwise")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args))
-
-
-REGISTRY = """
-[aliases.toy]
-target = "toy.samples"
-reason = "the test's dataset"
-
-[[dataset]]
-name = "toy.samples"
-family = "toy"
-variant = "samples"
-title = "sample problems"
-repo = "optiwise/tests"
-commit = "0000000"
-path = "toy.jsonl"
-local_path = "toy/samples.jsonl"
-format = "jsonl"
-license = "MIT"
-count = {count}
-id_field = "id"
-"""
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``toy`` registered (the samples of NAMES), and the folder its data are in."""
-    data = tmp_path / "data"
-    (data / "toy").mkdir(parents=True)
-    records = [
-        {"id": p.id, "en_question": p.question, "en_answer": p.answer.raw} for p in toy().problems
-    ]
-    (data / "toy" / "samples.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
-    )
-    registry = tmp_path / "registry.toml"
-    registry.write_text(REGISTRY.format(count=len(NAMES)), encoding="utf-8")
-    monkeypatch.setenv("OPTIWISE_REGISTRY", str(registry))
-    return data
+    return toy_registry(monkeypatch, tmp_path, sample_records(NAMES), alias=True)
 
 
 def results(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -153,7 +97,7 @@ def results(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_export_writes_the_requests_a_live_run_sends(llm_stub: StubServer, tmp_path: Path) -> None:
-    dataset = toy()
+    dataset = toy_dataset(NAMES)
     agent = OptimizationAgent(llm=stub_model(llm_stub), max_repairs=0)
     path = tmp_path / "out" / "requests.jsonl"
     export_requests(dataset, path, agent, limit=3)
@@ -169,7 +113,7 @@ def test_export_writes_the_requests_a_live_run_sends(llm_stub: StubServer, tmp_p
 
     # A live run of the same agent sends exactly these bodies.
     llm_stub.handler = lambda body: right(
-        next(n for n in NAMES if problem(n).question in body["messages"][-1]["content"])
+        next(n for n in NAMES if sample_problem(n).question in body["messages"][-1]["content"])
     )
     run_eval(dataset, AgentSolver(agent), model_name="m", out_dir=tmp_path, limit=3, progress=False)
     live = sorted((r.body for r in llm_stub.chat_requests), key=json.dumps)
@@ -268,7 +212,7 @@ def test_continue_repairs_fixes_broken_first_replies_through_the_endpoint(
 
     def live(body: dict[str, Any]) -> str:
         text = str(body["messages"][-1]["content"]).split("## Problem\n\n", 1)[1]
-        return right(next(n for n in NAMES if text.startswith(problem(n).question)))
+        return right(next(n for n in NAMES if text.startswith(sample_problem(n).question)))
 
     llm_stub.handler = live
     argv = ["eval", "batch-import", str(batch), "--dataset", "toy", "--model", "gpt-4o-mini"]
@@ -340,7 +284,7 @@ def _execute_batch(stub: StubServer, lines: list[dict[str, Any]]) -> list[str]:
 
 def _problem_of(body: dict[str, Any]) -> str:
     text = str(body["messages"][-1]["content"]).split("## Problem\n\n", 1)[1]
-    return next(n for n in NAMES if text.startswith(problem(n).question))
+    return next(n for n in NAMES if text.startswith(sample_problem(n).question))
 
 
 def test_every_repair_round_runs_through_batch_files_until_nothing_is_pending(
@@ -350,7 +294,7 @@ def test_every_repair_round_runs_through_batch_files_until_nothing_is_pending(
     from evals.batch import BatchRounds, ReplaySolver
 
     names = ["transport_basic", "production_mix", "min_cost_flow"]
-    dataset = toy(names)
+    dataset = toy_dataset(names)
     run_dir = tmp_path / "run"
 
     def rounds() -> BatchRounds:  # a fresh process each round: all state is in the run dir
@@ -426,7 +370,7 @@ def test_a_reply_that_keeps_failing_ends_its_problem_as_an_error(
 ) -> None:
     from evals.batch import MAX_FAILED_REPLIES, BatchRounds
 
-    dataset = toy(["transport_basic"])
+    dataset = toy_dataset(["transport_basic"])
     rounds = BatchRounds(
         tmp_path / "run",
         dataset=dataset.name,

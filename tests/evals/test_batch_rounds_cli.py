@@ -7,19 +7,15 @@ the test then compares the finished batch run with that live run, score for scor
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import optiwise, sample, sample_records, toy_registry
 
 from agent.stub_server import StubServer
-from evals import cli
-from evals.problems import normalize_answer
 
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
 NAMES = ["production_mix", "transport_basic", "min_cost_flow", "inventory_planning"]
 COMPARED = (
     "status",
@@ -33,27 +29,6 @@ COMPARED = (
     "completion_tokens",
 )
 
-REGISTRY = """
-[[dataset]]
-name = "toy.samples"
-family = "toy"
-variant = "samples"
-title = "sample problems"
-repo = "optiwise/tests"
-commit = "0000000"
-path = "toy.jsonl"
-local_path = "toy/samples.jsonl"
-format = "jsonl"
-license = "MIT"
-count = 4
-id_field = "id"
-"""
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
 
 def question(name: str) -> str:
     return str(sample(name)["problem"]).strip()
@@ -62,30 +37,7 @@ def question(name: str) -> str:
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``toy.samples`` registered with the four samples of NAMES; its data folder."""
-    data = tmp_path / "data"
-    (data / "toy").mkdir(parents=True)
-    records = [
-        {
-            "id": n,
-            "en_question": question(n),
-            "en_answer": normalize_answer(sample(n)["answer"]["objective"]).raw,
-        }
-        for n in NAMES
-    ]
-    (data / "toy" / "samples.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
-    )
-    registry = tmp_path / "registry.toml"
-    registry.write_text(REGISTRY, encoding="utf-8")
-    monkeypatch.setenv("OPTIWISE_REGISTRY", str(registry))
-    return data
-
-
-def optiwise(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="optiwise")
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    return int(args.handler(args))
+    return toy_registry(monkeypatch, tmp_path, sample_records(NAMES))
 
 
 def asked_about(body: dict[str, Any]) -> str:

@@ -9,35 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-from support import stub_model
+from support import sample, sample_problem, stub_model
 
 from agent import OptimizationAgent
 from agent.stub_server import StubServer
 from evals.agent_solver import AgentSolver
 from evals.loaders import Dataset
-from evals.problems import Problem, normalize_answer
 from evals.report import REPORT_FILE
 from evals.runner import run_eval
-
-SAMPLES = Path(__file__).resolve().parents[2] / "datasets" / "samples"
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
-    return data
-
-
-def problem(name: str) -> Problem:
-    data = sample(name)
-    answer = data["answer"]
-    label = answer["objective"] if answer["status"] == "optimal" else "infeasible"
-    return Problem(
-        id=name,
-        dataset="toy.samples",
-        question=str(data["problem"]).strip(),
-        answer=normalize_answer(label),
-    )
 
 
 def relaxed(name: str) -> str:
@@ -55,7 +34,7 @@ def right(name: str) -> str:
 
 def test_report_tabulates_findings_of_a_stub_run(llm_stub: StubServer, tmp_path: Path) -> None:
     names = ["production_mix", "infeasible_feed_blend", "cutting_patterns"]
-    problems = [problem(n) for n in names]
+    problems = [sample_problem(n) for n in names]
     script = {
         "production_mix": (right("production_mix"), "unused"),
         # infeasible by construction: the finding is right, the repair keeps the document
