@@ -707,9 +707,9 @@ class ProcessExecutor:
 
     def start(self) -> None:
         """Start the missing workers (blocking until each says it is ready)."""
-        if self._closed:
-            raise RuntimeError("this ProcessExecutor is closed")
-        with self._lock:
+        with self._lock:  # close() takes it too: no worker is started past a close
+            if self._closed:
+                raise RuntimeError("this ProcessExecutor is closed")
             self.workers = [w for w in self.workers if w.alive]
             fresh = [self._spawn() for _ in range(self.size - len(self.workers))]
             self.workers.extend(fresh)
@@ -857,9 +857,14 @@ class ProcessExecutor:
             worker.jobs.pop(job_id, None)
 
     def close(self) -> None:
-        """Stop every worker (idempotent)."""
-        self._closed = True
-        workers, self.workers = self.workers, []
+        """Stop every worker (idempotent).
+
+        Waits for a start in progress (e.g. :meth:`start_soon`'s) to finish spawning,
+        so the workers it started are stopped here too, not left to the exit hook.
+        """
+        with self._lock:
+            self._closed = True
+            workers, self.workers = self.workers, []
         for w in workers:
             w.send(("stop",))
             w.alive = False
