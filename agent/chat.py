@@ -53,6 +53,7 @@ unless ``path`` says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -224,6 +225,7 @@ class ChatSession:
         self.llm: ChatModel = llm if llm is not None else OpenAIChatModel()
         self.prompts = prompts or PromptSet.default()
         self.thread_id = thread_id or uuid.uuid4().hex
+        self.replaced_files: list[str] = []  # uploads of the last add_files that replaced a file
         self.path = Path(path).expanduser() if path is not None else default_threads_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         base = config if config is not None else AgentConfig.from_env()
@@ -304,8 +306,13 @@ class ChatSession:
         so a refused one raises :class:`~agent.chat_data.UploadError` with nothing saved.
         """
         limit = max_upload_bytes()
+        self.replaced_files.clear()
         for name, content in files.items():
-            check_upload(name, content, limit)
+            clean = check_upload(name, content, limit)
+            old = self.data_dir / clean
+            with contextlib.suppress(OSError):
+                if old.is_file() and old.read_bytes() != content:
+                    self.replaced_files.append(clean)  # said in the acknowledgement
         return [save_upload(self.data_dir, name, content, limit) for name, content in files.items()]
 
     def _problem_data(self) -> ProblemData | None:
@@ -426,11 +433,20 @@ class ChatSession:
     def _files_only(self, names: list[str]) -> ChatReply:
         """Files sent without a message: saved and acknowledged (no LLM call)."""
         state = self.state
-        listed = ", ".join(names)
+        replaced = [n for n in names if n in self.replaced_files]
+        added = [n for n in names if n not in replaced]
+        parts = []
+        if added:
+            parts.append(f"Added {', '.join(added)} to this conversation's data")
+        if replaced:
+            verb = "Replaced" if not added else "replaced"
+            parts.append(
+                f"{verb} {', '.join(replaced)} with the new upload (the earlier file of that "
+                "name is gone; a model that reads it now reads the new numbers)"
+            )
         answer = (
-            f"Added {listed} to this conversation's data ({len(self.data_files())} table "
-            "file(s) in all). Describe the problem, or ask for a change, and the model "
-            "will read them."
+            f"{'; '.join(parts)} ({len(self.data_files())} table file(s) in all). Describe "
+            "the problem, or ask for a change, and the model will read them."
         )
         history = [
             *(state.get("history") or []),

@@ -94,7 +94,11 @@ def safe_table_name(name: str) -> str:
     text = str(name or "").strip()
     if not text:
         raise UploadError("upload: the file has no name")
-    if any(c in text for c in "/\\\0") or ".." in text:
+    if any(not c.isprintable() for c in text):
+        raise UploadError(
+            f"upload {text!r}: a file name may not contain control characters; rename the file"
+        )
+    if any(c in text for c in "/\\") or ".." in text:
         raise UploadError(
             f"upload {text!r}: a file name may not contain a folder or '..'; "
             "upload the file itself, e.g. 'costs.csv'"
