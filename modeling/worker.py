@@ -19,7 +19,8 @@ job passes its limit is killed and replaced; so is one that crashed or ran out
 of memory (and the call says so).  Calls from many threads share the pool: each
 call checks out a worker of its own, the pool grows up to ``max_workers``
 (``OPTIWISE_WORKERS``; default ``min(8, max(4, CPUs))``) and further callers
-wait for one to come back.  :func:`warm_up` starts a worker ahead of time
+wait for one to come back, at most their job's hard limit (then
+:class:`NoFreeWorker`: the job did not start).  :func:`warm_up` starts a worker ahead of time
 (``wait=False``: in a background thread), so the first solve does not pay the
 start either.
 
@@ -124,6 +125,16 @@ class HardLimitExceeded(RuntimeError):
         self.kind = kind
         self.limit = limit
         self.elapsed = elapsed
+
+
+class NoFreeWorker(HardLimitExceeded):
+    """Every worker stayed busy with other jobs for the job's whole hard limit: it did not start.
+
+    A ``time`` :class:`HardLimitExceeded` (callers that handle one handle this), raised
+    before the job reached a worker, so no worker was killed.  Waiting for a worker that
+    is still *starting* (the forkserver's first imports) does not count: that is bounded
+    by the start's own timeout.
+    """
 
 
 class WorkerCrashed(RuntimeError):
@@ -453,7 +464,7 @@ class WorkerPool:
     >>> pool.close()
 
     ``run`` checks out an idle worker (or starts one while fewer than
-    ``max_workers`` exist; else waits), sends it the job and waits on its pipe
+    ``max_workers`` exist; else waits, at most the job's hard limit), sends it the job and waits on its pipe
     until the answer, the worker's death or the hard limit; at the limit the
     worker's process group is killed and a replacement is started in the
     background.  The module keeps one shared pool (:func:`default_pool`).
@@ -515,7 +526,10 @@ class WorkerPool:
         worker.rss0 = _statm(worker.pid, 1)
         return worker
 
-    def _checkout(self) -> _Worker:
+    def _checkout(self, wait_limit: float | None = None) -> _Worker:
+        """An idle worker, a new one, or one that comes back; at most ``wait_limit`` seconds
+        of waiting while every worker is busy with a job (then :class:`NoFreeWorker`)."""
+        saturated_since: float | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -530,7 +544,16 @@ class WorkerPool:
                 if self._prewarming == 0 and total < self.max_workers:
                     self._starting += 1
                     break
-                self._cond.wait()
+                if wait_limit is None or len(self._busy) < self.max_workers:
+                    self._cond.wait()  # a worker is starting: bounded by START_TIMEOUT_S
+                    continue
+                now = time.monotonic()
+                if saturated_since is None:
+                    saturated_since = now
+                left = wait_limit - (now - saturated_since)
+                if left <= 0:
+                    raise self._no_free_worker(wait_limit, now - saturated_since)
+                self._cond.wait(left)
         try:
             worker = self._start()
         except BaseException:
@@ -661,7 +684,7 @@ class WorkerPool:
             (func, args, kwargs or {}, time_limit, memory_limit)
         )
         for _ in range(3):  # a worker that died while idle is replaced without a word
-            worker = self._checkout()
+            worker = self._checkout(time_limit)
             try:
                 worker.conn.send_bytes(payload)
                 break
@@ -701,6 +724,18 @@ class WorkerPool:
                 f"ran out of memory{_mem_text(memory_limit)} after {elapsed:.1f} s",
             )
         return self._death(worker, elapsed, time_limit, memory_limit)
+
+    def _no_free_worker(self, limit: float, waited: float) -> NoFreeWorker:
+        n = self.max_workers
+        busy = f"all {n} worker processes were" if n > 1 else "the only worker process was"
+        return NoFreeWorker(
+            "time",
+            limit,
+            waited,
+            f"no worker was free for {waited:.1f} s, the job's hard limit of {limit:g} s: "
+            f"{busy} busy with other jobs, so the job did not start (run fewer solves at "
+            f"once, or raise OPTIWISE_WORKERS, now {n})",
+        )
 
     def _wait(self, worker: _Worker, t0: float, time_limit: float | None) -> tuple[Any, ...]:
         deadline = None if time_limit is None else t0 + time_limit
@@ -818,7 +853,9 @@ def run_isolated(
     ``"2G"``) raises it with ``kind="memory"``.  An exception inside ``func``
     is raised here as :class:`RuntimeError` with the worker's traceback text; a
     worker that dies without answering raises :class:`WorkerCrashed`.  Either
-    way the next call gets a working worker.
+    way the next call gets a working worker.  When every worker stays busy with
+    other jobs for ``time_limit`` seconds the job does not start:
+    :class:`NoFreeWorker` (a ``time`` :class:`HardLimitExceeded`).
     """
     mem = _bytes(memory_limit)
     return default_pool().run(func, args, kwargs, time_limit=time_limit, memory_limit=mem)
@@ -935,7 +972,9 @@ def solve_isolated(
         status = Status.TIME_LIMIT if exc.kind == "time" else Status.ERROR
         term = Termination.TIME_LIMIT if exc.kind == "time" else Termination.ERROR
         hint = (
-            " (no solution was returned; raise the time limit, or simplify the model)"
+            ""  # the message says why and what to do
+            if isinstance(exc, NoFreeWorker)
+            else " (no solution was returned; raise the time limit, or simplify the model)"
             if exc.kind == "time"
             else " (use smaller sets, or raise the memory limit)"
         )
@@ -1047,6 +1086,7 @@ __all__ = [
     "PRELOAD_EXTRA",
     "Preload",
     "HardLimitExceeded",
+    "NoFreeWorker",
     "NoMainForkServerProcess",
     "WorkerCrashed",
     "WorkerPool",
