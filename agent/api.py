@@ -254,7 +254,9 @@ class OptimizationAgent:
     The LLM is any OpenAI-compatible endpoint (``model``, ``base_url``, ``api_key``;
     unset values come from the environment: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
     ``OPTIWISE_MODEL``) or any :class:`agent.llm.ChatModel` passed as ``llm``
-    (``FakeLLM`` in tests).
+    (``FakeLLM`` in tests). ``prewarm`` (default) starts a solve worker in the
+    background at once, so the first solve does not wait for it; pass False where this
+    agent never solves in this process (its work goes to an eval's process or Ray pool).
     """
 
     def __init__(
@@ -275,6 +277,7 @@ class OptimizationAgent:
         examples_dir: str | Path | None = None,
         prompts: PromptSet | None = None,
         config: AgentConfig | None = None,
+        prewarm: bool = True,
     ) -> None:
         if config is None:
             config = AgentConfig(
@@ -299,7 +302,7 @@ class OptimizationAgent:
             llm = OpenAIChatModel(**overrides)
         self.llm: ChatModel = llm
         self.prompts = prompts or PromptSet.default()
-        if not self.config.solve_in_process and self.config.strategy != "code":
+        if prewarm and not self.config.solve_in_process and self.config.strategy != "code":
             # A worker starts in the background while the LLM formulates: the first
             # solve does not wait for the forkserver's imports (1-6 s).
             warm_up(wait=False)

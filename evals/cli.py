@@ -759,6 +759,8 @@ class DeferredAgentSolver:
                 review=self.args.review,
                 strategy=self.args.strategy,
                 time_limit=solver_time_limit(self.args),
+                # with a process or Ray executor this process never solves: no worker here
+                prewarm=getattr(self.args, "executor", "local") == "local",
             )
             if not getattr(self.args, "hints", True):
                 agent.config = agent.config.with_(hints=False)
