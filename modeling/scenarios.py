@@ -500,7 +500,15 @@ def explain_solution(
         if detail:
             lines.append(detail)
     elif status == "time_limit":
-        lines.append("The solver reached its time limit without finding a solution.")
+        # modeling.worker's texts: a worker killed at the hard limit (often while the model
+        # was still being built, before the solver ran), or a job that never got a worker
+        if "worker process was killed" in message:
+            lines.append("The solve was stopped at its hard time limit, without a solution.")
+        elif "did not start" in message:
+            lines.append("The solve did not run: no worker process was free in time.")
+        else:
+            lines.append("The solver reached its time limit without finding a solution.")
+        message = message[:1].upper() + message[1:]
     elif status == "invalid":
         lines.append("No valid formulation was produced.")
     else:
