@@ -20,11 +20,46 @@ The command line is :mod:`evals.synth.cli`; the loop is
 
 from __future__ import annotations
 
-from evals.synth.backtranslate import forward_matches
-from evals.synth.dedup import BenchmarkIndex, Duplicate
-from evals.synth.generators import GenerationError, Instance, Settings, generate, structure_of
-from evals.synth.pipeline import SynthReport, make_instances, run_synthesis
-from evals.synth.seeds import Seed, SeedError, load_seeds, table_of
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use (PEP 562): ``optiwise`` builds its parser from every command
+# module, and this package's modules pull in the openai client; ``optiwise check``
+# should not pay for them.
+_WHERE = {
+    "BenchmarkIndex": "evals.synth.dedup",
+    "Duplicate": "evals.synth.dedup",
+    "GenerationError": "evals.synth.generators",
+    "Instance": "evals.synth.generators",
+    "Seed": "evals.synth.seeds",
+    "SeedError": "evals.synth.seeds",
+    "Settings": "evals.synth.generators",
+    "SynthReport": "evals.synth.pipeline",
+    "forward_matches": "evals.synth.backtranslate",
+    "generate": "evals.synth.generators",
+    "load_seeds": "evals.synth.seeds",
+    "make_instances": "evals.synth.pipeline",
+    "run_synthesis": "evals.synth.pipeline",
+    "structure_of": "evals.synth.generators",
+    "table_of": "evals.synth.seeds",
+}
+
+if TYPE_CHECKING:
+    from evals.synth.backtranslate import forward_matches
+    from evals.synth.dedup import BenchmarkIndex, Duplicate
+    from evals.synth.generators import GenerationError, Instance, Settings, generate, structure_of
+    from evals.synth.pipeline import SynthReport, make_instances, run_synthesis
+    from evals.synth.seeds import Seed, SeedError, load_seeds, table_of
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BenchmarkIndex",

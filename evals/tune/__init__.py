@@ -16,10 +16,43 @@ what the optimizer reads and :mod:`evals.tune.data` for the split guards.
 
 from __future__ import annotations
 
-from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded
-from evals.tune.data import Splits, load_source, make_splits, read_problem_file
-from evals.tune.feedback import ProblemFeedback, problem_feedback
-from evals.tune.runner import TuneConfig, Tuner, TuneResult, estimate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use (PEP 562): ``optiwise`` builds its parser from every command
+# module, and this package's modules pull in the openai client; ``optiwise check``
+# should not pay for them.
+_WHERE = {
+    "Budget": "evals.tune.budget",
+    "BudgetExceeded": "evals.tune.budget",
+    "BudgetedChatModel": "evals.tune.budget",
+    "ProblemFeedback": "evals.tune.feedback",
+    "Splits": "evals.tune.data",
+    "TuneConfig": "evals.tune.runner",
+    "TuneResult": "evals.tune.runner",
+    "Tuner": "evals.tune.runner",
+    "estimate": "evals.tune.runner",
+    "load_source": "evals.tune.data",
+    "make_splits": "evals.tune.data",
+    "problem_feedback": "evals.tune.feedback",
+    "read_problem_file": "evals.tune.data",
+}
+
+if TYPE_CHECKING:
+    from evals.tune.budget import Budget, BudgetedChatModel, BudgetExceeded
+    from evals.tune.data import Splits, load_source, make_splits, read_problem_file
+    from evals.tune.feedback import ProblemFeedback, problem_feedback
+    from evals.tune.runner import TuneConfig, Tuner, TuneResult, estimate
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Budget",
