@@ -7,6 +7,7 @@ killable worker); the tables from :mod:`ui.view_model`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -52,14 +53,22 @@ def show_result(result: SolveResult, key: str) -> None:
             "The model is infeasible. An irreducible infeasible subset, in the model's own names:"
         )
         _report(
-            lambda: diagnose_isolated("infeasible", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            lambda: _once(
+                result,
+                "infeasible",
+                lambda: diagnose_isolated("infeasible", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            ),
             "Computing an irreducible subset…",
         )
         return
     if status is Status.UNBOUNDED:
         st.warning("The model is unbounded: the objective can improve without limit.")
         _report(
-            lambda: diagnose_isolated("unbounded", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            lambda: _once(
+                result,
+                "unbounded",
+                lambda: diagnose_isolated("unbounded", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+            ),
             "Finding the unbounded directions…",
         )
         return
@@ -88,6 +97,35 @@ def show_result(result: SolveResult, key: str) -> None:
         _sanity(result)
 
 
+_DIAGNOSES = "_diagnoses_of_results"
+_KEEP = 32
+
+
+def _once(result: SolveResult, kind: str, make: Callable[[], Any]) -> Any:
+    """``make()``'s report for this result, computed at its first showing only.
+
+    Every widget reruns the page, and a diagnosis is a job in a worker (an IIS can take its
+    whole budget): kept in the session per result and kind (the latest 32), beside the
+    result it belongs to (a new solve is a new result, so it gets its own).  A failure is kept too,
+    so a diagnosis killed at its limit is not started again by the next click.
+    """
+    store: dict[tuple[str, int], tuple[SolveResult, Any, Exception | None]]
+    store = st.session_state.setdefault(_DIAGNOSES, {})
+    key = (kind, id(result))
+    kept = store.get(key)
+    if kept is None or kept[0] is not result:  # an id is reused only once a result is gone
+        try:
+            kept = (result, make(), None)
+        except Exception as exc:  # shown by the caller, now and at the next rerun
+            kept = (result, None, exc)
+        store[key] = kept
+        while len(store) > _KEEP:  # the chat shows many results; keep the latest ones
+            del store[next(iter(store))]
+    if kept[2] is not None:
+        raise kept[2]
+    return kept[1]
+
+
 def _report(make: Any, spinner: str) -> None:
     """A diagnostics report as text; a diagnosis that cannot be made says why."""
     with st.spinner(spinner):
@@ -106,7 +144,11 @@ def _sensitivity(result: SolveResult, model: CompiledModel) -> None:
         )
         return
     try:
-        report = diagnose_isolated("sensitivity", model, time_limit=DIAGNOSIS_TIME_LIMIT_S)
+        report = _once(
+            result,
+            "sensitivity",
+            lambda: diagnose_isolated("sensitivity", model, time_limit=DIAGNOSIS_TIME_LIMIT_S),
+        )
         rows = report.to_rows()
     except Exception as exc:
         st.caption(f"Sensitivity failed: {exc}")
