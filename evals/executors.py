@@ -476,16 +476,24 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
     host.loop = loop
 
     def reader() -> None:
+        orphaned = False
         while True:
             try:
                 data = conn.recv_bytes()
             except (EOFError, OSError):
-                break  # the parent is gone or closed the pool
+                orphaned = True  # the parent died (SIGTERM, SIGKILL): nobody waits for us
+                break
             message = pickle.loads(data)
             if message[0] == "stop":
                 break
             loop.call_soon_threadsafe(host.dispatch, message)
         loop.call_soon_threadsafe(loop.stop)
+        if orphaned:
+            # the loop may be busy with a problem for many seconds: do not finish it for
+            # nobody; our solve workers follow (their forkserver exits with us)
+            time.sleep(1.0)
+            _run_exit_finalizers()
+            os._exit(1)
 
     threading.Thread(target=reader, name="optiwise-worker-reader", daemon=True).start()
     send(("ready", os.getpid()))
