@@ -18,8 +18,9 @@ Names are imported lazily, so ``import agent.cli`` does not pay for LangGraph.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modeling._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from agent.api import OptimizationAgent
@@ -78,14 +79,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agent' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+__getattr__ = lazy_exports(globals(), _EXPORTS)

@@ -20,8 +20,9 @@ The command line is :mod:`evals.synth.cli`; the loop is
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modeling._lazy import lazy_exports
 
 # Imported on first use (PEP 562): ``optiwise`` builds its parser from every command
 # module, and this package's modules pull in the openai client; ``optiwise check``
@@ -52,15 +53,6 @@ if TYPE_CHECKING:
     from evals.synth.seeds import Seed, SeedError, load_seeds, table_of
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
-
-
 __all__ = [
     "BenchmarkIndex",
     "Duplicate",
@@ -78,3 +70,5 @@ __all__ = [
     "structure_of",
     "table_of",
 ]
+
+__getattr__ = lazy_exports(globals(), _WHERE)

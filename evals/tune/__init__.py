@@ -16,8 +16,9 @@ what the optimizer reads and :mod:`evals.tune.data` for the split guards.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modeling._lazy import lazy_exports
 
 # Imported on first use (PEP 562): ``optiwise`` builds its parser from every command
 # module, and this package's modules pull in the openai client; ``optiwise check``
@@ -45,15 +46,6 @@ if TYPE_CHECKING:
     from evals.tune.runner import TuneConfig, Tuner, TuneResult, estimate
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(where), name)
-    globals()[name] = value
-    return value
-
-
 __all__ = [
     "Budget",
     "BudgetExceeded",
@@ -69,3 +61,5 @@ __all__ = [
     "problem_feedback",
     "read_problem_file",
 ]
+
+__getattr__ = lazy_exports(globals(), _WHERE)
