@@ -47,20 +47,14 @@ def solve_document(document: dict[str, Any], data: str | None = None) -> Any:
     from modeling import solve
     from modeling.errors import FormulationError
     from modeling.formulation import load
-    from modeling.result import SolveResult, Status, Termination
+    from modeling.result import SolveResult
 
     if data is None:
         return solve(document)
     try:
         source = load(document, data=data)
     except FormulationError as exc:
-        n = len(exc.issues)
-        return SolveResult(
-            Status.INVALID,
-            Termination.INVALID,
-            errors=tuple(exc.issues),
-            message=f"the formulation breaks the spec ({n} problem{'s' if n != 1 else ''}): {exc}",
-        )
+        return SolveResult.invalid(exc.issues, str(exc))
     return solve(source)
 
 

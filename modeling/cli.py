@@ -433,15 +433,9 @@ def _error_result(message: str) -> SolveResult:
 
 
 def _invalid_result(exc: FormulationError) -> SolveResult:
-    from modeling.result import SolveResult, Status, Termination
+    from modeling.result import SolveResult
 
-    n = len(exc.issues)
-    return SolveResult(
-        Status.INVALID,
-        Termination.INVALID,
-        errors=tuple(exc.issues),
-        message=f"the formulation breaks the spec ({n} problem{'s' if n != 1 else ''}): {exc}",
-    )
+    return SolveResult.invalid(exc.issues, str(exc))
 
 
 def _load_appsi() -> None:

@@ -8,6 +8,7 @@ values in the formulation's own names and index tuples.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -126,6 +127,20 @@ class SolveResult:
     row_duals: np.ndarray | None = field(default=None, repr=False, compare=False)
     reduced: np.ndarray | None = field(default=None, repr=False, compare=False)
     model: CompiledModel | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def invalid(cls, issues: Sequence[Issue], summary: str, **fields: Any) -> SolveResult:
+        """The result of a document that breaks the spec: its located issues, and a message
+        that counts them (``summary``: the :class:`~modeling.errors.FormulationError`'s text)."""
+        n = len(issues)
+        return cls(
+            Status.INVALID,
+            Termination.INVALID,
+            errors=tuple(issues),
+            message=f"the formulation breaks the spec ({n} problem{'s' if n != 1 else ''}): "
+            f"{summary}",
+            **fields,
+        )
 
     @cached_property
     def values(self) -> dict[str, Any]:

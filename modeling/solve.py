@@ -135,13 +135,8 @@ def solve(
     try:
         model = compile_model(source)
     except FormulationError as exc:
-        n = len(exc.issues)
-        return SolveResult(
-            Status.INVALID,
-            Termination.INVALID,
-            errors=tuple(exc.issues),
-            message=f"the formulation breaks the spec ({n} problem{'s' if n != 1 else ''}): {exc}",
-            timings=Timings(total_s=time.perf_counter() - t0),
+        return SolveResult.invalid(
+            exc.issues, str(exc), timings=Timings(total_s=time.perf_counter() - t0)
         )
     except Exception as exc:  # a bug of ours must not escape to the caller
         return SolveResult(
