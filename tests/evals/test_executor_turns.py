@@ -33,8 +33,14 @@ def _sample(name: str) -> dict[str, Any]:
     return data
 
 
-def _run(host_events: list[tuple[str, int]], order: list[int]) -> dict[int, Any]:
-    """Start one job per sample, answer their requests at once in ``order``; the outcomes."""
+def _run(
+    host_events: list[tuple[str, int]], order: list[int], newcomer: str | None = None
+) -> dict[int, Any]:
+    """Start one job per sample, answer their requests at once in ``order``; the outcomes.
+
+    ``newcomer``: one more problem arrives right after the burst of replies (its job
+    is ``len(NAMES)``; its own request is answered as soon as it is sent).
+    """
     config = AgentConfig(solve_in_process=True, max_repairs=0)
     spec = WorkerSpec.of(OptimizationAgent(llm=FakeLLM(), config=config))
     requests: dict[int, int] = {}  # job -> call
@@ -42,7 +48,11 @@ def _run(host_events: list[tuple[str, int]], order: list[int]) -> dict[int, Any]
 
     def send(message: tuple[Any, ...]) -> None:
         if message[0] == "llm":
+            host_events.append(("llm", message[1]))
             requests.setdefault(message[1], message[2])
+            if message[1] == len(NAMES) and newcomer is not None:
+                reply = LLMReply(content=json.dumps(_sample(newcomer)["formulation"]), model="m")
+                host.loop.call_soon(host.deliver, message[2], True, reply)  # type: ignore[union-attr]
         elif message[0] == "done":
             host_events.append(("done", message[1]))
             outcomes[message[1]] = message[2]
@@ -58,7 +68,9 @@ def _run(host_events: list[tuple[str, int]], order: list[int]) -> dict[int, Any]
         for job in order:  # every reply in one go, as a burst of replies reaches a worker
             reply = LLMReply(content=json.dumps(_sample(NAMES[job])["formulation"]), model="m")
             host.deliver(requests[job], True, reply)
-        while len(outcomes) < len(NAMES):
+        if newcomer is not None:
+            host.start_job(len(NAMES), str(_sample(newcomer)["problem"]).strip(), None)
+        while len(outcomes) < len(NAMES) + (newcomer is not None):
             await asyncio.sleep(0.01)
 
     asyncio.run(go())
@@ -84,3 +96,26 @@ def test_the_earliest_reply_is_finished_before_the_others_are_checked(monkeypatc
     assert checked[0] == order[0]
     # ... and it was finished before the last reply's problem had even been checked
     assert events.index(("done", order[0])) < events.index(("check", order[-1])), events
+
+
+def test_a_new_problem_sends_its_request_before_the_waiting_replies_are_worked_on(
+    monkeypatch: Any,
+) -> None:
+    """Its prompt is a ms of work that starts a whole LLM latency; a reply's work only ends one."""
+    events: list[tuple[str, int]] = []
+    compile_model = nodes.compile_model
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        events.append(("check", _JOB.get()))
+        return compile_model(*args, **kwargs)
+
+    monkeypatch.setattr(nodes, "compile_model", traced)
+    order = [3, 0, 4, 1, 2]
+    outcomes = _run(events, order, newcomer="diet_planning")
+
+    newcomer = len(NAMES)
+    assert outcomes[newcomer]["status"] == "optimal", outcomes
+    asked = events.index(("llm", newcomer))
+    # the first reply already had the turn when the newcomer arrived: it finishes its
+    # problem; the newcomer goes next, before any other waiting reply is checked
+    assert events.index(("check", order[0])) < asked < events.index(("check", order[1])), events

@@ -23,7 +23,14 @@ from agent import OptimizationAgent
 from agent.stub_server import StubServer
 from evals import cli
 from evals.agent_solver import AgentSolver
-from evals.executors import ProcessExecutor, RayUnavailable, make_executor
+from evals.executors import (
+    DEFAULT_NICE,
+    NICE_ENV,
+    ProcessExecutor,
+    RayUnavailable,
+    default_nice,
+    make_executor,
+)
 from evals.loaders import Dataset
 from evals.problems import Problem, normalize_answer
 from evals.runner import execute, prepare_run, run_eval
@@ -97,7 +104,13 @@ def test_process_executor_scores_like_local(llm_stub: StubServer, tmp_path: Path
         remote = run_eval(
             dataset, pool, model_name="stub", out_dir=tmp_path, run_id="process", progress=False
         )
-        assert len(set(pool.executor.pids()) - {os.getpid()}) == 2  # type: ignore[attr-defined]
+        workers = set(pool.executor.pids()) - {os.getpid()}  # type: ignore[attr-defined]
+        assert len(workers) == 2
+        # the workers yield the CPU to this process, which sends and reads the LLM calls
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers} == {
+            min(19, ours + DEFAULT_NICE)
+        }
     finally:
         pool.close()
     a, b = lines(Path(local.run_dir)), lines(Path(remote.run_dir))
@@ -111,6 +124,20 @@ def test_process_executor_scores_like_local(llm_stub: StubServer, tmp_path: Path
     # the workers wrote the traces the result lines name
     assert (tmp_path / "traces" / f"{b['production_mix']['trace_id']}.json").is_file()
     assert remote.protocols["sirl"].correct == local.protocols["sirl"].correct == 2
+
+
+def test_the_workers_priority_setting_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(NICE_ENV, raising=False)
+    assert default_nice() == DEFAULT_NICE == 5
+    monkeypatch.setenv(NICE_ENV, "0")
+    assert default_nice() == 0  # off: the workers run at this process's priority
+    monkeypatch.setenv(NICE_ENV, "12")
+    assert default_nice() == 12
+    assert ProcessExecutor(OptimizationAgent(llm=None), 1).nice == 12  # nothing started yet
+    for bad in ("high", "-3", "20"):
+        monkeypatch.setenv(NICE_ENV, bad)
+        with pytest.raises(ValueError, match=NICE_ENV):
+            default_nice()
 
 
 REGISTRY = """
