@@ -25,8 +25,9 @@ loopback socket. Per problem the table shows the mean latency above L (the time 
 problem spent outside the LLM call) and our process's CPU time per problem.
 
 Executors (``--executors local,process,ray``): the same agent runs with its CPU work in
-the event loop (local), in a pool of worker processes (process, one per core) or in Ray
-actors on a local Ray (ray); the LLM calls stay in this process. Each executor gets its
+the event loop (local), in a pool of worker processes (process; one per core but one,
+the default) or in Ray actors on a local Ray (ray; one per core); the LLM calls stay in
+this process. Each executor gets its
 own row at every concurrency. Ray is then run with 1 and 2 actors at the top-but-one
 concurrency: problems per minute, the actors' CPU per problem, and the projection to N
 actors (min of the latency bound C·60/L, N·60/actor-CPU, and 60/parent-CPU).
@@ -709,7 +710,8 @@ def report(
         )
 
 
-def make_solver(name: str, base_url: str, workers: int) -> AgentSolver:
+def make_solver(name: str, base_url: str, workers: int | None) -> AgentSolver:
+    """``workers``: the pool size, or None for the executor's default (:func:`default_workers`)."""
     agent = make_agent(base_url)
     if name == "process":
         return AgentSolver(agent, executor=ProcessExecutor(agent, workers))
@@ -789,7 +791,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--executors", default="local,process,ray", help="executors to compare side by side"
     )
-    parser.add_argument("--workers", type=int, help="process/Ray workers (default: cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="process/Ray workers (default: the executors' own, process cores - 1, Ray cores)",
+    )
     parser.add_argument(
         "--baselines", action="store_true", help="add harness-only and agent-without-HTTP rows"
     )
@@ -812,14 +818,15 @@ def main(argv: list[str] | None = None) -> int:
     levels_text = args.concurrency or ("16,64" if args.quick else "16,64,256")
     levels = sorted({int(x) for x in levels_text.split(",") if x.strip()})
     executors = [x.strip() for x in args.executors.split(",") if x.strip()]
-    workers = args.workers or default_workers()
+    workers = args.workers or max(default_workers("process"), default_workers("ray"))
     top = max(levels)
     samples = load_samples()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"# Eval throughput (Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{workers} workers, load average {load:.2f} at start; solves "
-        f"{'in process' if SOLVE_IN_PROCESS else 'in a killable child (default)'})"
+        f"{args.workers or default_workers('process')} process workers, "
+        f"{args.workers or default_workers('ray')} Ray actors, load average {load:.2f} at "
+        f"start; solves {'in process' if SOLVE_IN_PROCESS else 'in a killable child (default)'})"
     )
     t_start = time.perf_counter()
     rows: list[Row] = []
@@ -837,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
             per_phase(fast, 10)  # warm: imports, the graph, solver start-up
             phases = per_phase(fast, min(100, args.problems))
             phases["HTTP client (openai + httpx, per call)"] = client_cpu(base_url, fast)
-            solvers = {name: make_solver(name, base_url, workers) for name in executors}
+            solvers = {name: make_solver(name, base_url, args.workers) for name in executors}
             try:
                 warm = toy_dataset(fast, min(64, args.problems))
                 for name, solver in solvers.items():
@@ -869,7 +876,8 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         )
                     for name, solver in solvers.items():
-                        label = f"agent [{name} x{workers}]" if name != "local" else "agent [local]"
+                        size = getattr(solver.executor, "size", None)
+                        label = f"agent [{name} x{size}]" if name != "local" else "agent [local]"
                         rows.append(
                             timed_run(
                                 label, dataset, solver, out, f"{name}{c}", c, args.latency, control
@@ -907,7 +915,9 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
-                    "workers": workers,
+                    "workers": {
+                        name: getattr(s.executor, "size", None) for name, s in solvers.items()
+                    },
                     "samples": [s.id for s in fast],
                     "rows": [asdict(r) for r in rows],
                     "phases_ms": phases,

@@ -178,7 +178,8 @@ class AgentSolver:
     ``trace_dir/<trace id>.json``, the id the result line records.
 
     ``executor`` is ``"local"`` (the event loop of the caller), ``"process"``
-    (a pool of ``workers`` processes, one per core by default), ``"ray"``
+    (a pool of ``workers`` processes; by default one per core but one, which the
+    LLM calls use), ``"ray"``
     (Ray actors; ``ray_address`` for a cluster) or an
     :class:`~evals.executors.Executor` instance. Workers start on the first
     problem and stop at :meth:`close`.

@@ -311,8 +311,9 @@ def _agent_options(parser: Any, suppress: bool = False, batch: bool = False) -> 
             "--workers",
             type=int,
             metavar="N",
-            help="worker processes or Ray actors (default: one per core; with "
-            "--ray-address, one per CPU of the cluster)",
+            help="worker processes (default: one per core but one, which the LLM calls "
+            "use) or Ray actors (default: one per core; with --ray-address, one per CPU "
+            "of the cluster)",
         )
         _opt(
             parser,

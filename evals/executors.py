@@ -105,12 +105,28 @@ class RayUnavailable(ImportError):
         super().__init__(message)
 
 
-def default_workers() -> int:
-    """One worker per core this process may run on."""
+def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_workers(executor: str = "process") -> int:
+    """The pool size when none is given: a core for the LLM process, a worker per other core.
+
+    ``process``: one worker per core but one (at least one). The process that sends and
+    reads the LLM calls uses about a third of an eval's CPU at 64 problems in flight
+    and is on every call's path; the workers' solves run in solve processes of their
+    own, so fewer workers do not mean fewer solves at once. Measured on 2 cores
+    (``bench/eval_throughput.py``, C = 64, six runs each): 1 worker 91.0-93.4% of the
+    latency bound (median 92.8%), 2 workers 87.9-93.1% (median 91.0%); the same at
+    C = 16 and C = 256 and with the slower MILP/NLP samples. ``ray``: one actor per
+    core (on 2 cores 1 actor reached 76.5%, 2 actors 82.9-86.9%).
+    """
+    cores = usable_cores()
+    return cores if executor == "ray" else max(1, cores - 1)
 
 
 NICE_ENV = "OPTIWISE_EVAL_WORKER_NICE"
@@ -701,7 +717,7 @@ class LocalExecutor:
 class ProcessExecutor:
     """The agent's CPU work in a pool of worker processes; LLM calls in the parent.
 
-    ``workers`` defaults to one per core. Workers start on first use (through the
+    ``workers`` defaults to one per core but one (:func:`default_workers`). Workers start on first use (through the
     ``forkserver`` with the agent preloaded, ``start_method="spawn"`` elsewhere)
     and live until :meth:`close`, across event loops. A problem goes to the
     worker with the fewest in flight. ``nice`` (default :func:`default_nice`) lowers
@@ -1077,7 +1093,7 @@ class RayExecutor:
         self.nice = (0 if address else default_nice()) if nice is None else nice
         self.agent = agent
         self.spec = WorkerSpec.of(agent)
-        self.size = workers or (None if address else default_workers())
+        self.size = workers or (None if address else default_workers("ray"))
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
         self.actors: list[Any] = []

@@ -121,7 +121,11 @@ def register(subparsers: Any) -> None:
         "this process (default), a pool of worker processes, or Ray actors; the LLM calls "
         "stay in this process",
     )
-    p.add_argument("--workers", type=int, help="process/Ray workers (default: one per core)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="process workers (default: one per core but one) or Ray actors (one per core)",
+    )
     p.add_argument(
         "--ray-address", metavar="ADDR", help="a Ray cluster (ray://host:10001); default local"
     )

@@ -161,7 +161,8 @@ def register(subparsers: Any) -> None:
         "--workers",
         type=int,
         default=None,
-        help="process/ray pool size (default: one per core this process may use)",
+        help="process/ray pool size (default: processes one per core but one, Ray actors "
+        "one per core)",
     )
     p.add_argument("--ray-address", default=None, help="a Ray cluster (default: start one)")
     p.add_argument(

@@ -21,7 +21,7 @@ from support import SAMPLES, stub_model
 
 from agent import OptimizationAgent
 from agent.stub_server import StubServer
-from evals import cli
+from evals import cli, executors
 from evals.agent_solver import AgentSolver
 from evals.executors import (
     DEFAULT_NICE,
@@ -29,6 +29,7 @@ from evals.executors import (
     ProcessExecutor,
     RayUnavailable,
     default_nice,
+    default_workers,
     make_executor,
 )
 from evals.loaders import Dataset
@@ -138,6 +139,16 @@ def test_the_workers_priority_setting_is_read_and_checked(monkeypatch: pytest.Mo
         monkeypatch.setenv(NICE_ENV, bad)
         with pytest.raises(ValueError, match=NICE_ENV):
             default_nice()
+
+
+@pytest.mark.parametrize(("cores", "process", "ray"), [(1, 1, 1), (2, 1, 2), (8, 7, 8)])
+def test_a_process_pool_leaves_a_core_to_the_llm_calls(
+    monkeypatch: pytest.MonkeyPatch, cores: int, process: int, ray: int
+) -> None:
+    monkeypatch.setattr(executors, "usable_cores", lambda: cores)
+    assert default_workers() == default_workers("process") == process
+    assert default_workers("ray") == ray
+    assert ProcessExecutor(OptimizationAgent(llm=None)).size == process  # nothing started yet
 
 
 REGISTRY = """
