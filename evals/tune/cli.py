@@ -212,6 +212,13 @@ def run_command(args: argparse.Namespace) -> int:
     from evals.tune.data import holdout_fingerprints, load_source, make_splits
     from evals.tune.runner import TuneConfig, Tuner, estimate, estimate_lines
 
+    if args.json and not args.estimate:  # a tune run's own results are in its report.json
+        print(
+            "optiwise tune: --json prints the --estimate projection as JSON; add --estimate, "
+            f"or drop --json and read the run's results from {Path(args.out) / 'report.json'}",
+            file=sys.stderr,
+        )
+        return 2
     name, problems = load_source(
         dataset=args.dataset,
         problems_file=args.problems,

@@ -79,6 +79,12 @@ def test_estimate_prints_lines_and_json_only_when_asked(
     assert args.handler(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last)["problem_runs"] > 0
+    # without --estimate there is nothing for --json to print: refused before any work
+    args = parser().parse_args([a for a in argv if a != "--estimate"] + ["--json"])
+    assert args.handler(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "add --estimate" in captured.err
+    assert "report.json" in captured.err and not (tmp_path / "run").exists()
 
 
 def test_step_reason_says_what_happened() -> None:
