@@ -15,6 +15,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 import yaml
 from support import SAMPLES
 
@@ -77,15 +78,24 @@ def _run(
     return outcomes
 
 
-def test_the_earliest_reply_is_finished_before_the_others_are_checked(monkeypatch: Any) -> None:
-    events: list[tuple[str, int]] = []
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """What the host did, in order: ``("check", job)`` each time a job's document is compiled
+    (plus what :func:`_run` adds: ``llm`` requests and ``done`` jobs)."""
+    seen: list[tuple[str, int]] = []
     compile_model = nodes.compile_model
 
     def traced(*args: Any, **kwargs: Any) -> Any:
-        events.append(("check", _JOB.get()))
+        seen.append(("check", _JOB.get()))
         return compile_model(*args, **kwargs)
 
     monkeypatch.setattr(nodes, "compile_model", traced)
+    return seen
+
+
+def test_the_earliest_reply_is_finished_before_the_others_are_checked(
+    events: list[tuple[str, int]],
+) -> None:
     order = [3, 0, 4, 1, 2]
     outcomes = _run(events, order)
 
@@ -99,17 +109,9 @@ def test_the_earliest_reply_is_finished_before_the_others_are_checked(monkeypatc
 
 
 def test_a_new_problem_sends_its_request_before_the_waiting_replies_are_worked_on(
-    monkeypatch: Any,
+    events: list[tuple[str, int]],
 ) -> None:
     """Its prompt is a ms of work that starts a whole LLM latency; a reply's work only ends one."""
-    events: list[tuple[str, int]] = []
-    compile_model = nodes.compile_model
-
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        events.append(("check", _JOB.get()))
-        return compile_model(*args, **kwargs)
-
-    monkeypatch.setattr(nodes, "compile_model", traced)
     order = [3, 0, 4, 1, 2]
     outcomes = _run(events, order, newcomer="diet_planning")
 
