@@ -12,6 +12,7 @@ from modeling.compiler import (
     ROOT,
     CompiledModel,
     ConBlock,
+    Const,
     EvalError,
     Evaluator,
     Frame,
@@ -280,6 +281,32 @@ class _InstanceData:
         for name, n in more.items():
             out[f"{name}[…]"] = float(n)
         return out
+
+    def constant_text(self, block: ConBlock, k: int) -> str | None:
+        """``3 >= 5`` for an instance whose sides are all constants, else None.
+
+        The compiled row of such an instance keeps no variable and moves the constants
+        to its bound (``0 >= 2``): true to the matrix, but not the data the user wrote.
+        """
+        rel = block.relation
+        if rel is None:
+            return None
+        if rel.body is not None and rel.lo is not None and rel.hi is not None:
+            nodes, ops = [rel.lo, rel.body, rel.hi], ["<=", "<="]
+        else:
+            nodes, ops = [rel.lhs, rel.rhs], [rel.op]
+        try:
+            frame = self.frame(block)
+            if frame.n != block.count:
+                return None
+            one = frame.take(np.array([k], dtype=np.int64))
+            values = [self.ev.eval(node, one) for node in nodes]
+        except (EvalError, KeyError, IndexError, ValueError):
+            return None
+        if not all(isinstance(v, Const) and v.v.shape == (1,) for v in values):
+            return None
+        texts = [format_number(float(v.v[0])) for v in values if isinstance(v, Const)]
+        return " ".join([texts[0], *(f"{op} {t}" for op, t in zip(ops, texts[1:], strict=True))])
 
     def _visit(self, node: Node, frame: Frame, out: dict[str, float], more: dict[str, int]) -> None:
         data = self.model.data

@@ -60,6 +60,9 @@ class _Describer:
             if v != 0
         ]
         lo, hi = float(m.row_lb[row]), float(m.row_ub[row])
+        instance = _relation_text(_linear_text(terms), lo, hi)
+        if not terms:  # no variable left (``p >= 5``): the data as written, not ``0 >= 2``
+            instance = self.data.constant_text(blk, k) or instance
         return IISMember(
             kind="constraint",
             label=self.labels.instance(blk, k),
@@ -69,7 +72,7 @@ class _Describer:
             expression=c.expression,
             forall=c.forall,
             description=c.description,
-            instance=_relation_text(_linear_text(terms), lo, hi),
+            instance=instance,
             lower=_none_if_inf(lo),
             upper=_none_if_inf(hi),
             terms=terms,

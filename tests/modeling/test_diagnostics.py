@@ -429,3 +429,36 @@ def test_explain_dispatches_on_status() -> None:
     assert "meet_demand['chicago']" in {b.label for b in report.binding}
     assert "Binding constraints" in report.to_text()
     _json_ok(report)
+
+
+def test_a_constraint_without_variables_shows_its_data_not_the_moved_constants() -> None:
+    """``p >= 5`` with ``p = 3`` compiles to a row with no variable, ``0 >= 2``: the report
+    shows ``3 >= 5``, what the user wrote with their data (QA Q9); a range too."""
+    doc: dict[str, Any] = {
+        "parameters": {"p": 3, "cap": {"index": ["Plants"], "values": {"a": 2, "b": 9}}},
+        "sets": {"Plants": ["a", "b"]},
+        "variables": {"x": {"lower": 0}},
+        "constraints": {
+            "c": "p >= 5",
+            "r": {"expression": "4 <= cap[k] <= 8", "forall": "for k in Plants"},
+            "d": "x <= 4",
+        },
+        "objective": {"sense": "min", "expression": "x"},
+    }
+    for name, caps, instance, data in (
+        ("c", {"a": 2, "b": 9}, "3 >= 5", {"p": 3.0}),
+        ("r", {"a": 2, "b": 6}, "4 <= 2 <= 8", {"cap['a']": 2.0}),
+        ("r", {"a": 5, "b": 9}, "4 <= 9 <= 8", {"cap['b']": 9.0}),
+    ):
+        part = copy.deepcopy(doc)
+        part["constraints"] = {name: doc["constraints"][name], "d": "x <= 4"}
+        part["parameters"]["cap"]["values"] = caps
+        report = explain_infeasible(part)
+        assert isinstance(report, InfeasibilityReport), report
+        member = next(m for m in report.members if m.data == data)
+        assert member.instance == instance, member
+    # a row with variables still shows its compiled terms
+    short = explain_infeasible(short_supply())
+    assert isinstance(short, InfeasibilityReport)
+    chicago = next(m for m in short.members if m.label == "meet_demand['chicago']")
+    assert chicago.instance.endswith(">= 300") and "ship[" in chicago.instance
