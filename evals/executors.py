@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import time
@@ -529,6 +530,9 @@ def _worker_main(conn: Connection, spec: WorkerSpec, nice: int = 0) -> None:
     """A pool worker: an event loop running :class:`AgentHost` jobs, fed by ``conn``."""
     _stdout_to_devnull()  # first: the agent may start its solve workers when it is built
     lower_priority(nice)  # before the agent starts its solve workers: they inherit it
+    # A Ctrl-C in a terminal reaches every process of the group: the parent stops the run
+    # and then its workers; a worker of its own printed a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     lock = threading.Lock()

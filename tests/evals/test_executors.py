@@ -112,6 +112,11 @@ def test_process_executor_scores_like_local(llm_stub: StubServer, tmp_path: Path
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers} == {
             min(19, ours + DEFAULT_NICE)
         }
+        # a terminal's Ctrl-C reaches the workers too: the parent stops them, not the signal
+        for pid in workers:
+            os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert all(w.process.is_alive() for w in pool.executor.workers)  # type: ignore[attr-defined]
     finally:
         pool.close()
     a, b = lines(Path(local.run_dir)), lines(Path(remote.run_dir))
