@@ -721,9 +721,9 @@ class LocalExecutor:
 class ProcessExecutor:
     """The agent's CPU work in a pool of worker processes; LLM calls in the parent.
 
-    ``workers`` defaults to one per core but one (:func:`default_workers`). Workers start on first use (through the
-    ``forkserver`` with the agent preloaded, ``start_method="spawn"`` elsewhere)
-    and live until :meth:`close`, across event loops. A problem goes to the
+    ``workers`` defaults to one per core but one (:func:`default_workers`). Workers
+    start on first use (through the ``forkserver`` with the agent preloaded,
+    ``start_method="spawn"`` elsewhere) and live until :meth:`close`, across event loops. A problem goes to the
     worker with the fewest in flight. ``nice`` (default :func:`default_nice`) lowers
     the workers' CPU priority below this process's, which sends and reads the LLM calls.
     """

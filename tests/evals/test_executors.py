@@ -224,6 +224,10 @@ def test_a_run_started_on_one_executor_resumes_on_another(
     assert "--workers must be >= 1" in capsys.readouterr().err
     assert optiwise(*common, "--ray-address", "auto") == 2
     assert "--ray-address needs --executor ray" in capsys.readouterr().err
+    monkeypatch.setenv(NICE_ENV, "lots")
+    assert optiwise(*common, "--executor", "process") == 2
+    err = capsys.readouterr().err
+    assert f"{NICE_ENV} must be a whole number" in err and "Traceback" not in err
 
 
 @pytest.mark.slow  # two rounds of a 0.5 s stub latency and a replacement worker: ~3-5 s
