@@ -827,12 +827,10 @@ def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
     if getattr(args, "ray_address", None) and executor != "ray":
         raise _Stop("error: --ray-address needs --executor ray", 2)
     if executor != "local":
-        from evals.executors import default_nice
+        from evals.executors import setting_error
 
-        try:
-            default_nice()  # a bad OPTIWISE_EVAL_WORKER_NICE: said now, not as a traceback later
-        except ValueError as exc:
-            raise _Stop(f"error: {exc}", 2) from None
+        if problem := setting_error():  # e.g. a bad OPTIWISE_EVAL_WORKER_NICE
+            raise _Stop(f"error: {problem}", 2)
     if executor == "ray":
         import importlib.util
 

@@ -160,6 +160,18 @@ def default_nice() -> int:
     return value
 
 
+def setting_error() -> str | None:
+    """What is wrong with the executors' environment settings, or None.
+
+    For commands to say before any work, instead of a traceback when a pool starts.
+    """
+    try:
+        default_nice()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def lower_priority(nice: int) -> None:
     """Lower this process's CPU priority by ``nice`` (always allowed; a no-op where unsupported)."""
     if nice > 0 and hasattr(os, "nice"):

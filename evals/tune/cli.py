@@ -219,6 +219,12 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.executor != "local":
+        from evals.executors import setting_error
+
+        if problem := setting_error():
+            print(f"optiwise tune: {problem}", file=sys.stderr)
+            return 2
     name, problems = load_source(
         dataset=args.dataset,
         problems_file=args.problems,

@@ -87,6 +87,18 @@ def test_estimate_prints_lines_and_json_only_when_asked(
     assert "report.json" in captured.err and not (tmp_path / "run").exists()
 
 
+def test_a_bad_worker_priority_setting_is_said_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTIWISE_EVAL_WORKER_NICE", "-4")
+    problems = write_problems(tmp_path / "p.jsonl", 8)
+    argv = ["tune", "--problems", str(problems), "--executor", "process"]
+    args = parser().parse_args([*argv, "--out", str(tmp_path / "run")])
+    assert args.handler(args) == 2
+    assert "OPTIWISE_EVAL_WORKER_NICE must be between 0 and 19" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_step_reason_says_what_happened() -> None:
     assert step_reason(True, ["no JSON object found in the reply"], 0.5, 0.5) == (
         "no usable proposal: no JSON object found in the reply"
