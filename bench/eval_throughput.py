@@ -27,10 +27,10 @@ problem spent outside the LLM call) and our process's CPU time per problem.
 Executors (``--executors local,process,ray``): the same agent runs with its CPU work in
 the event loop (local), in a pool of worker processes (process; one per core but one,
 the default) or in Ray actors on a local Ray (ray; one per core); the LLM calls stay in
-this process. Each executor gets its
-own row at every concurrency. Ray is then run with 1 and 2 actors at the top-but-one
-concurrency: problems per minute, the actors' CPU per problem, and the projection to N
-actors (min of the latency bound C·60/L, N·60/actor-CPU, and 60/parent-CPU).
+this process. Each executor gets its own row at every concurrency. Ray is then run with
+1 and 2 actors at the top-but-one concurrency: problems per minute, the actors' CPU per
+problem, and the projection to N actors (min of the latency bound C·60/L,
+N·60/actor-CPU, and 60/parent-CPU).
 
 Per phase: the agent over a FakeLLM without latency, in this process, one problem at a
 time; the mean CPU per problem (process time) of each phase: few-shot example retrieval,
