@@ -1001,7 +1001,7 @@ or :func:`~modeling.diagnostics.explain` (solve, then whichever fits)."""
 
 @dataclass(frozen=True)
 class _Raised:
-    """An expected error of a diagnosis, carried back to be raised in the caller."""
+    """An expected error of an isolated call, carried back to be raised in the caller."""
 
     error: Exception
 
@@ -1010,7 +1010,6 @@ def _diagnose_in_child(
     kind: Diagnosis, source: Any, data: str | None, kwargs: dict[str, Any]
 ) -> Any:
     from modeling import diagnostics
-    from modeling.errors import FormulationError
 
     funcs: dict[str, Callable[..., Any]] = {
         "infeasible": diagnostics.explain_infeasible,
@@ -1018,14 +1017,11 @@ def _diagnose_in_child(
         "sensitivity": diagnostics.sensitivity,
         "explain": diagnostics.explain,
     }
-    try:
-        if data is not None:  # the tables are read here, under the limit too
-            from modeling.formulation import load
+    if data is not None:  # the tables are read here, under the limit too
+        from modeling.formulation import load
 
-            source = load(source, data=data)
-        return funcs[kind](source, **kwargs)
-    except (diagnostics.DiagnosticsError, FormulationError) as exc:
-        return _Raised(exc)
+        source = load(source, data=data)
+    return funcs[kind](source, **kwargs)
 
 
 def diagnose_isolated(
@@ -1063,18 +1059,16 @@ def diagnose_isolated(
     if hard_limit is None:
         budget = DEFAULT_DIAGNOSIS_LIMIT_S if time_limit is None else time_limit
         hard_limit = budget + grace(budget)
-    value = run_isolated(
+    from modeling.diagnostics import DiagnosticsError
+    from modeling.errors import FormulationError
+
+    return call_isolated(  # the diagnosis's own errors come back as themselves
         _diagnose_in_child,
-        kind,
-        source,
-        None if data is None else str(data),
-        kwargs,
+        (kind, source, None if data is None else str(data), kwargs),
         time_limit=hard_limit,
         memory_limit=memory_limit,
+        raises=(DiagnosticsError, FormulationError),
     )
-    if isinstance(value, _Raised):
-        raise value.error
-    return value
 
 
 __all__ = [
