@@ -15,25 +15,16 @@ MARGIN_S = 4.0  # compile in the worker, kill, and the AppTest run itself on a l
 
 
 def _hanging_iis_page() -> None:
-    # Infeasible through a cubic constraint of 27,000 terms that the SCIP interface multiplies
-    # out while it builds the model, ignoring the time limit (its IIS runs for over 30 s).
+    # AppTest runs this function's source alone: everything it uses is imported here
+    from support import hanging_cubic
+
     import ui.results as results
     from modeling.compiler import compile_model
     from modeling.formulation import load
     from modeling.result import SolveResult, Status, Termination
 
     results.DIAGNOSIS_TIME_LIMIT_S = 1.0
-    doc = {
-        "sets": {"I": {"from": 1, "to": 30}},
-        "variables": {"x": {"index": "I", "upper": 1}},
-        "objective": {"sense": "max", "expression": "sum(x[i] for i in I)"},
-        "constraints": [
-            {
-                "name": "cubic",
-                "expression": "sum(x[i] * x[j] * x[k] for i in I for j in I for k in I) >= 100000",
-            }
-        ],
-    }
+    doc = hanging_cubic()  # its IIS's model build ignores the limit (runs for over 30 s)
     model = compile_model(load(doc))
     result = SolveResult(Status.INFEASIBLE, Termination.INFEASIBLE, model_class="NLP", model=model)
     results.show_result(result, key="hang")
