@@ -826,7 +826,7 @@ def agent_solver_factory(args: argparse.Namespace) -> DeferredAgentSolver:
     executor = getattr(args, "executor", "local")
     if getattr(args, "ray_address", None) and executor != "ray":
         raise _Stop("error: --ray-address needs --executor ray", 2)
-    if executor != "local":
+    if executor == "process":
         from evals.executors import setting_error
 
         if problem := setting_error():  # e.g. a bad OPTIWISE_EVAL_WORKER_NICE

@@ -1025,8 +1025,7 @@ class _RayHost:
     swallow the requests of the next run.
     """
 
-    def __init__(self, spec: WorkerSpec, nice: int = 0) -> None:
-        lower_priority(nice)
+    def __init__(self, spec: WorkerSpec) -> None:
         self.host = AgentHost(spec)
         self.handed: dict[int, str] = {}
         self.started = False
@@ -1088,8 +1087,9 @@ class RayExecutor:
     one a local Ray starts with ``workers`` CPUs. Each actor takes one CPU and
     runs many problems concurrently (an async actor); its LLM requests are
     long-polled by the driver, which answers them with the real chat model.
-    ``nice`` lowers the actors' CPU priority (default: :func:`default_nice` for a
-    local Ray, 0 on a cluster).
+    Ray runs its worker processes at nice 15 itself, so the actors already yield the
+    CPU to the driver, which sends and reads the LLM calls (what :func:`default_nice`
+    does for the process pool).
     """
 
     name = "ray"
@@ -1101,12 +1101,8 @@ class RayExecutor:
         *,
         address: str | None = None,
         init_kwargs: Mapping[str, Any] | None = None,
-        nice: int | None = None,
     ) -> None:
         self.ray = _import_ray()
-        # a local Ray shares this machine with the driver, which sends and reads the LLM
-        # calls: its actors yield the CPU to it (default_nice); on a cluster they do not
-        self.nice = (0 if address else default_nice()) if nice is None else nice
         self.agent = agent
         self.spec = WorkerSpec.of(agent)
         self.size = workers or (None if address else default_workers("ray"))
@@ -1151,7 +1147,7 @@ class RayExecutor:
         if self.size is None:
             self.size = max(1, int(ray.cluster_resources().get("CPU", 1)))
         actor_cls = ray.remote(num_cpus=1, max_concurrency=10_000, max_restarts=0)(_RayHost)
-        self.actors = [actor_cls.remote(self.spec, self.nice) for _ in range(self.size)]
+        self.actors = [actor_cls.remote(self.spec) for _ in range(self.size)]
         self.load = [0] * len(self.actors)
         ray.get([a.ping.remote() for a in self.actors])
 

@@ -219,7 +219,7 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.executor != "local":
+    if args.executor == "process":
         from evals.executors import setting_error
 
         if problem := setting_error():
